@@ -1,0 +1,121 @@
+"""Profiles (``demo`` / ``full``), the cache folder, and saving configs next to outputs.
+
+A *profile* is one frozen dataclass that fixes every size and step count the chapters use, so that
+the same notebook runs in minutes on a laptop CPU (``demo``) or at paper scale on a GPU (``full``).
+It is chosen by device unless the environment variable ``GLUA_PROFILE`` names one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from glua_lib.io import atomic_write_text
+
+PROFILE_ENV = "GLUA_PROFILE"
+CACHE_ENV = "GLUA_CACHE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every size and budget that differs between a CPU demo and a paper-scale GPU run."""
+
+    name: str  # "demo" (CPU, minutes, small phantoms) or "full" (GPU, paper scale)
+    slice_size: int  # in-plane size H = W of the 2D slices the networks see (paper: 256)
+    n_slices: int  # slices D per synthetic phantom volume
+    n_train: int  # phantom subjects per domain used for training (source and target are disjoint)
+    n_test: int  # phantom subjects per domain held out for 3D evaluation
+    batch_size: int  # 2D slices per optimisation step
+    style_steps: int  # optimisation steps of the global (style-transfer) model
+    seg_steps: int  # optimisation steps of each segmenter (fixed budget, no target-label selection)
+    n_styles: int  # target styles rendered per source image by the global model
+    seeds: tuple[int, ...]  # seeds over which tables report mean (std)
+    num_workers: int  # DataLoader worker processes
+    amp: bool  # mixed precision (only takes effect on CUDA)
+
+
+DEMO = Profile(
+    name="demo", slice_size=64, n_slices=32, n_train=6, n_test=3, batch_size=8,
+    style_steps=600, seg_steps=600, n_styles=3, seeds=(0,), num_workers=0, amp=False,
+)
+FULL = Profile(
+    name="full", slice_size=256, n_slices=96, n_train=16, n_test=4, batch_size=16,
+    style_steps=50_000, seg_steps=20_000, n_styles=5, seeds=(0, 1, 2), num_workers=4, amp=True,
+)
+PROFILES: dict[str, Profile] = {p.name: p for p in (DEMO, FULL)}
+
+
+def get_profile(name: str | None = None, device: Any = None) -> Profile:
+    """Return the profile named ``name``, else ``$GLUA_PROFILE``, else one chosen by device.
+
+    ``full`` is chosen on a CUDA device and ``demo`` everywhere else (CPU, Apple MPS).
+
+    Raises:
+        ValueError: the name (argument or environment) is not a known profile.
+    """
+    chosen = name or os.environ.get(PROFILE_ENV, "").strip() or None
+    if chosen is None:
+        kind = getattr(device, "type", device)
+        chosen = "full" if kind is not None and str(kind).startswith("cuda") else "demo"
+    try:
+        return PROFILES[chosen.lower()]
+    except KeyError:
+        src = f"${PROFILE_ENV}" if name is None else "the profile argument"
+        raise ValueError(
+            f"unknown profile {chosen!r} (from {src}); choose one of {sorted(PROFILES)}"
+        ) from None
+
+
+def cache_dir(create: bool = True) -> Path:
+    """The one folder for artifacts shared by chapters (data, checkpoints, results).
+
+    ``$GLUA_CACHE`` if set, else ``$XDG_CACHE_HOME/glua-book``, else ``~/.cache/glua-book``.
+    Created on first use, never at import.
+    """
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env:
+        path = Path(env).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
+        path = Path(base).expanduser() / "glua-book"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """A dataclass (possibly nested) as a JSON-ready dict; tuples become lists."""
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"expected a dataclass instance, got {type(cfg).__name__}")
+    return {"_type": type(cfg).__name__, **dataclasses.asdict(cfg)}
+
+
+def save_config(cfg: Any, path: str | os.PathLike) -> Path:
+    """Write a dataclass config as JSON (atomically) so every output records what made it."""
+    path = Path(path)
+    atomic_write_text(path, json.dumps(config_to_dict(cfg), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_config(cls: type, path: str | os.PathLike):
+    """Read a config written by :func:`save_config` back into dataclass ``cls``.
+
+    Raises:
+        ValueError: the file holds another config type or fields ``cls`` does not have.
+    """
+    path = Path(path)
+    data = json.loads(path.read_text())
+    kind = data.pop("_type", cls.__name__)
+    if kind != cls.__name__:
+        raise ValueError(f"{path}: holds a {kind} config, not a {cls.__name__}")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise ValueError(f"{path}: fields {sorted(unknown)} are not in {cls.__name__}")
+    for key, value in data.items():
+        if isinstance(value, list) and "tuple" in str(names[key].type):
+            data[key] = tuple(value)
+    return cls(**data)

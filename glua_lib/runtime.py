@@ -1,0 +1,103 @@
+"""Device, seeding and the environment report every chapter prints."""
+from __future__ import annotations
+
+import os
+import platform
+import random
+from importlib import metadata
+
+import numpy as np
+import torch
+
+from glua_lib.config import Profile, cache_dir, get_profile
+
+_REPORTED = ("glua-book", "torch", "numpy", "scipy", "monai", "nibabel", "pydicom", "matplotlib",
+             "ipywidgets")
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """The best available device: CUDA, then Apple MPS, then CPU.
+
+    ``prefer`` (for example ``"cpu"`` or ``"cuda:1"``) forces a device; asking for one that is not
+    available raises ``RuntimeError`` rather than silently running elsewhere. The result is passed
+    explicitly to every model and tensor; the library never calls ``.cuda()``.
+    """
+    if prefer is not None:
+        device = torch.device(prefer)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {prefer!r} requested but CUDA is not available here")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError(f"device {prefer!r} requested but Apple MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def set_seed(seed: int, deterministic: bool = False) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a torch ``Generator`` for DataLoaders.
+
+    With ``deterministic=True`` cuDNN autotuning is off and torch uses deterministic kernels where
+    they exist (slower on GPU, bit-identical reruns). Pair the returned generator with
+    :func:`seed_worker` so DataLoader workers are seeded too::
+
+        g = set_seed(0)
+        DataLoader(ds, shuffle=True, generator=g, worker_init_fn=seed_worker)
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn`` for DataLoaders: derive NumPy and Python seeds from torch's worker seed."""
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def config_report(profile: Profile | None = None, seed: int | None = None,
+                  device: torch.device | None = None) -> dict[str, str]:
+    """The facts :func:`print_config` prints, as a dict (testable, loggable)."""
+    device = device if device is not None else get_device()
+    profile = profile if profile is not None else get_profile(device=device)
+    report = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
+    report.update({name: _version(name) for name in _REPORTED})
+    report["device"] = str(device)
+    if device.type == "cuda":
+        report["gpu"] = torch.cuda.get_device_name(device)
+    report["torch threads"] = str(torch.get_num_threads())
+    report["seed"] = "not set" if seed is None else str(seed)
+    report["profile"] = profile.name
+    report["profile source"] = (
+        f"${'GLUA_PROFILE'}" if os.environ.get("GLUA_PROFILE") else "chosen by device"
+    )
+    report["cache"] = str(cache_dir(create=False))
+    return report
+
+
+def print_config(profile: Profile | None = None, seed: int | None = None,
+                 device: torch.device | None = None) -> None:
+    """Print package versions, device, seed, profile and cache folder (the chapters' first cell)."""
+    report = config_report(profile=profile, seed=seed, device=device)
+    width = max(map(len, report))
+    for key, value in report.items():
+        print(f"{key:<{width}} : {value}")
