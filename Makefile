@@ -1,0 +1,80 @@
+# glua-book: `make book` builds the executed book, `make test` runs every test.
+# Both create .venv and install from pyproject.toml with the exact pins of constraints.txt.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+# The CPU profile and a cache folder inside the repo for every kernel started below
+# (book build, nbval, papermill inherit the environment). Override on the command line.
+export GLUA_PROFILE ?= demo
+export GLUA_CACHE   ?= $(CURDIR)/.cache/glua
+export MPLBACKEND   ?= Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+# Widget JavaScript, served from the book itself so widgets render offline.
+WIDGETS_DIR  := book/_widgets_js
+HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
+REQUIREJS    := requirejs@2.3.8
+WIDGETS_JS   := $(WIDGETS_DIR)/static/embed-amd.js $(WIDGETS_DIR)/static/require.js
+# embed-amd.js asks for its icon fonts relative to each page (book/*.html): html_extra_path
+# copies extra/ to the root of the site, so they land where it looks.
+FONTS_DIR    := $(WIDGETS_DIR).new/extra/book/@jupyter-widgets/html-manager/dist
+
+PYTEST_WORKERS ?= 2
+
+.PHONY: help setup widgets-js book html test unit clean clean-cache
+
+help:
+	@echo "make book   set up .venv, execute every chapter (profile $$GLUA_PROFILE), build _build/html"
+	@echo "make test   set up .venv, build the book, run unit tests + nbval + papermill + browser check"
+	@echo "make unit   unit tests only (fast)"
+	@echo "make clean  remove _build (keeps .venv and the cache)"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[book,test]"
+	touch $@
+
+setup: $(STAMP) $(WIDGETS_JS)
+
+$(WIDGETS_JS): book/widgets-js.sha256
+	@command -v npm >/dev/null || { echo "error: npm is needed once to fetch the widget JavaScript ($(HTML_MANAGER), $(REQUIREJS)); install Node.js"; exit 1; }
+	rm -rf $(WIDGETS_DIR).tmp && mkdir -p $(WIDGETS_DIR).tmp
+	cd $(WIDGETS_DIR).tmp && npm pack --silent $(HTML_MANAGER) $(REQUIREJS) >/dev/null
+	cd $(WIDGETS_DIR).tmp && for t in *.tgz; do mkdir -p "$${t%.tgz}" && tar -xzf "$$t" -C "$${t%.tgz}"; done
+	mkdir -p $(WIDGETS_DIR).new/static $(FONTS_DIR)
+	cp $(WIDGETS_DIR).tmp/jupyter-widgets-html-manager-*/package/dist/embed-amd.js $(WIDGETS_DIR).new/static/
+	cp $(WIDGETS_DIR).tmp/jupyter-widgets-html-manager-*/package/dist/*.{woff2,woff,ttf,eot,svg} $(FONTS_DIR)/
+	cp $(WIDGETS_DIR).tmp/requirejs-*/package/require.js $(WIDGETS_DIR).new/static/
+	cd $(WIDGETS_DIR).new/static && sha256sum --quiet -c ../../widgets-js.sha256
+	rm -rf $(WIDGETS_DIR) $(WIDGETS_DIR).tmp && mv $(WIDGETS_DIR).new $(WIDGETS_DIR)
+	touch $(WIDGETS_JS)
+
+widgets-js: $(WIDGETS_JS)
+
+# Executes every chapter (a raising cell fails the build) and treats Sphinx warnings as errors.
+html: setup
+	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+	@echo "book: $(CURDIR)/_build/html/index.html"
+
+book: html
+
+unit: setup
+	$(PY) -m pytest -q tests -m "not browser and not slow"
+
+# The book is built first (so the browser check has pages to open and the cache is warm), then
+# one pytest run: unit tests, `--nbval-lax` over every chapter, papermill runs, browser check.
+test: html
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax --nbval-current-env tests book
+
+clean:
+	rm -rf _build
+
+clean-cache:
+	rm -rf $(GLUA_CACHE)

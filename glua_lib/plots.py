@@ -1,0 +1,115 @@
+"""Plotting functions, and the slider wiring the chapters use.
+
+Every figure the book shows comes from a plain function here that draws into a matplotlib
+``Figure`` and returns it, so it can be tested without a notebook. The notebooks only wire those
+functions to sliders:
+
+- :func:`frames_slider`: renders one frame per slider value ahead of time and links the slider to
+  the frames in the browser (``jslink``), so it works live in Jupyter *and* in the static book,
+  with no kernel.
+- :func:`live_slider`: an ``ipywidgets.interactive`` over several parameters, recomputed by the
+  kernel (Jupyter, Colab, JupyterHub); the static book shows its first frame.
+"""
+from __future__ import annotations
+
+import io
+from typing import Callable, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+DrawFn = Callable[..., Figure]
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """Render ``fig`` to PNG bytes.
+
+    Figures here are plain ``matplotlib.figure.Figure`` objects, not pyplot figures: nothing is
+    registered globally, nothing needs closing, and the importing code's backend is left alone.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def label_overlay(ax, image: np.ndarray, label: np.ndarray | None = None,
+                  class_names: Sequence[str] | None = None, alpha: float = 0.45,
+                  title: str | None = None, cmap: str = "tab10") -> None:
+    """Draw a 2D ``H×W`` image in gray with an ``H×W`` integer label map over it (0 = clear)."""
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    if label is not None:
+        if label.shape != image.shape:
+            raise ValueError(f"label shape {label.shape} != image shape {image.shape}")
+        colours = matplotlib.colormaps[cmap]
+        rgba = np.zeros(label.shape + (4,))
+        for k in np.unique(label):
+            if k == 0:
+                continue
+            rgba[label == k] = (*colours((int(k) - 1) % 10)[:3], alpha)
+        ax.imshow(rgba, interpolation="nearest")
+        if class_names is not None:
+            handles = [matplotlib.patches.Patch(color=colours((k - 1) % 10), label=class_names[k])
+                       for k in range(1, len(class_names))]
+            ax.legend(handles=handles, loc="lower right", fontsize=6, framealpha=0.6)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+
+
+def volume_slice(volume: np.ndarray, index: int, label: np.ndarray | None = None,
+                 class_names: Sequence[str] | None = None, title: str = "",
+                 fig: Figure | None = None) -> Figure:
+    """One slice ``index`` of a ``D×H×W`` volume, with its label overlay if given."""
+    if volume.ndim != 3:
+        raise ValueError(f"volume must be D×H×W, got shape {volume.shape}")
+    if not 0 <= index < volume.shape[0]:
+        raise IndexError(f"slice {index} outside 0..{volume.shape[0] - 1}")
+    fig = fig or Figure(figsize=(3.2, 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    label_overlay(ax, volume[index], None if label is None else label[index], class_names,
+                  title=f"{title} slice {index}".strip())
+    return fig
+
+
+def frames_slider(draw: DrawFn, name: str, values: Sequence, dpi: int = 80,
+                  description: str | None = None):
+    """A slider over ``values`` showing ``draw(**{name: v})`` that works without a kernel.
+
+    Every frame is rendered ahead of time to a PNG ``ipywidgets.Image``; the frames sit in a
+    ``Stack`` whose ``selected_index`` is linked to the slider in the browser (``jslink``). The
+    embedded widget state therefore keeps working in the static HTML book.
+
+    Returns:
+        ``ipywidgets.VBox`` (slider above, frames below); its ``link`` attribute is the ``jslink``.
+    """
+    import ipywidgets as widgets
+
+    values = list(values)
+    if not values:
+        raise ValueError("frames_slider needs at least one value")
+    frames = [widgets.Image(value=figure_png(draw(**{name: v}), dpi=dpi), format="png")
+              for v in values]
+    stack = widgets.Stack(children=frames, selected_index=0)
+    slider = widgets.IntSlider(value=0, min=0, max=len(values) - 1,
+                               description=description or name, continuous_update=True)
+    box = widgets.VBox([slider, stack])
+    box.add_class("glua-frames-slider")
+    box.link = widgets.jslink((slider, "value"), (stack, "selected_index"))
+    return box
+
+
+def live_slider(draw: DrawFn, **params):
+    """``ipywidgets.interactive`` over ``draw``: each keyword is a widget abbreviation.
+
+    Recomputed by the kernel on every change (Jupyter, Colab, JupyterHub). Example::
+
+        live_slider(plots.volume_slice, volume=fixed(vol), index=(0, len(vol) - 1))
+    """
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    def _show(**kwargs):
+        display(draw(**kwargs))
+
+    return widgets.interactive(_show, **params)

@@ -1,0 +1,30 @@
+"""Shared fixtures. Chapters and papermill runs use the `demo` profile unless told otherwise."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+
+
+def chapters() -> list[Path]:
+    """The chapter notebooks listed in _toc.yml, in order."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [ROOT / f"{entry['file']}.ipynb" for entry in toc["chapters"]]
+    return [f for f in files if f.exists()]
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _demo_profile(monkeypatch):
+    """Tests never pick the full profile by accident (a developer's GPU, say)."""
+    monkeypatch.setenv("GLUA_PROFILE", os.environ.get("GLUA_PROFILE", "demo"))

@@ -1,0 +1,87 @@
+import ast
+import dataclasses
+import inspect
+import json
+
+import pytest
+import torch
+
+import glua_lib
+from glua_lib import config
+from glua_lib.config import DEMO, FULL, Profile, cache_dir, get_profile, load_config, save_config
+
+
+def test_profile_by_name_env_and_device(monkeypatch):
+    monkeypatch.delenv("GLUA_PROFILE", raising=False)
+    assert get_profile("full") is FULL
+    assert get_profile(device=torch.device("cpu")) is DEMO
+    assert get_profile(device=torch.device("cuda", 0)) is FULL
+    assert get_profile(device="mps") is DEMO
+    monkeypatch.setenv("GLUA_PROFILE", "FULL")
+    assert get_profile(device=torch.device("cpu")) is FULL  # the environment wins over the device
+    assert get_profile("demo") is DEMO  # an explicit argument wins over the environment
+
+
+def test_unknown_profile_names_the_source_and_the_choices(monkeypatch):
+    monkeypatch.setenv("GLUA_PROFILE", "fast")
+    with pytest.raises(ValueError, match=r"'fast'.*\$GLUA_PROFILE.*\['demo', 'full'\]"):
+        get_profile()
+    with pytest.raises(ValueError, match="profile argument"):
+        get_profile("paper")
+
+
+def test_demo_is_smaller_than_full_in_every_budget():
+    for field in ("slice_size", "n_slices", "n_train", "style_steps", "seg_steps"):
+        assert getattr(DEMO, field) < getattr(FULL, field), field
+
+
+def test_every_profile_field_has_a_one_line_comment():
+    source = inspect.getsource(config)
+    lines = source.splitlines()
+    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "Profile")
+    fields = [n for n in cls.body if isinstance(n, ast.AnnAssign)]
+    assert len(fields) == len(dataclasses.fields(Profile))
+    for node in fields:
+        line = lines[node.lineno - 1]
+        assert "#" in line and line.split("#", 1)[1].strip(), f"no comment: {line.strip()}"
+
+
+def test_cache_dir_env_xdg_and_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "c"))
+    assert cache_dir(create=False) == (tmp_path / "c").resolve()
+    assert not (tmp_path / "c").exists()  # asking does not create
+    assert cache_dir().is_dir()
+    monkeypatch.delenv("GLUA_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir(create=False) == (tmp_path / "xdg" / "glua-book").resolve()
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir(create=False) == (tmp_path / "home" / ".cache" / "glua-book").resolve()
+
+
+def test_config_round_trip_keeps_tuples(tmp_path):
+    path = save_config(FULL, tmp_path / "run" / "profile.json")
+    data = json.loads(path.read_text())
+    assert data["_type"] == "Profile" and data["seeds"] == [0, 1, 2]
+    back = load_config(Profile, path)
+    assert back == FULL and isinstance(back.seeds, tuple)
+
+
+def test_load_config_rejects_other_types_and_fields(tmp_path):
+    @dataclasses.dataclass
+    class Other:
+        x: int = 1
+
+    path = save_config(Other(), tmp_path / "other.json")
+    with pytest.raises(ValueError, match="holds a Other config"):
+        load_config(Profile, path)
+    data = dataclasses.asdict(DEMO) | {"bogus": 1}
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"p.json: fields \['bogus'\]"):
+        load_config(Profile, tmp_path / "p.json")
+
+
+def test_save_config_needs_a_dataclass_instance(tmp_path):
+    with pytest.raises(TypeError):
+        save_config({"a": 1}, tmp_path / "x.json")
+    assert glua_lib.save_config is save_config

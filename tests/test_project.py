@@ -1,0 +1,108 @@
+"""The project's own files agree with each other (pins, environment, toc, chapters, CI)."""
+import re
+import tomllib
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import BOOK, ROOT, chapters
+
+CONDA_NAMES = {"pytorch": "torch"}  # conda name -> PyPI name where they differ
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _pyproject_names() -> set[str]:
+    project = _pyproject()["project"]
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += extra
+    return {_name(r) for r in reqs}
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    names = set()
+    for dep in env["dependencies"]:
+        items = dep["pip"] if isinstance(dep, dict) else [dep]
+        for item in items:
+            name = _name(item)
+            if name not in ("python", "pip", "-e"):
+                names.add(CONDA_NAMES.get(name, name))
+    assert names == _pyproject_names()
+
+
+def test_constraints_pin_every_dependency_exactly_and_torch_to_the_local_wheel():
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not an exact pin: {line}"
+            pins[_name(name)] = version
+    assert pins["torch"] == "2.13.0"
+    missing = _pyproject_names() - set(pins)
+    assert not missing, f"constraints.txt does not pin {sorted(missing)}"
+
+
+def test_pyproject_uses_ranges_not_pins():
+    for req in _pyproject()["project"]["dependencies"]:
+        assert "==" not in req, f"pin in pyproject (use constraints.txt): {req}"
+
+
+def test_toc_lists_the_four_chapters_in_order():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert toc["root"] == "book/intro"
+    files = [c["file"] for c in toc["chapters"]]
+    assert files[:4] == ["book/01_data", "book/02_global_alignment", "book/03_local_masks",
+                         "book/04_segmentation"]
+    for f in files:
+        assert any((ROOT / f"{f}{ext}").exists() for ext in (".ipynb", ".md")), f
+    assert len(chapters()) == 4
+
+
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_chapter_follows_the_template(path):
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for heading in ("## Overview", "## Prerequisites", "## Imports", "## Summary", "## Exercises"):
+        assert heading in text, f"{path.name}: no '{heading}'"
+    assert nb.cells[0].source.startswith("# Chapter")
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+    assert "profile" in params[0].source and "seed" in params[0].source
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert any("print_config(" in c for c in code), f"{path.name}: no print_config()"
+    for c in code:  # the library is the single source of truth: no helpers pasted here
+        assert not re.search(r"^\s*(def|class) ", c, re.M), f"{path.name}: defines code:\n{c}"
+        assert ".cuda()" not in c
+
+
+def test_readme_quick_start_and_ci_entry_point():
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^make \w+", quick, re.M) == ["make book", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
+
+
+def test_book_config_is_strict_and_offline():
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert cfg["execute"]["execute_notebooks"] == "force"
+    assert cfg["execute"]["allow_errors"] is False
+    sphinx = cfg["sphinx"]["config"]
+    assert sphinx["nb_execution_raise_on_error"] is True
+    assert set(sphinx["nb_ipywidgets_js"]) == {"require.js", "embed-amd.js"}  # no CDN URL
+    assert all(not p.startswith("http") for p in sphinx["html_static_path"])
+    assert cfg["only_build_toc_files"] is True
+    for pattern in (".*", "_build", "**/.ipynb_checkpoints"):
+        assert pattern in cfg["exclude_patterns"]
+    assert (BOOK / "references.bib").exists()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--warningiserror" in makefile and "--keep-going" in makefile

@@ -1,0 +1,88 @@
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from glua_lib import DEMO, config_report, get_device, print_config, seed_worker, set_seed
+
+
+def _draw():
+    return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+
+def test_set_seed_makes_python_numpy_torch_repeat():
+    set_seed(123)
+    a = _draw()
+    set_seed(123)
+    assert _draw() == a
+    set_seed(124)
+    assert _draw() != a
+
+
+def test_set_seed_returns_a_seeded_generator():
+    g1, g2 = set_seed(7), set_seed(7)
+    assert torch.equal(torch.randperm(10, generator=g1), torch.randperm(10, generator=g2))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", None])
+def test_set_seed_rejects_bad_seeds(bad):
+    with pytest.raises(ValueError):
+        set_seed(bad)
+
+
+class _NumpyNoise(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return np.random.rand()  # depends on the worker's NumPy seed
+
+
+def _epoch(seed):
+    g = set_seed(seed)
+    loader = DataLoader(_NumpyNoise(), batch_size=1, num_workers=2, generator=g,
+                        worker_init_fn=seed_worker, shuffle=True)
+    return [float(x) for x in loader]
+
+
+def test_dataloader_workers_are_seeded():
+    first = _epoch(5)
+    assert first == _epoch(5)
+    assert len(set(first)) == 4  # workers do not share one NumPy stream
+    assert first != _epoch(6)
+
+
+def test_get_device_here_and_forced():
+    dev = get_device()
+    assert isinstance(dev, torch.device)
+    assert get_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert dev.type in ("cpu", "mps")
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            get_device("cuda")
+
+
+def test_print_config_reports_versions_device_seed_profile(capsys):
+    report = config_report(DEMO, 3, torch.device("cpu"))
+    assert report["torch"] == torch.__version__ and report["numpy"] == np.__version__
+    assert (report["device"], report["seed"], report["profile"]) == ("cpu", "3", "demo")
+    print_config(DEMO, 3, torch.device("cpu"))
+    out = capsys.readouterr().out
+    assert "profile" in out and "demo" in out and "seed" in out and torch.__version__ in out
+
+
+def test_import_has_no_side_effects(tmp_path):
+    cache = tmp_path / "never-created"
+    code = ("import matplotlib; before = matplotlib.get_backend()\n"
+            "import glua_lib, glua_lib.plots, glua_lib.data, data_prep\n"
+            "assert matplotlib.get_backend() == before\n")
+    env = {**os.environ, "GLUA_CACHE": str(cache), "MPLBACKEND": "svg"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert not cache.exists()
