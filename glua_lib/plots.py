@@ -113,3 +113,85 @@ def live_slider(draw: DrawFn, **params):
         display(draw(**kwargs))
 
     return widgets.interactive(_show, **params)
+
+
+def modality_pair(mr: np.ndarray, ct: np.ndarray, index: int, mr_label: np.ndarray | None = None,
+                  ct_label: np.ndarray | None = None, class_names: Sequence[str] | None = None,
+                  overlay: bool = True, fig: Figure | None = None) -> Figure:
+    """Slice ``index`` of an MR and a CT volume (each ``D×H×W``) side by side.
+
+    With ``overlay`` the labels are drawn over the images; without, the images alone (the
+    unpaired subjects of the two modalities are different anatomies, as in the real setting).
+    """
+    fig = fig or Figure(figsize=(6.4, 3.4))
+    axes = fig.subplots(1, 2)
+    for ax, name, vol, lab in ((axes[0], "MR", mr, mr_label), (axes[1], "CT", ct, ct_label)):
+        index_here = min(index, vol.shape[0] - 1)
+        label_overlay(ax, vol[index_here], lab[index_here] if overlay and lab is not None else None,
+                      class_names if ax is axes[1] else None, title=f"{name}, slice {index_here}")
+    return fig
+
+
+def class_histograms(mr_images: Sequence[np.ndarray], mr_labels: Sequence[np.ndarray],
+                     ct_images: Sequence[np.ndarray], ct_labels: Sequence[np.ndarray],
+                     class_names: Sequence[str], bins: int = 60,
+                     fig: Figure | None = None) -> Figure:
+    """Per-class histograms of normalised intensity, MR against CT (one panel per class).
+
+    Images and labels are matching lists of arrays of any shape; intensities are pooled over
+    all voxels of each class. Densities, so the two modalities compare whatever their voxel counts.
+    """
+    n = len(class_names)
+    fig = fig or Figure(figsize=(2.3 * n, 2.3))
+    axes = np.atleast_1d(fig.subplots(1, n, sharey=False))
+    for k, (ax, name) in enumerate(zip(axes, class_names)):
+        mr = np.concatenate([im[lb == k] for im, lb in zip(mr_images, mr_labels)])
+        ct = np.concatenate([im[lb == k] for im, lb in zip(ct_images, ct_labels)])
+        both = np.concatenate([mr, ct]) if mr.size + ct.size else np.zeros(1)
+        edges = np.linspace(np.percentile(both, 0.5), np.percentile(both, 99.5) + 1e-6, bins + 1)
+        for values, colour, label in ((mr, "tab:blue", "MR"), (ct, "tab:orange", "CT")):
+            if values.size:
+                ax.hist(values, bins=edges, density=True, alpha=0.55, color=colour, label=label)
+        ax.set_title(name, fontsize=9)
+        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.supxlabel("normalised intensity", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def bar_per_class(values: dict[str, float], ylabel: str, title: str = "",
+                  errors: dict[str, float] | None = None, fig: Figure | None = None) -> Figure:
+    """One bar per class (for example the per-class domain gap), with optional error bars."""
+    fig = fig or Figure(figsize=(4.2, 2.6))
+    ax = fig.add_subplot(1, 1, 1)
+    names = list(values)
+    err = [errors[n] for n in names] if errors else None
+    ax.bar(names, [values[n] for n in names], yerr=err, color="tab:purple", alpha=0.8, capsize=3)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def heat_overlay(image: np.ndarray, heat: np.ndarray, index: int, title: str = "",
+                 heat_label: str = "", alpha: float = 0.55, cmap: str = "magma",
+                 vmax: float | None = None, fig: Figure | None = None) -> Figure:
+    """Slice ``index`` of a ``D×H×W`` image with a ``D×H×W`` heat map (gap map, mask) beside it
+    and over it."""
+    if image.shape != heat.shape:
+        raise ValueError(f"heat shape {heat.shape} != image shape {image.shape}")
+    fig = fig or Figure(figsize=(6.4, 3.2))
+    axes = fig.subplots(1, 2)
+    vmax = float(heat.max()) if vmax is None else vmax
+    label_overlay(axes[0], image[index], title=f"{title} slice {index}".strip())
+    axes[1].imshow(image[index], cmap="gray", interpolation="nearest")
+    shown = axes[1].imshow(heat[index], cmap=cmap, alpha=alpha, vmin=0, vmax=vmax or 1,
+                           interpolation="nearest")
+    axes[1].set_axis_off()
+    axes[1].set_title(heat_label, fontsize=9)
+    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.04)
+    return fig

@@ -59,3 +59,40 @@ def test_live_slider_builds_controls_for_each_parameter(vol):
     w = plots.live_slider(plots.volume_slice, volume=widgets.fixed(image), index=(0, 2))
     names = [c.description for c in w.children if hasattr(c, "description")]
     assert "index" in names
+
+
+def test_modality_pair_shows_both_modalities(vol):
+    image, label = vol
+    fig = plots.modality_pair(image, image[:2] * -1, 2, label, label[:2], ("bg", "a", "b"))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["MR, slice 2", "CT, slice 1"]  # the shorter CT volume clamps the index
+    assert len(fig.axes[0].images) == 2  # image + overlay
+    fig = plots.modality_pair(image, image, 0, label, label, overlay=False)
+    assert all(len(ax.images) == 1 for ax in fig.axes)
+
+
+def test_class_histograms_one_panel_per_class_with_both_modalities():
+    mr = [np.array([0.0, 0.0, 1.0, 1.0])]
+    ct = [np.array([0.5, 0.5, -1.0, -1.0])]
+    lab = [np.array([0, 0, 1, 1])]
+    fig = plots.class_histograms(mr, lab, ct, lab, ("bg", "organ"), bins=4)
+    assert [ax.get_title() for ax in fig.axes] == ["bg", "organ"]
+    organ = fig.axes[1]
+    heights = [p.get_height() for p in organ.patches]
+    assert len(heights) == 8 and sum(h > 0 for h in heights) == 2  # one filled bin per modality
+
+
+def test_bar_per_class_heights_and_errors():
+    fig = plots.bar_per_class({"MYO": 0.5, "AA": 0.1}, "gap", errors={"MYO": 0.1, "AA": 0.0})
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == [0.5, 0.1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["MYO", "AA"]
+
+
+def test_heat_overlay_checks_shapes(vol):
+    image, label = vol
+    fig = plots.heat_overlay(image, label.astype(float), 1, heat_label="gap")
+    assert fig.axes[1].get_title() == "gap"
+    np.testing.assert_array_equal(fig.axes[1].images[1].get_array(), label[1])
+    with pytest.raises(ValueError, match="heat shape"):
+        plots.heat_overlay(image, label[:1], 0)

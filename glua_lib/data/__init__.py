@@ -9,3 +9,7 @@ __all__ = [
     "get_task", "list_subjects", "load_extra", "load_volume", "load_volumes", "make_manifest", "read_manifest",
     "save_volume", "staged_output", "write_manifest",
 ]
+
+from glua_lib.data.datasets import Augment, SliceDataset  # noqa: E402
+
+__all__ += ["Augment", "SliceDataset"]
