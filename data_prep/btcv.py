@@ -11,7 +11,8 @@ background; values above 13 or negative are an error), clip to [-350, 350] HU an
 reorient with nibabel to axial ``D×H×W`` (D inferior→superior, H anterior→posterior,
 W right→left) and resample each slice to ``--size``.
 
-Subjects are named ``btcv_0001``; the published test split is 1, 9, 30, 32, 33, 39, the rest ``train``.
+Subjects are named ``btcv_0001``; the published test split is 1, 9, 30, 32, 33, 39; the rest is
+``train``.
 """
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def find_cases(src: Path) -> list[tuple[str, str, tuple[Path, Path]]]:
 def run(args: argparse.Namespace) -> Path:
     """Convert BTCV CT from ``args.src`` into ``args.out``; returns ``args.out``."""
     src = check_src_out(args.src, args.out)
-    prep = Preprocessing(modality="ct", plane="axial", size=args.size, ct_window=tuple(args.ct_window))
+    prep = Preprocessing(modality="ct", plane="axial", size=args.size,
+                         ct_window=tuple(args.ct_window))
 
     def load(paths: tuple[Path, Path]):
         image_path, label_path = paths

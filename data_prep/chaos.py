@@ -8,21 +8,22 @@ Raw layout (``--src``; the CHAOS training zip unpacked, ``CHAOS_Train_Sets/`` ab
 Per subject:
 
 * Every DICOM is read with pydicom (a corrupt one is an error naming it); all must share
-  ImageOrientationPatient, PixelSpacing and size. Slices are sorted by ImagePositionPatient projected
-  on the slice normal (row direction × column direction), **not** by file name; positions must be
-  distinct and evenly spaced (a gap means a missing slice). Spacing comes from PixelSpacing and the
-  slice positions; the voxel→world affine is built from the DICOM geometry (LPS, converted to RAS)
-  so nibabel reorients CHAOS exactly like the NIfTI datasets: axial ``D×H×W``, D inferior→superior,
-  H anterior→posterior, W right→left.
+  ImageOrientationPatient, PixelSpacing and size. Slices are sorted by ImagePositionPatient
+  projected on the slice normal (row direction × column direction), **not** by file name;
+  positions must be distinct and evenly spaced (a gap means a missing slice). Spacing comes from
+  PixelSpacing and the slice positions; the voxel→world affine is built from the DICOM geometry
+  (LPS, converted to RAS) so nibabel reorients CHAOS exactly like the NIfTI datasets: axial
+  ``D×H×W``, D inferior→superior, H anterior→posterior, W right→left.
 * Masks are matched to slices by file name stem (CHAOS gives ``IMG-0002-00001.dcm`` the mask
   ``IMG-0002-00001.png``). If the stems do not match, the masks sorted by name (numbers compared as
-  numbers) are paired with the slices sorted by InstanceNumber, the order in which CHAOS numbers its
-  masks. A mask's pixel (row, column) is the slice's pixel (row, column). Gray values 0 → background,
-  55–70 → liver 1, 110–135 → right kidney 2, 175–200 → left kidney 3, 240–255 → spleen 4; any other
-  value is an error naming the PNG.
-* MR normalisation (clip above the 98th percentile, z-score), resampling of each slice to ``--size``.
+  numbers) are paired with the slices sorted by InstanceNumber, the order in which CHAOS numbers
+  its masks. A mask's pixel (row, column) is the slice's pixel (row, column). Gray values
+  0 → background, 55–70 → liver 1, 110–135 → right kidney 2, 175–200 → left kidney 3,
+  240–255 → spleen 4; any other value is an error naming the PNG.
+* MR normalisation (clip above the 98th percentile, z-score); each slice resampled to ``--size``.
 
-Subjects are named ``chaos_<id>``; the published test split is ids 1, 13, 32, 38, the rest ``train``.
+Subjects are named ``chaos_<id>``; the published test split is ids 1, 13, 32, 38; the rest is
+``train``.
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def _read_slice(path: Path) -> dict:
 
 
 def read_series(folder: Path) -> tuple[list[dict], np.ndarray]:
-    """Slices sorted along the slice normal, and the voxel→RAS affine of the ``(col, row, slice)`` array."""
+    """Slices sorted along the slice normal; voxel→RAS affine of the ``col×row×slice`` array."""
     paths = sorted(folder.glob("*.dcm"))
     if len(paths) < 2:
         raise FileNotFoundError(f"{folder}: found {len(paths)} .dcm files, need a series of at "
@@ -104,8 +105,9 @@ def read_series(folder: Path) -> tuple[list[dict], np.ndarray]:
         raise PreparedDataError(
             f"{folder}: slices are not evenly spaced along the slice normal (positions "
             f"{pos[k]:.3f} mm in {slices[k]['path'].name} and {pos[k + 1]:.3f} mm in "
-            f"{slices[k + 1]['path'].name}, typical step {step:.3f} mm); a slice is missing or duplicated")
-    row_spacing, col_spacing = first["spacing"]  # DICOM PixelSpacing = (between rows, between columns)
+            f"{slices[k + 1]['path'].name}, typical step {step:.3f} mm); a slice is missing "
+            "or duplicated")
+    row_spacing, col_spacing = first["spacing"]  # PixelSpacing: (between rows, between columns)
     lps = np.eye(4)
     lps[:3, 0] = row_dir * col_spacing  # column index i moves along the row direction
     lps[:3, 1] = col_dir * row_spacing  # row index j moves along the column direction
@@ -120,7 +122,8 @@ def _read_mask(path: Path, shape: tuple[int, int], dicom: Path) -> np.ndarray:
         with Image.open(path) as im:
             arr = np.asarray(im)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise PreparedDataError(f"{path}: not a readable PNG mask ({err}); re-extract CHAOS") from err
+        raise PreparedDataError(f"{path}: not a readable PNG mask ({err}); "
+                                "re-extract CHAOS") from err
     if arr.ndim == 3:  # gray stored as RGB(A): all colour channels must agree
         if not (arr[..., :3] == arr[..., :1]).all():
             raise PreparedDataError(f"{path}: colour mask; CHAOS masks are gray levels")
@@ -147,7 +150,8 @@ def match_masks(slices: list[dict], ground: Path) -> list[Path]:
     by_instance = sorted(range(len(slices)), key=lambda k: int(slices[k]["instance"]))
     if len({int(s["instance"]) for s in slices}) != len(slices):
         raise PreparedDataError(f"{slices[0]['path'].parent}: repeated InstanceNumbers and PNG "
-                                f"names in {ground} differ from the DICOM names; cannot match masks")
+                                f"names in {ground} differ from the DICOM names; cannot match "
+                                "masks to slices")
     masks: list[Path] = [ground] * len(slices)
     for png, k in zip(pngs, by_instance):
         masks[k] = png
@@ -166,7 +170,8 @@ def run(args: argparse.Namespace) -> Path:
         slices, affine = read_series(dicom_dir)
         masks = match_masks(slices, ground)
         image = np.stack([s["pixels"] for s in slices])  # slice × row × col
-        label = np.stack([_read_mask(m, s["pixels"].shape, s["path"]) for m, s in zip(masks, slices)])
+        label = np.stack([_read_mask(m, s["pixels"].shape, s["path"])
+                          for m, s in zip(masks, slices)])
         # nibabel wants (col, row, slice) to match the affine's voxel axes
         return prep.apply(image.transpose(2, 1, 0), label.transpose(2, 1, 0), affine, dicom_dir)
 
@@ -175,6 +180,7 @@ def run(args: argparse.Namespace) -> Path:
         normalisation=prep.describe(),
         extra={"source": str(src), **prep.geometry(),
                "slice_order": "ImagePositionPatient projected on the slice normal",
-               "mask_matching": "same file stem as the DICOM; else PNG name order = InstanceNumber order",
+               "mask_matching": "same file stem as the DICOM; else PNG name order = "
+                                "InstanceNumber order",
                "label_mapping": {"55-70": "liver", "110-135": "right kidney",
                                  "175-200": "left kidney", "240-255": "spleen"}})

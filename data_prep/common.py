@@ -1,4 +1,4 @@
-"""Steps shared by the dataset converters: read, check, map labels, normalise, reorient, resample, write.
+"""Steps shared by the converters: read, check, map labels, normalise, reorient, resample, write.
 
 Orientation
     Every converter gives an array and its voxel→world affine (RAS+ mm, nibabel's convention; DICOM
@@ -24,8 +24,8 @@ Intensities
     * CT: clip to a HU window, then scale linearly to [-1, 1]. Windows: abdominal [-350, 350] HU;
       cardiac CTA [-200, 600] HU (level 200, width 800: contrast blood, myocardium and fat inside,
       bone and lung clipped).
-    * MR: clip above the volume's 98th percentile ("top 2 %"), then z-score with the mean and standard
-      deviation of the whole clipped volume. The per-volume numbers go into the manifest.
+    * MR: clip above the volume's 98th percentile ("top 2 %"), then z-score with the mean and
+      standard deviation of the whole clipped volume. The per-volume numbers go into the manifest.
 
 Normalisation and resampling happen after the checks; errors name the offending file(s) and are
 :class:`~glua_lib.data.prepared.PreparedDataError` (a ``ValueError``) or ``FileNotFoundError``.
@@ -77,18 +77,20 @@ def add_ct_window_argument(parser: argparse.ArgumentParser, task: str) -> None:
     """``--ct-window LO HI``: the HU window CT is clipped to before scaling to [-1, 1]."""
     lo, hi = CT_WINDOWS[task]
     parser.add_argument("--ct-window", type=float, nargs=2, metavar=("LO", "HI"), default=[lo, hi],
-                        help=f"CT window in HU, clipped then scaled to [-1, 1] (default {lo:g} {hi:g})")
+                        help=f"CT window in HU, clipped, then scaled to [-1, 1] "
+                             f"(default {lo:g} {hi:g})")
 
 
 def add_mr_percentile_argument(parser: argparse.ArgumentParser) -> None:
     """``--mr-percentile P``: MR is clipped above its P-th percentile before z-scoring."""
     parser.add_argument("--mr-percentile", type=float, default=MR_PERCENTILE,
-                        help=f"clip MR above this percentile, then z-score (default {MR_PERCENTILE:g})")
+                        help="clip MR above this percentile, then z-score "
+                             f"(default {MR_PERCENTILE:g})")
 
 
 # ----------------------------------------------------------------------------------- paths
 def check_src_out(src: Path, out: Path) -> Path:
-    """Return ``src`` resolved; it must be a folder, and ``out`` must not overlap it (raw is read only)."""
+    """``src`` resolved; it must be a folder and ``out`` must not overlap it (raw is read only)."""
     src_r, out_r = Path(src).resolve(), Path(out).resolve()
     if not src_r.is_dir():
         raise FileNotFoundError(f"{src}: no such folder; pass the raw dataset folder as --src")
@@ -110,7 +112,7 @@ def natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
-# ----------------------------------------------------------------------------------- reading + checks
+# ------------------------------------------------------------------------------- reading + checks
 def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a NIfTI file fully: (array ``X×Y×Z`` in file order, 4×4 voxel→RAS affine)."""
     try:
@@ -230,7 +232,8 @@ class Preprocessing:
 
     def apply(self, image: np.ndarray, label: np.ndarray, affine: np.ndarray,
               where: object) -> tuple[np.ndarray, np.ndarray, tuple, dict | None]:
-        """Image (any layout of ``affine``) and mapped uint8 label → ``D×H×W`` image, label, spacing, params."""
+        """Image and mapped uint8 label (voxel axes of ``affine``) → ``D×H×W`` image, label,
+        spacing (D, H, W) in mm and the per-volume normalisation parameters."""
         check_finite(image, where)
         image, params = self.normalise(image, where)
         image, spacing = to_dhw(image, affine, self.plane)
@@ -261,7 +264,7 @@ def write_prepared(args: argparse.Namespace, *, dataset: str, task: str, modalit
                    normalisation: dict, extra: dict | None = None) -> Path:
     """Convert every case with ``load`` and write volumes + manifest to ``args.out`` atomically.
 
-    ``cases`` are (subject, split, item) triples; ``item`` is whatever the converter's ``load`` takes.
+    ``cases`` are (subject, split, item) triples; ``item`` is what the converter's ``load`` takes.
     ``load(item)`` returns (image float32 ``D×H×W``, label uint8 ``D×H×W``, spacing (D, H, W) mm,
     per-volume normalisation parameters or None). Writing goes through ``staged_output``: on any
     error ``args.out`` is left as it was.

@@ -32,7 +32,8 @@ LABELS = {0: 0, 205: 1, 420: 2, 421: 2, 500: 3, 820: 4, 550: 0, 600: 0, 850: 0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--modality", choices=("mr", "ct"), required=True, help="which half to convert")
+    parser.add_argument("--modality", choices=("mr", "ct"), required=True,
+                        help="which half to convert")
     parser.add_argument("--plane", choices=sorted(PLANES), default="coronal",
                         help="slice plane of the prepared volumes (default coronal, as SIFA)")
     add_size_argument(parser)
@@ -50,7 +51,8 @@ def find_cases(src: Path, modality: str) -> list[tuple[str, str, tuple[Path, Pat
             break
     else:
         raise FileNotFoundError(f"{src}: no {modality}_train_10XX_image.nii.gz files here or in "
-                                f"{src / f'{modality}_train'}; pass the unpacked MM-WHS folder as --src")
+                                f"{src / f'{modality}_train'}; pass the unpacked MM-WHS folder "
+                                "as --src")
     cases = []
     for image in images:
         num = pattern.fullmatch(image.name).group(1)
@@ -63,7 +65,7 @@ def find_cases(src: Path, modality: str) -> list[tuple[str, str, tuple[Path, Pat
 
 
 def run(args: argparse.Namespace) -> Path:
-    """Convert MM-WHS ``args.modality`` from ``args.src`` into ``args.out``; returns ``args.out``."""
+    """Convert MM-WHS ``args.modality`` from ``args.src`` into ``args.out`` (returned)."""
     src = check_src_out(args.src, args.out)
     prep = Preprocessing(modality=args.modality, plane=args.plane, size=args.size,
                          ct_window=tuple(args.ct_window), mr_percentile=args.mr_percentile)

@@ -55,9 +55,11 @@ SPACING = (1.0, 1.0, 1.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--modality", choices=("mr", "ct"), required=True, help="which half to convert")
+    parser.add_argument("--modality", choices=("mr", "ct"), required=True,
+                        help="which half to convert")
     parser.add_argument("--files-per-volume", type=positive_int, default=64,
-                        help="consecutive .tfrecords files stacked into one pseudo-volume (default 64)")
+                        help="consecutive .tfrecords files stacked into one pseudo-volume "
+                             "(default 64)")
 
 
 def read_records(path: Path) -> Iterator[bytes]:
@@ -70,7 +72,8 @@ def read_records(path: Path) -> Iterator[bytes]:
             raise PreparedDataError(f"{where}: truncated record header; re-download the file")
         head = buf[pos:pos + 8]
         if TFRecordWriter.masked_crc(head) != buf[pos + 8:pos + 12]:
-            raise PreparedDataError(f"{where}: length CRC mismatch, the file is corrupt; re-download it")
+            raise PreparedDataError(f"{where}: length CRC mismatch, the file is corrupt; "
+                                    "re-download it")
         (length,) = struct.unpack("<Q", head)
         end = pos + 12 + length + 4
         if end > len(buf):
@@ -78,7 +81,8 @@ def read_records(path: Path) -> Iterator[bytes]:
                                     f"{len(buf) - pos - 12} left); re-download the file")
         data = buf[pos + 12:pos + 12 + length]
         if TFRecordWriter.masked_crc(data) != buf[end - 4:end]:
-            raise PreparedDataError(f"{where}: data CRC mismatch, the file is corrupt; re-download it")
+            raise PreparedDataError(f"{where}: data CRC mismatch, the file is corrupt; "
+                                    "re-download it")
         yield data
         pos, index = end, index + 1
 
@@ -101,11 +105,13 @@ def read_slice(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         feats = example_pb2.Example.FromString(data).features.feature
     except DecodeError as err:
-        raise PreparedDataError(f"{where}: not a tf.train.Example ({err}); re-download the file") from err
+        raise PreparedDataError(f"{where}: not a tf.train.Example ({err}); "
+                                "re-download the file") from err
     image = _feature_array(feats, "dsize", "data_vol", where)
     label = _feature_array(feats, "lsize", "label_vol", where)
     if label.shape[:2] != image.shape[:2]:
-        raise PreparedDataError(f"{where}: label {label.shape} and image {image.shape} differ in-plane")
+        raise PreparedDataError(f"{where}: label {label.shape} and image {image.shape} differ "
+                                "in-plane")
     return image[:, :, image.shape[2] // 2], label[:, :, label.shape[2] // 2]
 
 
@@ -124,8 +130,9 @@ def load_records(files: list[Path], bounds: tuple[float, float]):
             where = f"{path} (record {k})"
             image, label = _map(*read_slice(data, where), bounds, where)
             if images and image.shape != images[0].shape:
-                raise PreparedDataError(f"{where}: slice {image.shape} differs from {images[0].shape} "
-                                        f"of {files[0]}; all slices must have the same size")
+                raise PreparedDataError(f"{where}: slice {image.shape} differs from "
+                                        f"{images[0].shape} of {files[0]}; all slices must "
+                                        "have the same size")
             images.append(image)
             labels.append(label)
     if not images:
@@ -166,8 +173,8 @@ def find_cases(src: Path, modality: str, per_volume: int) -> list[tuple[str, str
                          f"the separately downloaded {modality.upper()} test volumes (*.npz)")
     tests = sorted(folder.glob("*.npz"), key=lambda p: natural_key(p.name))
     if not tests:
-        raise FileNotFoundError(f"{folder}: no .npz test volumes; download SIFA's {modality.upper()} "
-                                "test data into it")
+        raise FileNotFoundError(f"{folder}: no .npz test volumes; download SIFA's "
+                                f"{modality.upper()} test data into it")
     return cases + [(f"test_{p.stem}", "test", p) for p in tests]
 
 
@@ -188,8 +195,9 @@ def run(args: argparse.Namespace) -> Path:
                        "source": "SIFA data_loader.py / evaluate.py"},
         extra={"source": str(src), "spacing": "spacing unknown (voxels)",
                "axes": "D slices, H = record dim0 / npz axis 0, W = record dim1 / npz axis 1",
-               "grouping": f"{args.files_per_volume} consecutive .tfrecords files (natural name "
-                           "order, records in file order) per pseudo-volume; middle slice of each record",
+               "grouping": f"{args.files_per_volume} consecutive .tfrecords files (natural "
+                           "name order, records in file order) per pseudo-volume; middle slice "
+                           "of each record",
                "test_flip": "arr_0 and arr_1 flipped on axes 0 and 1 (as SIFA evaluate.py), "
                             "then transposed (2, 0, 1)",
                "label_mapping": {"1": "MYO", "2": "LAC", "3": "LVC", "4": "AA", "5": "background"}})

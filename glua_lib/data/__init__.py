@@ -13,3 +13,6 @@ __all__ = [
 from glua_lib.data.datasets import Augment, SliceDataset  # noqa: E402
 
 __all__ += ["Augment", "SliceDataset"]
+from glua_lib.data.default import DATA_SEED, phantom_dir  # noqa: E402
+
+__all__ += ["DATA_SEED", "phantom_dir"]
