@@ -8,6 +8,7 @@ checkpoint; reading never unpickles arbitrary objects.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise FileNotFoundError(f"{path}: no checkpoint here (train first, or check --run)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
         raise ValueError(f"{path}: not a readable checkpoint ({err}); delete it to start over")\
             from err
 
