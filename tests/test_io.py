@@ -21,3 +21,14 @@ def test_atomic_path_failure_keeps_old_file_and_leaves_no_temp(tmp_path):
             raise RuntimeError("writer died")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "p.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "p.txt").stat().st_mode & 0o777 == 0o644
