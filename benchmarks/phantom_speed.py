@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             mr = generate_subjects(task, "mr", n, 0, size, ns)
             ct = generate_subjects(task, "ct", n, 0, size, ns)
             w1 = class_gap(task, mr, ct)
-            mg = class_mean_gap(task, mr + ct)
+            mg = class_mean_gap(task, [s.label for s in mr + ct], [s.gap for s in mr + ct])
             print(f"  {task:10s} {'class':14s} {'W1(MR,CT)':>10s} {'mean gap':>9s}")
             for name in w1:
                 print(f"  {'':10s} {name:14s} {w1[name]:10.3f} {mg[name]:9.3f}")

@@ -182,13 +182,20 @@ def class_gap(task: str, mr_subjects=None, ct_subjects=None, n_subjects: int = 3
     return out
 
 
-def class_mean_gap(task: str, subjects) -> dict[str, float]:
-    """Per class, the mean of the subjects' gap maps over the class's voxels."""
+def class_mean_gap(task: str, labels, gaps) -> dict[str, float]:
+    """Per class, the mean gap-map value over the class's voxels.
+
+    ``labels`` and ``gaps`` are matching lists of ``D×H×W`` arrays (a subject's ``label`` and
+    ``gap``; for a prepared folder, ``load_volume(f).label`` and ``load_extra(f, "gap")``).
+    """
     t = get_task(task)
+    labels, gaps = list(labels), list(gaps)
+    if len(labels) != len(gaps):
+        raise ValueError(f"{len(labels)} label volumes but {len(gaps)} gap maps")
     out = {}
     for c, name in enumerate(t.classes):
-        total = sum(float(s.gap[s.label == c].sum()) for s in subjects)
-        count = sum(int((s.label == c).sum()) for s in subjects)
+        total = sum(float(g[lab == c].sum()) for lab, g in zip(labels, gaps))
+        count = sum(int((lab == c).sum()) for lab in labels)
         out[name] = total / count if count else float("nan")
     return out
 

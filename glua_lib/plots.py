@@ -73,12 +73,13 @@ def volume_slice(volume: np.ndarray, index: int, label: np.ndarray | None = None
 
 
 def frames_slider(draw: DrawFn, name: str, values: Sequence, dpi: int = 80,
-                  description: str | None = None):
+                  description: str | None = None, start: int = 0):
     """A slider over ``values`` showing ``draw(**{name: v})`` that works without a kernel.
 
     Every frame is rendered ahead of time to a PNG ``ipywidgets.Image``; the frames sit in a
     ``Stack`` whose ``selected_index`` is linked to the slider in the browser (``jslink``). The
-    embedded widget state therefore keeps working in the static HTML book.
+    embedded widget state therefore keeps working in the static HTML book. ``start`` is the
+    position (index into ``values``) shown first.
 
     Returns:
         ``ipywidgets.VBox`` (slider above, frames below); its ``link`` attribute is the ``jslink``.
@@ -90,8 +91,10 @@ def frames_slider(draw: DrawFn, name: str, values: Sequence, dpi: int = 80,
         raise ValueError("frames_slider needs at least one value")
     frames = [widgets.Image(value=figure_png(draw(**{name: v}), dpi=dpi), format="png")
               for v in values]
-    stack = widgets.Stack(children=frames, selected_index=0)
-    slider = widgets.IntSlider(value=0, min=0, max=len(values) - 1,
+    if not 0 <= start < len(values):
+        raise ValueError(f"start {start} outside 0..{len(values) - 1}")
+    stack = widgets.Stack(children=frames, selected_index=start)
+    slider = widgets.IntSlider(value=start, min=0, max=len(values) - 1,
                                description=description or name, continuous_update=True)
     box = widgets.VBox([slider, stack])
     box.add_class("glua-frames-slider")

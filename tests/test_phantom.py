@@ -235,3 +235,15 @@ def test_cli_writes_a_prepared_folder(tmp_path, capsys):
     rc = main(["phantom", "--task", "cardiac", "--modality", "mr", "--n", "1", "--n-test", "2",
                "--out", str(tmp_path / "bad"), "--no-progress"])
     assert rc == 2 and not (tmp_path / "bad").exists()
+
+
+def test_class_mean_gap_by_hand():
+    from data_prep.phantom import class_mean_gap
+
+    labels = [np.array([[0, 1], [1, 1]], np.uint8)]
+    gaps = [np.array([[0.5, 1.0], [2.0, 3.0]], np.float32)]
+    out = class_mean_gap("cardiac", labels, gaps)
+    assert out["background"] == 0.5 and out["MYO"] == 2.0
+    assert np.isnan(out["AA"])
+    with pytest.raises(ValueError, match="1 label volumes but 0 gap maps"):
+        class_mean_gap("cardiac", labels, [])

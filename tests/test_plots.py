@@ -40,10 +40,10 @@ def test_volume_slice_errors(vol):
 def test_frames_slider_prerenders_one_png_per_value_and_links_in_the_browser(vol):
     image, label = vol
     box = plots.frames_slider(lambda index: plots.volume_slice(image, index, label), "index",
-                              range(3), description="slice")
+                              range(3), description="slice", start=1)
     slider, stack = box.children
     assert isinstance(slider, widgets.IntSlider) and (slider.min, slider.max) == (0, 2)
-    assert slider.description == "slice"
+    assert slider.description == "slice" and slider.value == stack.selected_index == 1
     frames = [bytes(im.value) for im in stack.children]
     assert len(frames) == 3 and all(f.startswith(b"\x89PNG") for f in frames)
     assert len(set(frames)) == 3  # each slice renders differently
