@@ -1,0 +1,55 @@
+"""The command line ``python -m glua_lib COMMAND [options]`` (its ``__main__`` calls :func:`main`).
+
+Each command is an object with ``add_arguments(parser)`` and ``run(args) -> int`` (an exit status):
+a module that defines both, or a :class:`Command` inside a module that serves several commands
+(named ``"module:attribute"``). This file only dispatches. Errors that name a file (``ValueError``,
+``FileNotFoundError``, ``FileExistsError``) are printed as ``error: ...`` with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, NamedTuple
+
+
+class Command(NamedTuple):
+    """One command of a module that serves several: its options and what it runs."""
+
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: ("module" or "module:attribute", one-line help); imported when the parser is built
+    "train-seg": ("glua_lib.seg.cli:train", "train a segmenter: none, global or oracle (upper bound)"),
+    "predict": ("glua_lib.seg.cli:predict", "segment a prepared folder with a trained segmenter"),
+    "evaluate": ("glua_lib.seg.cli:evaluate", "per-class 3D Dice and ASSD (mm) of predictions"),
+}
+
+
+def _resolve(target: str):
+    module, _, attribute = target.partition(":")
+    obj = importlib.import_module(module)
+    return getattr(obj, attribute) if attribute else obj
+
+
+def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> argparse.ArgumentParser:
+    commands = COMMANDS if commands is None else commands
+    parser = argparse.ArgumentParser(prog="python -m glua_lib",
+                                     description="GLUA: train, translate, predict, evaluate.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in commands.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _resolve(module).add_arguments(p)
+        p.set_defaults(_target=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return int(_resolve(args._target).run(args) or 0)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

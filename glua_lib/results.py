@@ -1,0 +1,201 @@
+"""Results tables in the paper's layout: one row per method, a column per class, then the average.
+
+Input: for each method, the per-volume metrics of one run (what :func:`glua_lib.seg.predict.
+evaluate_folders` returns, ``{"classes": [...], "volumes": {subject: {"dice": {...}, "assd":
+{...}, ...}}}``) or a list of them, one per seed. Cells are ``mean (std)`` over all
+(seed, volume) values pooled together, so with one seed the std is over test volumes and with
+several it is the spread over volumes *and* seeds; the JSON form also gives ``seed_std``, the std
+of the per-seed means, to separate the two. Dice is shown in %, ASSD in mm.
+
+*Gap closed* = (method − none) / (oracle − none) of the mean average Dice: 0 for the no-adaptation
+baseline, 1 for the supervised upper bound. It needs rows named ``none`` and ``oracle`` (or the
+names passed as ``baseline``/``upper``) and is ``None`` where it is undefined.
+
+Everything is plain Python (lists, dicts, floats): no pandas.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from glua_lib.io import atomic_write_text
+
+METRICS = {"dice": ("Dice (%)", 100.0), "assd": ("ASSD (mm)", 1.0)}
+
+
+@dataclass
+class Cell:
+    """One table cell: mean and std (in the table's display unit) over ``n`` values."""
+
+    mean: float | None
+    std: float | None
+    n: int
+    seed_std: float | None = None  # std over seeds of the per-seed means (None with one seed)
+
+    def format(self, digits: int = 1) -> str:
+        if self.mean is None:
+            return "–"
+        return f"{self.mean:.{digits}f} ({self.std:.{digits}f})"
+
+
+@dataclass
+class ResultsTable:
+    """A metric's table: ``rows[i]`` belongs to ``methods[i]``; columns are classes + average."""
+
+    metric: str  # "dice" or "assd"
+    title: str  # e.g. "Dice (%)"
+    columns: list[str]  # class names, then "average"
+    methods: list[str]
+    rows: list[list[Cell]]
+    n_seeds: dict[str, int]
+    gap_closed: dict[str, float | None] = field(default_factory=dict)  # Dice tables only
+
+    def cell(self, method: str, column: str) -> Cell:
+        return self.rows[self.methods.index(method)][self.columns.index(column)]
+
+    def _grid(self, digits: int) -> list[list[str]]:
+        header = ["method", *self.columns] + (["gap closed"] if self.gap_closed else [])
+        grid = [header]
+        for method, row in zip(self.methods, self.rows):
+            line = [method, *(c.format(digits) for c in row)]
+            if self.gap_closed:
+                g = self.gap_closed.get(method)
+                line.append("–" if g is None else f"{g:.2f}")
+            grid.append(line)
+        return grid
+
+    def to_markdown(self, digits: int = 1) -> str:
+        grid = self._grid(digits)
+        lines = ["| " + " | ".join(grid[0]) + " |",
+                 "|" + "|".join("---" for _ in grid[0]) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in grid[1:]]
+        return f"**{self.title}**, mean (std) over volumes\n\n" + "\n".join(lines)
+
+    def to_str(self, digits: int = 1) -> str:
+        grid = self._grid(digits)
+        widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
+        fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                                  for i, (c, w) in enumerate(zip(r, widths)))
+        rule = "-" * len(fmt(grid[0]))
+        return "\n".join([f"{self.title}, mean (std) over volumes", fmt(grid[0]), rule,
+                          *map(fmt, grid[1:])])
+
+    __str__ = to_str
+
+    def to_dict(self) -> dict:
+        return {
+            "metric": self.metric, "title": self.title, "columns": list(self.columns),
+            "n_seeds": dict(self.n_seeds),
+            "rows": {m: {c: {"mean": x.mean, "std": x.std, "n": x.n, "seed_std": x.seed_std}
+                         for c, x in zip(self.columns, row)}
+                     for m, row in zip(self.methods, self.rows)},
+            **({"gap_closed": dict(self.gap_closed)} if self.gap_closed else {}),
+        }
+
+
+def _runs(value) -> list[Mapping]:
+    runs = [value] if isinstance(value, Mapping) else list(value)
+    if not runs:
+        raise ValueError("a method has no runs")
+    for r in runs:
+        if "volumes" not in r or not r["volumes"]:
+            raise ValueError("each run must be a per-volume metrics dict with a non-empty "
+                             "'volumes' entry (from evaluate_folders)")
+    return runs
+
+
+def _foreground(runs_by_method: Mapping[str, list[Mapping]],
+                classes: Sequence[str] | None) -> list[str]:
+    if classes is not None:
+        return list(classes)
+    first = next(iter(runs_by_method.values()))[0]
+    if "classes" in first:
+        return list(first["classes"])[1:]
+    return list(next(iter(first["volumes"].values()))["dice"])
+
+
+def _cell(per_seed: list[list[float]], scale: float) -> Cell:
+    pooled = np.asarray([v for seed in per_seed for v in seed], dtype=np.float64) * scale
+    if not np.isfinite(pooled).all():
+        raise ValueError("non-finite metric values; metrics.py never produces them")
+    means = [float(np.mean(s)) * scale for s in per_seed]
+    return Cell(mean=float(pooled.mean()), std=float(pooled.std()), n=int(pooled.size),
+                seed_std=float(np.std(means)) if len(means) > 1 else None)
+
+
+def make_table(results: Mapping[str, Mapping | Sequence[Mapping]], metric: str = "dice",
+               classes: Sequence[str] | None = None, baseline: str = "none",
+               upper: str = "oracle") -> ResultsTable:
+    """One metric's table from ``{method: per-volume metrics or [one per seed]}``.
+
+    ``classes`` are the foreground class names (default: from the first run). Rows keep the
+    order of ``results``. A method missing a class or volume metrics raises ``ValueError``.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(METRICS)}")
+    if not results:
+        raise ValueError("no methods to tabulate")
+    runs_by_method = {m: _runs(v) for m, v in results.items()}
+    fg = _foreground(runs_by_method, classes)
+    title, scale = METRICS[metric]
+    rows = []
+    for method, runs in runs_by_method.items():
+        row = []
+        for c in fg:
+            try:
+                row.append(_cell([[v[metric][c] for v in r["volumes"].values()] for r in runs],
+                                 scale))
+            except KeyError:
+                raise ValueError(f"method {method!r} has no {metric} for class {c!r}") from None
+        row.append(_cell([[float(np.mean([v[metric][c] for c in fg]))
+                           for v in r["volumes"].values()] for r in runs], scale))
+        rows.append(row)
+    table = ResultsTable(metric=metric, title=title, columns=[*fg, "average"],
+                         methods=list(runs_by_method), rows=rows,
+                         n_seeds={m: len(r) for m, r in runs_by_method.items()})
+    if metric == "dice":
+        avg = {m: row[-1].mean for m, row in zip(table.methods, rows)}
+        table.gap_closed = gap_closed(avg, baseline=baseline, upper=upper)
+    return table
+
+
+def gap_closed(average_dice: Mapping[str, float], baseline: str = "none",
+               upper: str = "oracle") -> dict[str, float | None]:
+    """``(method − baseline) / (upper − baseline)`` for every method; ``{}`` without both rows,
+    ``None`` values when the upper bound does not beat the baseline (undefined)."""
+    if baseline not in average_dice or upper not in average_dice:
+        return {}
+    lo, hi = average_dice[baseline], average_dice[upper]
+    if lo is None or hi is None or hi - lo <= 1e-12:
+        return {m: None for m in average_dice}
+    return {m: None if v is None else float((v - lo) / (hi - lo)) for m, v in average_dice.items()}
+
+
+def make_tables(results: Mapping[str, Mapping | Sequence[Mapping]],
+                classes: Sequence[str] | None = None, **kwargs) -> dict[str, ResultsTable]:
+    """The Dice and the ASSD table: ``{"dice": ResultsTable, "assd": ResultsTable}``."""
+    return {m: make_table(results, m, classes, **kwargs) for m in METRICS}
+
+
+def tables_markdown(tables: Mapping[str, ResultsTable], digits: int = 1) -> str:
+    return "\n\n".join(t.to_markdown(digits) for t in tables.values())
+
+
+def tables_str(tables: Mapping[str, ResultsTable], digits: int = 1) -> str:
+    return "\n\n".join(t.to_str(digits) for t in tables.values())
+
+
+def save_results(path: str | os.PathLike, per_volume: Mapping,
+                 tables: Mapping[str, ResultsTable] | None = None) -> Path:
+    """Write per-volume metrics (and tables, if given) as JSON atomically."""
+    path = Path(path)
+    data = {"per_volume": per_volume}
+    if tables:
+        data["tables"] = {k: t.to_dict() for k, t in tables.items()}
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    return path

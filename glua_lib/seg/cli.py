@@ -1,0 +1,113 @@
+"""``python -m glua_lib train-seg | predict | evaluate``.
+
+::
+
+    python -m glua_lib train-seg --method none|global|oracle --source PREP_SRC --target PREP_TGT \\
+        --out RUN_DIR [--style-run STYLE_RUN] [--profile demo|full] [--seed S] [--steps N] \\
+        [--device D]
+    python -m glua_lib predict --run RUN_DIR --input PREP_DIR --out PRED_DIR [--split test]
+    python -m glua_lib evaluate --pred PRED_DIR --gt PREP_DIR [--split test] [--out results.json]
+
+The three commands share this module: each is a :class:`~glua_lib.cli.Command` (its options
+and its ``run``), which the dispatcher finds as ``glua_lib.seg.cli:train`` and so on.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from glua_lib.cli import Command
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", required=True, help="none, global or oracle (oracle trains on "
+                   "TARGET labels: the supervised upper bound); see glua_lib.seg.train.METHODS")
+    p.add_argument("--source", type=Path, required=True, help="prepared source folder (labelled)")
+    p.add_argument("--target", type=Path, required=True, help="prepared target folder")
+    p.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
+    p.add_argument("--style-run", type=Path, default=None,
+                   help="trained style model run folder (method global)")
+    p.add_argument("--profile", default=None, help="demo or full (default: $GLUA_PROFILE or by "
+                   "device)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: profile)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _add_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", type=Path, required=True, help="run folder of train-seg")
+    p.add_argument("--input", type=Path, required=True, help="prepared folder to segment")
+    p.add_argument("--out", type=Path, required=True, help="prediction folder (prepared format)")
+    p.add_argument("--split", default=None, help="only this split (default: every subject)")
+    p.add_argument("--batch-size", type=int, default=32, help="slices per forward pass")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pred", type=Path, required=True, help="prediction folder")
+    p.add_argument("--gt", type=Path, required=True, help="prepared folder with the labels")
+    p.add_argument("--split", default="test", help="split to score ('all' for every subject)")
+    p.add_argument("--name", default="prediction", help="row name in the printed table")
+    p.add_argument("--out", type=Path, default=None, help="write per-volume metrics + tables "
+                   "as JSON")
+
+
+def _device(name: str | None):
+    from glua_lib.runtime import get_device
+
+    try:
+        return get_device(name)
+    except RuntimeError as err:  # e.g. --device cuda on a machine without CUDA
+        raise ValueError(f"--device: {err}") from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from glua_lib.config import get_profile
+    from glua_lib.seg.train import NonFiniteLossError, SegConfig, get_method, train_seg
+
+    get_method(args.method)  # unknown method: ValueError before anything is read
+    device = _device(args.device)
+    profile = get_profile(args.profile, device=device)
+    overrides = {k: v for k, v in (("seed", args.seed), ("steps", args.steps)) if v is not None}
+    config = SegConfig.from_profile(profile, method=args.method, **overrides)
+    try:
+        out = train_seg(args.method, args.source, args.target, args.out, config, device,
+                        style_run=args.style_run, progress=not args.no_progress)
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"trained {args.method} ({config.steps} steps, profile {profile.name}) -> {out}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from glua_lib.seg.predict import predict_folder
+
+    out = predict_folder(args.run, args.input, args.out, device=_device(args.device),
+                         batch_size=args.batch_size, split=args.split, overwrite=args.overwrite,
+                         progress=not args.no_progress)
+    print(f"wrote {out}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from glua_lib.results import make_tables, save_results, tables_str
+    from glua_lib.seg.predict import evaluate_folders
+
+    split = None if args.split in (None, "all") else args.split
+    per_volume = evaluate_folders(args.pred, args.gt, split=split)
+    tables = make_tables({args.name: per_volume})
+    print(tables_str(tables))
+    if args.out is not None:
+        save_results(args.out, per_volume, tables)
+        print(f"wrote {args.out}")
+    return 0
+
+
+train = Command(_add_train, run_train)
+predict = Command(_add_predict, run_predict)
+evaluate = Command(_add_evaluate, run_evaluate)

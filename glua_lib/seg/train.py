@@ -1,0 +1,578 @@
+"""Training the segmenter: the ``none``, ``global`` and ``oracle`` methods, and hooks for more.
+
+``train_seg(method, source_dir, target_dir, out_dir, config, device)`` trains a 2D U-Net for a
+fixed number of steps and writes into ``out_dir`` (the *run folder*):
+
+================  =================================================================
+``config.json``   the :class:`SegConfig` (written first; a rerun must match it)
+``run.json``      what was trained on what (folders, method, task, classes, device)
+``log.jsonl``     one JSON line per logged step (loss terms, lr, time) and events
+``checkpoint.pt`` the latest training state (model, optimiser, scaler, hook, RNG, step)
+``model.pt``      the final model (written when the run completes); ``predict`` reads it
+``translated/``   ``global`` only: the source volumes rendered in target style
+================  =================================================================
+
+Methods (a registry, :data:`METHODS`; :func:`register_method` adds more):
+
+* ``none``: source images with source labels; tested on the target (no adaptation).
+* ``global``: source images translated into target style by the style model (``--style-run``),
+  with the source labels (step 1 of GLUA alone).
+* ``oracle``: **target images with target labels**, which the unsupervised setting does not
+  have. It is the supervised upper bound, marked ``uses_target_labels`` in the config, the run
+  info and the log.
+
+**No checkpoint selection.** Every method trains for ``config.steps`` steps and the final model
+is the result; target labels are never looked at during training (except by ``oracle``, whose
+whole point is to use them). An optional *source* validation curve (``val_every``) reads the
+``val`` split of the labelled training folder, only for plotting.
+
+**Exact resume.** Rerunning into the same folder with the same config continues from
+``checkpoint.pt``: the data order and augmentation draws are functions of (seed, step), and the
+model, optimiser, AMP scaler, hook state and RNG states are restored, so 3 steps + resume 3
+steps gives the same weights as 6 steps straight (bit for bit on CPU; on CUDA up to cuDNN's
+nondeterministic kernels). The learning rate is a function of the step, so it needs no state.
+
+**Extending.** The next methods (``local``, ``glua``) add a feature discriminator and a masked
+adversarial loss on unlabelled target features. A :class:`Method` says which labelled folder
+the segmenter trains on, whether it also needs unlabelled target batches, and builds a
+:class:`StepHook`, which each step receives the source and target :class:`Batch` (images,
+logits, encoder features), returns an extra loss for the segmenter and may update its own
+networks afterwards; its state is checkpointed with the rest.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from glua_lib.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from glua_lib.config import Profile, config_to_dict, get_profile, load_config, save_config
+from glua_lib.data import Augment, SliceDataset, get_task, list_subjects, read_manifest
+from glua_lib.data.prepared import MANIFEST
+from glua_lib.io import atomic_write_text
+from glua_lib.runtime import get_device, seed_worker, set_seed
+from glua_lib.seg.losses import DiceCELoss
+from glua_lib.seg.unet import UNet, count_parameters
+
+CHECKPOINT, FINAL, CONFIG, RUN_INFO, LOG = (
+    "checkpoint.pt", "model.pt", "config.json", "run.json", "log.jsonl")
+ORACLE_NOTE = ("ORACLE: trained on TARGET labels, which the unsupervised setting does not have; "
+               "a supervised upper bound, not an adaptation method")
+
+
+@dataclass(frozen=True)
+class SegConfig:
+    """Everything that decides a segmenter run (saved as ``config.json`` in the run folder)."""
+
+    method: str = "none"  # a key of METHODS: "none", "global", "oracle" (later "local", "glua")
+    seed: int = 0  # seeds weights, data order and augmentation draws
+    steps: int = 600  # fixed optimisation budget; the final model is the result (no selection)
+    batch_size: int = 8  # 2D slices per step (per domain for methods that also see the target)
+    lr: float = 2e-3  # Adam learning rate at step 0, decayed polynomially to 0 at `steps`
+    lr_power: float = 0.9  # exponent of the decay: lr · (1 − step/steps) ** lr_power
+    weight_decay: float = 1e-5  # Adam L2 weight decay
+    width: int = 16  # U-Net channels of the first level (level i has width · 2^i)
+    depth: int = 4  # U-Net downsamplings; the slice size must be divisible by 2^depth
+    norm: str = "instance"  # "instance" or "batch" normalisation (see glua_lib.seg.unet)
+    context: int = 0  # neighbouring slices on each side fed as extra input channels
+    augment: bool = True  # seeded rotation/scale/shift/gamma/noise (glua_lib.data.Augment)
+    labelled_only: bool = False  # train only on slices containing some foreground
+    ce_weight: float = 1.0  # weight of the cross-entropy term
+    dice_weight: float = 1.0  # weight of the soft-Dice term (foreground classes)
+    amp: bool = False  # mixed precision (autocast + GradScaler); only takes effect on CUDA
+    n_styles: int = 3  # "global": target styles each source volume is rendered in
+    train_split: str = "train"  # split of the labelled folder the segmenter trains on
+    log_every: int = 10  # steps between log.jsonl lines
+    ckpt_every: int = 100  # steps between checkpoints (and one at the end / on stop)
+    val_every: int = 0  # steps between source-validation Dice points (0: off; needs a val split)
+    num_workers: int = 0  # DataLoader worker processes
+    profile: str = "demo"  # the profile the defaults came from (recorded, not used)
+    uses_target_labels: bool = False  # set from the method: True only for "oracle"
+
+    @classmethod
+    def from_profile(cls, profile: Profile | str | None = None, **overrides) -> "SegConfig":
+        """Defaults sized for a :class:`~glua_lib.config.Profile`, then ``overrides``.
+
+        ``demo`` (64² slices, 2 CPU cores): width 16, depth 4, ``profile.seg_steps`` steps of
+        ``profile.batch_size`` slices; ``full`` (256², GPU): width 32, depth 5, AMP.
+        """
+        if not isinstance(profile, Profile):
+            profile = get_profile(profile)
+        full = profile.name == "full"
+        base = dict(
+            steps=profile.seg_steps, batch_size=profile.batch_size, n_styles=profile.n_styles,
+            num_workers=profile.num_workers, amp=profile.amp, profile=profile.name,
+            width=32 if full else 16, depth=5 if full else 4, lr=1e-3 if full else 2e-3,
+            log_every=50 if full else 10, ckpt_every=1000 if full else 100,
+        )
+        base.update(overrides)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(base) - fields
+        if unknown:
+            raise ValueError(f"unknown SegConfig fields {sorted(unknown)}")
+        cfg = cls(**base)
+        if "method" in overrides:
+            cfg = dataclasses.replace(cfg, uses_target_labels=get_method(cfg.method)
+                                      .uses_target_labels)
+        return cfg
+
+    def validate(self) -> "SegConfig":
+        method = get_method(self.method)
+        for name in ("steps", "batch_size", "width", "depth", "log_every", "ckpt_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SegConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"SegConfig.lr must be a positive number, got {self.lr}")
+        if self.norm not in ("instance", "batch"):
+            raise ValueError(f"SegConfig.norm must be 'instance' or 'batch', got {self.norm!r}")
+        if self.uses_target_labels != method.uses_target_labels:
+            raise ValueError(f"SegConfig.uses_target_labels={self.uses_target_labels} contradicts "
+                             f"method {self.method!r}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Method registry and per-step hooks
+
+
+@dataclass
+class Batch:
+    """One domain's part of a training step, as a :class:`StepHook` sees it."""
+
+    image: torch.Tensor  # B×C×H×W on the device
+    label: torch.Tensor | None  # B×H×W class indices; None for unlabelled (target) batches
+    logits: torch.Tensor  # B×K×H×W
+    features: list[torch.Tensor] | None  # encoder features (UNet.forward docs), if requested
+
+
+class StepHook:
+    """Extra per-step behaviour of a method (the base class adds nothing).
+
+    ``feature_levels``: encoder levels the hook needs; when non-empty the batches carry
+    ``features``. ``loss`` runs inside the autocast region after the forward passes and returns
+    a term added to the segmenter loss plus loggable floats; ``after_step`` runs after the
+    segmenter's optimiser step (e.g. a discriminator update on detached features).
+    """
+
+    feature_levels: Sequence[int] = ()
+
+    def loss(self, step: int, source: Batch, target: Batch | None
+             ) -> tuple[torch.Tensor | float, dict[str, float]]:
+        return 0.0, {}
+
+    def after_step(self, step: int, source: Batch, target: Batch | None,
+                   scaler: torch.amp.GradScaler) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+@dataclass
+class TrainContext:
+    """What a method's data function gets to decide on its labelled training folder."""
+
+    source_dir: Path
+    target_dir: Path
+    out_dir: Path
+    config: SegConfig
+    device: torch.device
+    style_run: Path | None
+    progress: bool
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training method: its labelled data, whether it sees the target, and its step hook."""
+
+    name: str
+    description: str
+    labelled_data: Callable[[TrainContext], Path]  # the folder with labels the segmenter fits
+    uses_target_labels: bool = False  # True only for the oracle: flagged everywhere
+    needs_style_run: bool = False  # needs --style-run (a trained global style model)
+    uses_target_images: bool = False  # also draws unlabelled target batches every step
+    make_hook: Callable[[UNet, SegConfig, torch.device], StepHook] | None = None
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(method: Method) -> Method:
+    """Add (or replace) a method in :data:`METHODS`."""
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; choose one of {sorted(METHODS)}") from None
+
+
+def translated_source(ctx: TrainContext) -> Path:
+    """The source rendered in target style by the style model (made once, in ``out/translated``)."""
+    if ctx.style_run is None:
+        raise ValueError(f"method {ctx.config.method!r} trains on source images translated by a "
+                         "style model: pass --style-run RUN_DIR (a trained global style model)")
+    out = ctx.out_dir / "translated"
+    if (out / MANIFEST).is_file():  # made by an earlier, interrupted run of this folder
+        return out
+    try:
+        from glua_lib.style.translate import translate_folder
+    except ModuleNotFoundError as err:
+        raise ImportError(f"method {ctx.config.method!r} needs glua_lib.style ({err})") from err
+    return Path(translate_folder(ctx.style_run, ctx.source_dir, out, n_styles=ctx.config.n_styles,
+                                 device=ctx.device, seed=ctx.config.seed, overwrite=False,
+                                 progress=ctx.progress))
+
+
+register_method(Method("none", "no adaptation: source images and labels",
+                       labelled_data=lambda ctx: ctx.source_dir))
+register_method(Method("global", "global alignment: source translated to target style, "
+                                 "source labels", labelled_data=translated_source,
+                       needs_style_run=True))
+register_method(Method("oracle", "upper bound: TARGET images and TARGET labels",
+                       labelled_data=lambda ctx: ctx.target_dir, uses_target_labels=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Data order: a function of (seed, step), so that resuming replays the same batches
+
+
+class _EpochItems(Dataset):
+    """Wraps a SliceDataset so that an index ``(epoch, i)`` picks that epoch's augmentation."""
+
+    def __init__(self, dataset: SliceDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        epoch, i = key
+        self.dataset.set_epoch(epoch)
+        return self.dataset[i]
+
+
+class StepBatches(Sampler):
+    """Batches of ``(epoch, index)`` for steps ``start … stop−1``.
+
+    Epoch ``e`` is a permutation seeded by ``(seed, e)``; step ``s`` takes batch ``s mod n_b``
+    of epoch ``s // n_b`` (``n_b = len // batch``; the remainder of an epoch is skipped).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int):
+        if n < batch_size:
+            raise ValueError(f"only {n} training slices, fewer than batch_size {batch_size}")
+        self.n, self.batch, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+        self.per_epoch = n // batch_size
+        self._cache: tuple[int, torch.Tensor] | None = None
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if self._cache is None or self._cache[0] != epoch:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._cache = (epoch, torch.randperm(self.n, generator=g))
+        return self._cache[1]
+
+    def indices(self, step: int) -> list[tuple[int, int]]:
+        epoch, b = divmod(step, self.per_epoch)
+        chosen = self._perm(epoch)[b * self.batch:(b + 1) * self.batch]
+        return [(epoch, int(i)) for i in chosen]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start, self.stop):
+            yield self.indices(step)
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def _loader(dataset: SliceDataset, config: SegConfig, seed: int, start: int,
+            device: torch.device) -> DataLoader:
+    sampler = StepBatches(len(dataset), config.batch_size, seed, start, config.steps)
+    return DataLoader(_EpochItems(dataset), batch_sampler=sampler, num_workers=config.num_workers,
+                      worker_init_fn=seed_worker, pin_memory=device.type == "cuda")
+
+
+# ---------------------------------------------------------------------------------------------
+# The training loop
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN/inf; training stopped and the last good checkpoint was kept."""
+
+
+def build_model(config: SegConfig, in_channels: int, n_classes: int) -> UNet:
+    return UNet(in_channels=in_channels, n_classes=n_classes, width=config.width,
+                depth=config.depth, norm=config.norm)
+
+
+def _append_log(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop log lines of steps after ``step`` (written after the checkpoint we resume from)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", -1) <= step]
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+
+def _check_folder(path: Path, what: str) -> dict:
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: {what} folder does not exist")
+    return read_manifest(path)
+
+
+def _config_diff(a: SegConfig, b: SegConfig) -> list[str]:
+    return [f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)]
+
+
+def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.PathLike,
+              out_dir: str | os.PathLike, config: SegConfig | None = None,
+              device: torch.device | str | None = None, style_run: str | os.PathLike | None = None,
+              progress: bool = True, stop_after: int | None = None) -> Path:
+    """Train a segmenter with ``method`` and return the run folder ``out_dir``.
+
+    Args:
+        method: ``none``, ``global`` or ``oracle`` (or a registered method).
+        source_dir, target_dir: prepared folders of the labelled source modality and of the
+            target modality (``oracle`` trains on the target's ``train`` split *with labels*;
+            the others never read target labels).
+        out_dir: the run folder; an existing one with the same config is resumed (or returned
+            as is when complete), one with another config is an error.
+        config: a :class:`SegConfig` (default ``SegConfig.from_profile()``); its ``method`` and
+            ``uses_target_labels`` are set from ``method``.
+        device: a ``torch.device`` or a name for :func:`glua_lib.runtime.get_device`.
+        style_run: the trained style model's run folder (``global``, later ``glua``).
+        stop_after: checkpoint and return after this global step (for tests and runs split into
+            several sessions); the next call resumes.
+
+    Raises:
+        ValueError / FileNotFoundError: unknown method, missing folders, mismatched tasks, a
+            run folder holding another config; the message names the file.
+        NonFiniteLossError: the loss became NaN/inf (the last good checkpoint is kept).
+    """
+    spec = get_method(method)
+    config = config if config is not None else SegConfig.from_profile()
+    config = dataclasses.replace(config, method=method,
+                                 uses_target_labels=spec.uses_target_labels).validate()
+    if not isinstance(device, torch.device):
+        device = get_device(device)
+    source_dir, target_dir, out_dir = Path(source_dir), Path(target_dir), Path(out_dir)
+    src_manifest = _check_folder(source_dir, "source")
+    tgt_manifest = _check_folder(target_dir, "target")
+    if src_manifest["task"] != tgt_manifest["task"]:
+        raise ValueError(f"{source_dir} holds task {src_manifest['task']!r} but {target_dir} "
+                         f"holds {tgt_manifest['task']!r}")
+    if style_run is None and spec.needs_style_run:
+        raise ValueError(f"method {method!r} trains on source images translated by a style "
+                         "model: pass --style-run RUN_DIR (a trained global style model)")
+    if style_run is not None and not spec.needs_style_run:
+        raise ValueError(f"--style-run is not used by method {method!r}; leave it out")
+    if style_run is not None and not Path(style_run).is_dir():
+        raise FileNotFoundError(f"{style_run}: style run folder does not exist")
+    task = get_task(src_manifest["task"])
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / CONFIG).is_file():
+        old = load_config(SegConfig, out_dir / CONFIG)
+        diff = _config_diff(old, config)
+        if diff:
+            raise ValueError(f"{out_dir / CONFIG}: this run folder holds a run with another "
+                             f"config (differs in {diff}); use another --out or delete it")
+    else:
+        save_config(config, out_dir / CONFIG)
+    if (out_dir / FINAL).is_file():
+        final = load_checkpoint(out_dir / FINAL)
+        if final.get("step") == config.steps:
+            return out_dir
+
+    ctx = TrainContext(source_dir, target_dir, out_dir, config, device,
+                       Path(style_run) if style_run is not None else None, progress)
+    train_dir = Path(spec.labelled_data(ctx))
+    train_manifest = _check_folder(train_dir, "training")
+    if train_manifest["task"] != task.name:
+        raise ValueError(f"{train_dir} holds task {train_manifest['task']!r}, not {task.name!r}")
+    if not list_subjects(train_dir, config.train_split):
+        raise ValueError(f"{train_dir / MANIFEST}: no subjects in split {config.train_split!r}")
+
+    set_seed(config.seed)
+    augment = Augment() if config.augment else None
+    data = SliceDataset(train_dir, split=config.train_split, context=config.context,
+                        augment=augment, seed=config.seed, labelled_only=config.labelled_only)
+    size = data.volumes[0].image.shape[1:]
+    try:  # fail before any training on a slice size the U-Net cannot take
+        UNet(1, 2, width=1, depth=config.depth, norm=config.norm)(torch.zeros(1, 1, *size))
+    except ValueError as err:
+        raise ValueError(f"{train_dir}: {err}") from None
+    target_data = None
+    if spec.uses_target_images:  # unlabelled: the batches' labels are dropped below
+        target_data = SliceDataset(target_dir, split="train", context=config.context,
+                                   augment=augment, seed=config.seed + 1)
+
+    in_channels = 2 * config.context + 1
+    model = build_model(config, in_channels, task.n_classes).to(device)
+    hook = spec.make_hook(model, config, device) if spec.make_hook else StepHook()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    criterion = DiceCELoss(config.ce_weight, config.dice_weight)
+
+    info = {"method": method, "description": spec.description,
+            "uses_target_labels": spec.uses_target_labels,
+            **({"note": ORACLE_NOTE} if spec.uses_target_labels else {}),
+            "source_dir": str(source_dir.resolve()), "target_dir": str(target_dir.resolve()),
+            "train_dir": str(train_dir.resolve()), "train_split": config.train_split,
+            "style_run": str(Path(style_run).resolve()) if style_run else None,
+            "task": task.name, "classes": list(task.classes), "in_channels": in_channels,
+            "model": model.config, "parameters": count_parameters(model),
+            "n_train_slices": len(data), "device": str(device), "amp": use_amp,
+            "torch": torch.__version__}
+    atomic_write_text(out_dir / RUN_INFO, json.dumps(info, indent=2) + "\n")
+
+    start = 0
+    log_path = out_dir / LOG
+    if (out_dir / CHECKPOINT).is_file():
+        ckpt = load_checkpoint(out_dir / CHECKPOINT, map_location=device)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        hook.load_state_dict(ckpt["hook"])
+        set_rng_state(ckpt["rng"])
+        start = int(ckpt["step"])
+        _trim_log(log_path, start)
+    _append_log(log_path, {"event": "resume" if start else "start", "at_step": start,
+                           "method": method, "uses_target_labels": spec.uses_target_labels,
+                           **({"note": ORACLE_NOTE} if spec.uses_target_labels else {}),
+                           "device": str(device), "time": time.time()})
+
+    def save(step: int) -> None:
+        save_checkpoint(out_dir / CHECKPOINT, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(), "hook": hook.state_dict(), "step": step,
+            "rng": rng_state(), "config": config_to_dict(config)})
+
+    stop = config.steps if stop_after is None else min(config.steps, stop_after)
+    loader = iter(_loader(data, config, config.seed, start, device))
+    tgt_loader = (iter(_loader(target_data, config, config.seed + 1, start, device))
+                  if target_data is not None else None)
+    val_vols = _val_volumes(train_dir, config)
+    need_feats = bool(hook.feature_levels)
+    desc = f"{method} (TARGET LABELS)" if spec.uses_target_labels else method
+    from tqdm.auto import tqdm
+    bar = tqdm(total=config.steps, initial=start, desc=f"train-seg {desc}", disable=not progress)
+    model.train()
+    t0, step = time.time(), start
+    try:
+        for step in range(start, stop):
+            lr = config.lr * (1 - step / config.steps) ** config.lr_power
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = next(loader)
+            image = batch["image"].to(device, non_blocking=True)
+            label = batch["label"].to(device, non_blocking=True)
+            with torch.autocast(device.type, enabled=use_amp):
+                out = model(image, return_features=need_feats)
+                src = Batch(image, label, *(out if need_feats else (out, None)))
+                tgt = None
+                if tgt_loader is not None:
+                    t_image = next(tgt_loader)["image"].to(device, non_blocking=True)
+                    t_out = model(t_image, return_features=need_feats)
+                    tgt = Batch(t_image, None, *(t_out if need_feats else (t_out, None)))
+                loss, parts = criterion.parts(src.logits, label)
+                extra, extra_logs = hook.loss(step, src, tgt)
+                loss = loss + extra
+            if not bool(torch.isfinite(loss)):
+                last = int(load_checkpoint(out_dir / CHECKPOINT)["step"]) \
+                    if (out_dir / CHECKPOINT).is_file() else None
+                msg = (f"step {step}: the loss is {float(loss.detach())} (cross-entropy "
+                       f"{float(parts['ce'])}, Dice loss {float(parts['dice_loss'])}, extra "
+                       f"{extra_logs}); training stopped. "
+                       + (f"The last good checkpoint (step {last}) is kept in "
+                          f"{out_dir / CHECKPOINT}. " if last is not None else
+                          "No checkpoint was written yet. ")
+                       + "Lower the learning rate or turn AMP off, then rerun.")
+                _append_log(log_path, {"event": "stopped", "step": step, "reason": msg})
+                raise NonFiniteLossError(msg)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            hook_logs = hook.after_step(step, src, tgt, scaler)
+            done = step + 1
+            bar.update(1)
+            if done % config.log_every == 0 or done == stop:
+                record = {"step": done, "loss": float(loss.detach()), "ce": float(parts["ce"]),
+                          "dice_loss": float(parts["dice_loss"]), "lr": lr,
+                          "elapsed_s": round(time.time() - t0, 3),
+                          **{k: float(v) for k, v in {**extra_logs, **hook_logs}.items()}}
+                if val_vols and config.val_every and (done % config.val_every == 0
+                                                      or done == config.steps):
+                    record["source_val_dice"] = _val_dice(model, val_vols, task.classes,
+                                                          config, device)
+                    model.train()
+                _append_log(log_path, record)
+                bar.set_postfix(loss=f"{record['loss']:.3f}")
+            if done % config.ckpt_every == 0 or done == stop:
+                save(done)
+    finally:
+        bar.close()
+    if stop < config.steps:
+        return out_dir
+    save_checkpoint(out_dir / FINAL, {
+        "model": model.state_dict(), "model_config": dict(model.config), "step": config.steps,
+        "config": config_to_dict(config), "task": task.name, "classes": list(task.classes),
+        "context": config.context, "method": method,
+        "uses_target_labels": spec.uses_target_labels})
+    _append_log(log_path, {"event": "done", "step": config.steps,
+                           "elapsed_s": round(time.time() - t0, 3)})
+    return out_dir
+
+
+def _val_volumes(train_dir: Path, config: SegConfig) -> list:
+    if not config.val_every or not list_subjects(train_dir, "val"):
+        return []
+    from glua_lib.data import load_volumes
+
+    return load_volumes(train_dir, "val")
+
+
+@torch.no_grad()
+def _val_dice(model: UNet, volumes: list, classes: Sequence[str], config: SegConfig,
+              device: torch.device) -> float:
+    """Mean foreground 3D Dice on the *source* val split (a curve to plot; never for selection)."""
+    from glua_lib.metrics import MetricAccumulator
+    from glua_lib.seg.predict import predict_volume
+
+    acc = MetricAccumulator(classes)
+    for vol in volumes:
+        pred = predict_volume(model, vol.image, config.context, device, amp=config.amp)
+        acc.add(vol.subject, pred, vol.label, vol.spacing)
+    return float(acc.aggregate()["dice"]["average"]["mean"])
+
+
+def read_log(run_dir: str | os.PathLike) -> list[dict]:
+    """The records of a run's ``log.jsonl`` (steps and events), in order."""
+    path = Path(run_dir) / LOG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no training log here")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+

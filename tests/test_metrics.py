@@ -1,0 +1,130 @@
+"""3D Dice and ASSD (mm) on hand-computed volumes, the empty cases, and the results tables."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from glua_lib.metrics import MetricAccumulator, binary_metrics, penalty_mm, volume_metrics
+from glua_lib.results import gap_closed, make_table, make_tables, tables_markdown
+
+CLASSES = ("background", "A", "B")
+
+
+def slabs(shape=(8, 8, 8)):
+    """Two 2×4×4 slabs offset by one voxel along D: every voxel is a surface voxel."""
+    a, b = np.zeros(shape, bool), np.zeros(shape, bool)
+    a[2:4, 2:6, 2:6] = True
+    b[3:5, 2:6, 2:6] = True
+    return a, b
+
+
+def test_offset_slabs_by_hand_with_anisotropic_spacing():
+    a, b = slabs()
+    # Overlap 16 of 32 + 32 voxels: Dice = 2·16/64. Surface distances: the shared layer d=3 is
+    # 0 away, the other layer of each slab is one D-step (3 mm) away -> ASSD = (16·3·2)/64.
+    dice, assd, status = binary_metrics(a, b, spacing=(3.0, 0.5, 0.5))
+    assert (dice, status) == (pytest.approx(0.5), "ok")
+    assert assd == pytest.approx(1.5)
+
+
+def test_offset_cubes_by_hand():
+    a, b = np.zeros((9, 9, 9), bool), np.zeros((9, 9, 9), bool)
+    a[2:5, 2:5, 2:5] = True  # 3×3×3 cubes: 26 surface voxels each (the centre is interior)
+    b[3:6, 2:5, 2:5] = True
+    # a -> b: its d=2 face (9 voxels) is 2 mm from b's d=3 face; its d=3 layer lies on b's surface;
+    # its d=4 face lies in b, on b's surface except b's centre (4,3,3), which is 1 mm (in-plane)
+    # from b's surface. Symmetric for b -> a. ASSD = (9·2 + 1) · 2 / 52.
+    dice, assd, _ = binary_metrics(a, b, spacing=(2.0, 1.0, 1.0))
+    assert dice == pytest.approx(2 * 18 / 54)
+    assert assd == pytest.approx(38 / 52, rel=1e-6)
+
+
+def test_identical_masks_and_spacing_scaling():
+    a, b = slabs()
+    assert binary_metrics(a, a, (1, 1, 1))[:2] == (pytest.approx(1.0), 0.0)
+    one = binary_metrics(a, b, (1.0, 1.0, 1.0))[1]
+    assert binary_metrics(a, b, (2.0, 2.0, 2.0))[1] == pytest.approx(2 * one)
+    # only the D spacing matters for a shift along D
+    assert binary_metrics(a, b, (1.0, 5.0, 7.0))[1] == pytest.approx(one)
+
+
+def test_empty_cases_are_finite_and_documented():
+    empty = np.zeros((4, 6, 8), bool)
+    full = empty.copy()
+    full[1:3, 1:4, 1:5] = True
+    spacing = (2.0, 1.0, 0.5)
+    diag = math.sqrt((4 * 2) ** 2 + 6 ** 2 + (8 * 0.5) ** 2)
+    assert penalty_mm(empty.shape, spacing) == pytest.approx(diag)
+    assert binary_metrics(empty, empty, spacing) == (1.0, 0.0, "both_empty")
+    assert binary_metrics(empty, full, spacing) == (0.0, pytest.approx(diag), "missed")
+    assert binary_metrics(full, empty, spacing) == (0.0, pytest.approx(diag), "false_positive")
+
+
+def test_volume_metrics_per_class_and_accumulator():
+    a, b = slabs()
+    gt = np.zeros(a.shape, np.uint8)
+    gt[a] = 1
+    pred = np.zeros_like(gt)
+    pred[b] = 1
+    pred[0, 0, 0] = 2  # class B hallucinated, absent in the ground truth
+    m = volume_metrics(pred, gt, (3.0, 0.5, 0.5), CLASSES)
+    assert m["status"] == {"A": "ok", "B": "false_positive"}
+    assert m["dice"] == {"A": pytest.approx(0.5), "B": 0.0}
+    assert m["assd"]["B"] == pytest.approx(penalty_mm(gt.shape, (3.0, 0.5, 0.5)))
+    json.dumps(m)  # JSON-ready
+
+    acc = MetricAccumulator(CLASSES)
+    acc.add_metrics("v1", m)
+    acc.add("v2", gt, gt, (1, 1, 1))  # perfect A, B absent in both -> Dice 1, ASSD 0
+    agg = acc.aggregate()
+    assert agg["n_volumes"] == 2
+    assert agg["dice"]["A"] == {"mean": pytest.approx(0.75), "std": pytest.approx(0.25), "n": 2}
+    assert agg["dice"]["average"]["mean"] == pytest.approx((0.25 + 1.0) / 2)
+    assert agg["status_counts"]["B"] == {"ok": 0, "both_empty": 1, "missed": 0,
+                                         "false_positive": 1}
+    with pytest.raises(ValueError, match="'v1' was already added"):
+        acc.add_metrics("v1", m)
+    with pytest.raises(ValueError, match="shape"):
+        volume_metrics(pred[:4], gt, (1, 1, 1), CLASSES)
+
+
+def _run(dice_a, dice_b, assd=1.0):
+    vols = {f"s{i}": {"dice": {"A": da, "B": db}, "assd": {"A": assd, "B": assd},
+                      "status": {"A": "ok", "B": "ok"}}
+            for i, (da, db) in enumerate(zip(dice_a, dice_b))}
+    return {"classes": list(CLASSES), "volumes": vols}
+
+
+def test_results_tables_layout_mean_std_and_gap_closed():
+    results = {"none": _run([0.2, 0.4], [0.0, 0.2]),
+               "global": [_run([0.6, 0.6], [0.4, 0.4]), _run([0.8, 0.8], [0.6, 0.6])],
+               "oracle": _run([0.9, 0.9], [0.9, 0.9], assd=0.5)}
+    tables = make_tables(results)
+    dice = tables["dice"]
+    assert dice.columns == ["A", "B", "average"] and dice.methods == ["none", "global", "oracle"]
+    assert dice.cell("none", "A").mean == pytest.approx(30.0)
+    assert dice.cell("none", "A").std == pytest.approx(10.0)
+    assert dice.cell("none", "average").mean == pytest.approx(20.0)
+    g = dice.cell("global", "average")  # pooled over 2 seeds × 2 volumes: 50, 50, 70, 70
+    assert (g.mean, g.std, g.n, g.seed_std) == (pytest.approx(60.0), pytest.approx(10.0), 4,
+                                                pytest.approx(10.0))
+    assert dice.gap_closed == {"none": 0.0, "global": pytest.approx(40 / 70), "oracle": 1.0}
+    assert tables["assd"].cell("oracle", "B").format(2) == "0.50 (0.00)"
+    md = tables_markdown(tables)
+    assert "| none | 30.0 (10.0) | 10.0 (10.0) | 20.0 (10.0) | 0.00 |" in md
+    assert "ASSD (mm)" in str(tables["assd"]) and "gap closed" not in str(tables["assd"])
+    back = json.loads(json.dumps(dice.to_dict()))
+    assert back["rows"]["global"]["average"]["n"] == 4 and back["n_seeds"]["global"] == 2
+
+
+def test_gap_closed_undefined_cases_and_table_errors():
+    assert gap_closed({"x": 0.5}) == {}
+    assert gap_closed({"none": 0.5, "oracle": 0.5, "x": 0.7}) == {"none": None, "oracle": None,
+                                                                   "x": None}
+    with pytest.raises(ValueError, match="unknown metric"):
+        make_table({"none": _run([0.1], [0.1])}, metric="hd95")
+    with pytest.raises(ValueError, match="no dice for class 'C'"):
+        make_table({"none": _run([0.1], [0.1])}, classes=["A", "C"])

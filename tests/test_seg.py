@@ -1,0 +1,307 @@
+"""The segmenter: U-Net shapes, Dice+CE by hand, tiny training, checkpoints, exact resume."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from glua_lib.checkpoint import load_checkpoint
+from glua_lib.config import DEMO, FULL, load_config
+from glua_lib.data import Volume, make_manifest, save_volume, write_manifest
+from glua_lib.seg import (METHODS, DiceCELoss, Method, NonFiniteLossError, SegConfig, StepHook,
+                          UNet, read_log, register_method, soft_dice_loss, train_seg)
+from glua_lib.seg.train import StepBatches
+
+# ---------------------------------------------------------------------------------------------
+# tiny prepared folders (also used by test_eval_cli.py)
+
+
+def tiny_volume(subject: str, modality: str, seed: int, depth: int = 6, size: int = 16,
+                spacing=(2.0, 1.0, 1.0)) -> Volume:
+    """Boxes of the 4 cardiac classes at jittered places; intensity = class (inverted for CT)."""
+    rng = np.random.default_rng(seed)
+    label = np.zeros((depth, size, size), np.uint8)
+    for c in range(1, 5):
+        y = 2 + 7 * ((c - 1) // 2) + rng.integers(0, 2)
+        x = 2 + 7 * ((c - 1) % 2) + rng.integers(0, 2)
+        label[1:depth - 1, y:y + 5, x:x + 5] = c
+    level = label.astype(np.float32) / 4
+    if modality == "ct":
+        level = 1 - level
+    image = (level + rng.normal(0, 0.05, label.shape)).astype(np.float32)
+    return Volume(image=image, label=label, spacing=spacing, modality=modality, task="cardiac",
+                  subject=subject)
+
+
+def make_prepared(path, modality: str = "mr", n_train: int = 2, n_test: int = 2, seed: int = 0,
+                  **kwargs):
+    """A prepared folder of ``n_train`` + ``n_test`` tiny cardiac volumes."""
+    path.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for i in range(n_train + n_test):
+        subject = f"{modality}{i:02d}"
+        save_volume(path / f"{subject}.npz", tiny_volume(subject, modality, seed + i, **kwargs))
+        splits[subject] = "train" if i < n_train else "test"
+    write_manifest(path, make_manifest(dataset="tiny", task="cardiac", modality=modality,
+                                       normalisation={"kind": "none"}, splits=splits,
+                                       command="tests"))
+    return path
+
+
+def tiny_config(**overrides) -> SegConfig:
+    base = dict(steps=6, batch_size=4, width=4, depth=2, lr=1e-2, log_every=1, ckpt_every=2,
+                augment=True, num_workers=0)
+    base.update(overrides)
+    return SegConfig(**base)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    return make_prepared(tmp_path / "src", "mr"), make_prepared(tmp_path / "tgt", "ct", seed=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# U-Net
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_unet_logits_and_feature_shapes(norm):
+    model = UNet(in_channels=3, n_classes=5, width=4, depth=3, norm=norm)
+    x = torch.randn(2, 3, 32, 32)
+    logits, feats = model(x, return_features=True)
+    assert logits.shape == (2, 5, 32, 32)
+    assert [tuple(f.shape) for f in feats] == [(2, 4, 32, 32), (2, 8, 16, 16), (2, 16, 8, 8),
+                                               (2, 32, 4, 4)]
+    assert model.feature_channels == [4, 8, 16, 32]
+    assert torch.equal(model(x), logits) if norm == "instance" else model(x).shape == logits.shape
+
+
+def test_unet_rejects_sizes_not_divisible_by_its_depth():
+    with pytest.raises(ValueError, match="divisible by 2\\^depth = 8"):
+        UNet(1, 5, width=4, depth=3)(torch.zeros(1, 1, 20, 20))
+    with pytest.raises(ValueError, match="unknown norm"):
+        UNet(1, 5, norm="group")
+
+
+# ---------------------------------------------------------------------------------------------
+# Dice + CE by hand
+
+
+def test_soft_dice_perfect_prediction_is_zero_and_disjoint_is_one():
+    target = torch.tensor([[[0, 1], [1, 2]]])
+    onehot = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float()
+    assert soft_dice_loss(onehot, target).item() == pytest.approx(0.0, abs=1e-6)
+    shifted = onehot.roll(1, dims=1)  # every pixel predicts a wrong class
+    assert soft_dice_loss(shifted, target).item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_soft_dice_two_by_two_by_hand():
+    # 2 classes, target [[0,1],[1,1]]; foreground probabilities [[0.5,1],[0,1]].
+    target = torch.tensor([[[0, 1], [1, 1]]])
+    p1 = torch.tensor([[0.5, 1.0], [0.0, 1.0]])
+    probs = torch.stack([1 - p1, p1])[None]
+    # foreground: intersection 1+0+1 = 2, sum p = 2.5, sum g = 3 -> dice = 4 / 5.5
+    assert soft_dice_loss(probs, target).item() == pytest.approx(1 - 4 / 5.5, abs=1e-4)
+    # with background: intersection 0.5, sum p 1.5, sum g 1 -> dice 1/2.5 = 0.4
+    both = soft_dice_loss(probs, target, include_background=True).item()
+    assert both == pytest.approx(1 - (4 / 5.5 + 0.4) / 2, abs=1e-4)
+
+
+def test_dice_ce_loss_adds_the_two_terms():
+    target = torch.tensor([[[0, 1], [1, 1]]])
+    logits = torch.tensor([[[[0.0, 0.0], [2.0, 0.0]], [[0.0, 1.0], [0.0, 3.0]]]])
+    ce = torch.nn.functional.cross_entropy(logits, target)
+    # CE by hand: pixels (p_true): sigmoid-like softmax of two logits
+    by_hand = -np.mean([np.log(0.5), np.log(np.e / (1 + np.e)), np.log(1 / (1 + np.e ** 2)),
+                        np.log(np.e ** 3 / (1 + np.e ** 3))])
+    assert ce.item() == pytest.approx(by_hand, rel=1e-5)
+    loss = DiceCELoss(ce_weight=2.0, dice_weight=0.5)
+    total, parts = loss.parts(logits, target)
+    dice = soft_dice_loss(logits.softmax(1), target)
+    assert total.item() == pytest.approx(2 * by_hand + 0.5 * dice.item(), rel=1e-5)
+    assert parts["ce"].item() == pytest.approx(by_hand, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# config, data order
+
+
+def test_config_from_profile_and_round_trip(tmp_path):
+    demo = SegConfig.from_profile(DEMO, method="oracle", steps=7)
+    assert (demo.steps, demo.batch_size, demo.profile, demo.uses_target_labels) == \
+        (7, DEMO.batch_size, "demo", True)
+    full = SegConfig.from_profile(FULL)
+    assert full.steps == FULL.seg_steps and full.amp and full.depth == 5
+    from glua_lib.config import save_config
+    save_config(demo, tmp_path / "c.json")
+    assert load_config(SegConfig, tmp_path / "c.json") == demo
+    with pytest.raises(ValueError, match="unknown SegConfig fields"):
+        SegConfig.from_profile(DEMO, widht=3)
+
+
+def test_step_batches_depend_only_on_seed_and_step():
+    a = StepBatches(10, 3, seed=0, start=0, stop=7)
+    b = StepBatches(10, 3, seed=0, start=4, stop=7)
+    assert list(a)[4:] == list(b)
+    epoch0 = [i for batch in list(a)[:3] for _, i in batch]
+    assert sorted(epoch0) == sorted(set(epoch0)) and len(epoch0) == 9  # no repeats in an epoch
+    assert list(StepBatches(10, 3, seed=1, start=0, stop=3)) != list(a)[:3]
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+def _weights(run):
+    return load_checkpoint(run / "model.pt")["model"]
+
+
+def test_tiny_training_writes_run_folder(folders, tmp_path):
+    src, tgt = folders
+    run = train_seg("none", src, tgt, tmp_path / "run", tiny_config(), "cpu", progress=False)
+    assert {p.name for p in run.iterdir()} >= {"config.json", "run.json", "log.jsonl",
+                                               "checkpoint.pt", "model.pt"}
+    cfg = load_config(SegConfig, run / "config.json")
+    assert cfg.method == "none" and not cfg.uses_target_labels
+    info = json.loads((run / "run.json").read_text())
+    assert info["train_dir"] == str(src.resolve()) and info["in_channels"] == 1
+    log = read_log(run)
+    steps = [r["step"] for r in log if "loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6] and all(np.isfinite(r["loss"]) for r in log if "loss" in r)
+    assert log[0]["event"] == "start" and log[-1]["event"] == "done"
+    final = load_checkpoint(run / "model.pt")
+    assert final["step"] == 6 and final["classes"][1] == "MYO"
+    # a second call with the same config returns the finished run untouched
+    before = (run / "model.pt").stat().st_mtime_ns
+    assert train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False) == run
+    assert (run / "model.pt").stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="config.json: this run folder holds a run with another "
+                                         "config .*steps"):
+        train_seg("none", src, tgt, run, tiny_config(steps=8), "cpu", progress=False)
+
+
+def test_exact_resume_matches_uninterrupted_run(folders, tmp_path):
+    src, tgt = folders
+    straight = train_seg("none", src, tgt, tmp_path / "a", tiny_config(), "cpu", progress=False)
+    split = tmp_path / "b"
+    train_seg("none", src, tgt, split, tiny_config(), "cpu", progress=False, stop_after=3)
+    assert not (split / "model.pt").exists()
+    assert load_checkpoint(split / "checkpoint.pt")["step"] == 3
+    train_seg("none", src, tgt, split, tiny_config(), "cpu", progress=False)
+    wa, wb = _weights(straight), _weights(split)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    losses = lambda run: [r["loss"] for r in read_log(run) if "loss" in r]  # noqa: E731
+    assert losses(straight) == losses(split)
+    assert [r["event"] for r in read_log(split) if "event" in r] == ["start", "resume", "done"]
+
+
+def test_oracle_trains_on_target_and_is_flagged(folders, tmp_path):
+    src, tgt = folders
+    run = train_seg("oracle", src, tgt, tmp_path / "o", tiny_config(steps=2, amp=True), "cpu",
+                    progress=False)
+    info = json.loads((run / "run.json").read_text())
+    assert info["amp"] is False  # AMP is requested but only takes effect on CUDA
+    assert info["train_dir"] == str(tgt.resolve()) and info["uses_target_labels"] is True
+    assert "TARGET labels" in info["note"]
+    assert load_config(SegConfig, run / "config.json").uses_target_labels is True
+    assert read_log(run)[0]["uses_target_labels"] is True
+
+
+def test_global_needs_a_style_run_and_unknown_method_fails(folders, tmp_path):
+    src, tgt = folders
+    with pytest.raises(ValueError, match="--style-run"):
+        train_seg("global", src, tgt, tmp_path / "g", tiny_config(), "cpu", progress=False)
+    assert not (tmp_path / "g").exists()  # refused before anything was written
+    with pytest.raises(ValueError, match="unknown method 'glue'.*'none'"):
+        train_seg("glue", src, tgt, tmp_path / "x", tiny_config(), "cpu", progress=False)
+    with pytest.raises(FileNotFoundError, match="nowhere: source folder does not exist"):
+        train_seg("none", tmp_path / "nowhere", tgt, tmp_path / "y", tiny_config(), "cpu")
+
+
+class _NaNAtStep2(StepHook):
+    """A method hook that sees target features and poisons the loss at step 2."""
+
+    feature_levels = (1,)
+
+    def __init__(self):
+        self.seen = []
+
+    def loss(self, step, source, target):
+        self.seen.append((tuple(source.features[1].shape), tuple(target.features[1].shape),
+                          target.label))
+        return (float("nan") if step == 2 else 0.0), {"hook": 1.0}
+
+
+def test_hook_gets_target_features_and_nan_loss_stops_keeping_checkpoint(folders, tmp_path):
+    src, tgt = folders
+    hooks = []
+
+    def make(model, config, device):
+        hooks.append(_NaNAtStep2())
+        return hooks[-1]
+
+    register_method(Method("nan-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
+                           uses_target_images=True, make_hook=make))
+    try:
+        run = tmp_path / "nan"
+        with pytest.raises(NonFiniteLossError, match="step 2: the loss is nan.*last good "
+                                                     "checkpoint \\(step 2\\)"):
+            train_seg("nan-test", src, tgt, run, tiny_config(), "cpu", progress=False)
+    finally:
+        METHODS.pop("nan-test")
+    # level-1 features of 4 source and 4 target slices; target batches carry no labels
+    assert hooks[0].seen[0] == ((4, 8, 8, 8), (4, 8, 8, 8), None)
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2 and not (run / "model.pt").exists()
+    assert read_log(run)[-1]["event"] == "stopped"
+
+
+def test_config_mismatch_between_method_and_label_flag_is_refused():
+    with pytest.raises(ValueError, match="contradicts method 'none'"):
+        dataclasses.replace(tiny_config(), uses_target_labels=True).validate()
+
+
+def test_global_trains_on_the_translated_source(folders, tmp_path, monkeypatch):
+    """``global`` calls translate_folder once (faked here: relabels the source as target-like)."""
+    import shutil
+    import sys
+    import types
+
+    src, tgt = folders
+    calls = []
+
+    def translate_folder(run_dir, source_dir, out_dir, n_styles=3, device=None, seed=0,
+                         overwrite=False, progress=True):
+        calls.append((run_dir, source_dir, n_styles, seed))
+        shutil.copytree(source_dir, out_dir)
+        return out_dir
+
+    fake = types.ModuleType("glua_lib.style.translate")
+    fake.translate_folder = translate_folder
+    monkeypatch.setitem(sys.modules, "glua_lib.style.translate", fake)
+    style_run = tmp_path / "style"
+    style_run.mkdir()
+    cfg = tiny_config(steps=2, n_styles=2)
+    run = train_seg("global", src, tgt, tmp_path / "g", cfg, "cpu", style_run=style_run,
+                    progress=False)
+    assert calls == [(style_run, src, 2, 0)]
+    info = json.loads((run / "run.json").read_text())
+    assert info["train_dir"] == str((run / "translated").resolve())
+    assert info["style_run"] == str(style_run.resolve()) and not info["uses_target_labels"]
+    with pytest.raises(ValueError, match="--style-run is not used by method 'none'"):
+        train_seg("none", src, tgt, tmp_path / "n", cfg, "cpu", style_run=style_run)
+
+
+def test_context_channels_and_source_validation_curve(folders, tmp_path):
+    src, tgt = folders
+    manifest = json.loads((src / "manifest.json").read_text())
+    manifest["subjects"]["mr03"]["split"] = "val"
+    (src / "manifest.json").write_text(json.dumps(manifest))
+    run = train_seg("none", src, tgt, tmp_path / "v", tiny_config(steps=4, context=1,
+                                                                    val_every=2), "cpu",
+                    progress=False)
+    assert json.loads((run / "run.json").read_text())["in_channels"] == 3
+    curve = [(r["step"], r["source_val_dice"]) for r in read_log(run) if "source_val_dice" in r]
+    assert [s for s, _ in curve] == [2, 4] and all(0 <= d <= 1 for _, d in curve)
