@@ -198,3 +198,45 @@ def heat_overlay(image: np.ndarray, heat: np.ndarray, index: int, title: str = "
     axes[1].set_title(heat_label, fontsize=9)
     fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.04)
     return fig
+
+
+def prediction_row(image: np.ndarray, label: np.ndarray, predictions: dict[str, np.ndarray],
+                   index: int, class_names: Sequence[str] | None = None,
+                   fig: Figure | None = None) -> Figure:
+    """Slice ``index`` of a ``D×H×W`` image: ground truth, then each method's prediction.
+
+    ``predictions`` maps a method name to its ``D×H×W`` label volume (same shape as ``label``).
+    """
+    for name, pred in predictions.items():
+        if pred.shape != label.shape:
+            raise ValueError(f"prediction {name!r} shape {pred.shape} != label {label.shape}")
+    n = 1 + len(predictions)
+    fig = fig or Figure(figsize=(2.3 * n, 2.6))
+    axes = np.atleast_1d(fig.subplots(1, n))
+    label_overlay(axes[0], image[index], label[index], title=f"ground truth, slice {index}")
+    for ax, (name, pred) in zip(axes[1:], predictions.items()):
+        label_overlay(ax, image[index], pred[index], title=name)
+    if class_names is not None:
+        colours = matplotlib.colormaps["tab10"]
+        handles = [matplotlib.patches.Patch(color=colours((k - 1) % 10), label=class_names[k])
+                   for k in range(1, len(class_names))]
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7,
+                   frameon=False)
+    return fig
+
+
+def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str,
+           title: str = "", fig: Figure | None = None) -> Figure:
+    """Line plot of named ``(x, y)`` series (training losses, for example)."""
+    fig = fig or Figure(figsize=(4.6, 2.8))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, (x, y) in series.items():
+        ax.plot(x, y, label=name, lw=1.2)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

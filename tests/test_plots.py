@@ -96,3 +96,21 @@ def test_heat_overlay_checks_shapes(vol):
     np.testing.assert_array_equal(fig.axes[1].images[1].get_array(), label[1])
     with pytest.raises(ValueError, match="heat shape"):
         plots.heat_overlay(image, label[:1], 0)
+
+
+def test_prediction_row_one_panel_per_method(vol):
+    image, label = vol
+    fig = plots.prediction_row(image, label, {"none": np.zeros_like(label), "oracle": label}, 1,
+                               ("bg", "a", "b"))
+    assert [ax.get_title() for ax in fig.axes] == ["ground truth, slice 1", "none", "oracle"]
+    assert len(fig.axes[1].images) == 2 and len(fig.legends) == 1
+    np.testing.assert_array_equal(fig.axes[1].images[1].get_array()[..., 3], 0)  # empty: clear
+    with pytest.raises(ValueError, match="prediction 'x' shape"):
+        plots.prediction_row(image, label, {"x": label[:1]}, 0)
+
+
+def test_curves_draws_each_series():
+    fig = plots.curves({"a": ([0, 1], [1.0, 0.5]), "b": ([0, 1], [2.0, 1.0])}, "step", "loss")
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["a", "b"]
+    assert list(lines[1].get_ydata()) == [2.0, 1.0]

@@ -1,0 +1,92 @@
+"""Cached artifacts shared by the chapters: trained runs and their evaluations.
+
+Every chapter asks for what it needs (a style run, a segmenter run, its test metrics) through the
+functions here. Each result lives in one folder of the cache (:func:`glua_lib.config.cache_dir`)
+named after everything that determines it; if the folder is complete it is reused, if it is
+missing or was interrupted it is (re)trained and resumed exactly. A file lock keeps two kernels
+(parallel tests, two notebooks) from training the same run at once. So a reader who opens
+chapter 4 first gets the same models chapter 2 would have trained.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+
+from glua_lib.config import Profile, cache_dir, get_profile
+from glua_lib.data.default import DATA_SEED, phantom_dir
+from glua_lib.io import atomic_write_text
+
+DONE = "done.json"
+
+
+def _run_folder(kind: str, *parts) -> Path:
+    return cache_dir() / "runs" / "-".join([kind, *map(str, parts)])
+
+
+def style_run(task: str, source: str, target: str, profile: Profile | None = None,
+              seed: int = 0, device: torch.device | None = None, progress: bool = False) -> Path:
+    """The global-alignment (style transfer) run ``source → target`` for ``task``; trained if
+    missing. ``source``/``target`` are modalities (``"mr"``/``"ct"``) of the phantoms."""
+    from glua_lib.style.train import StyleConfig, train_style
+
+    profile = profile or get_profile(device=device)
+    out = _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}")
+    with FileLock(str(out) + ".lock"):
+        if not (out / DONE).is_file():
+            config = StyleConfig.from_profile(profile, seed=seed)
+            train_style(phantom_dir(task, source, profile), phantom_dir(task, target, profile),
+                        out, config, device=device, progress=progress)
+            atomic_write_text(out / DONE, json.dumps({"steps": config.steps}) + "\n")
+    return out
+
+
+def seg_run(method: str, task: str, source: str, target: str, profile: Profile | None = None,
+            seed: int = 0, device: torch.device | None = None, progress: bool = False,
+            **overrides) -> Path:
+    """A segmenter trained with ``method`` on ``task``, ``source → target``; trained if missing.
+
+    ``global`` first obtains the style run of the same seed (:func:`style_run`). ``overrides``
+    change :class:`~glua_lib.seg.train.SegConfig` fields and become part of the folder name.
+    """
+    from glua_lib.seg.train import SegConfig, train_seg
+
+    profile = profile or get_profile(device=device)
+    extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
+    out = _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
+                      *extra)
+    style = (style_run(task, source, target, profile, seed, device, progress)
+             if method == "global" else None)
+    with FileLock(str(out) + ".lock"):
+        if not (out / DONE).is_file():
+            config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)
+            train_seg(method, phantom_dir(task, source, profile), phantom_dir(task, target, profile),
+                      out, config, device=device, style_run=style, progress=progress)
+            atomic_write_text(out / DONE, json.dumps({"method": method}) + "\n")
+    return out
+
+
+def evaluate_run(run: str | Path, task: str, target: str, profile: Profile | None = None,
+                 device: torch.device | None = None) -> dict:
+    """Per-volume 3D Dice and ASSD (mm) of ``run`` on the target phantoms' ``test`` split.
+
+    Predictions and metrics are kept in the run folder (``pred-test/``, ``metrics-test.json``).
+    """
+    from glua_lib.seg.predict import evaluate_folders, predict_folder
+
+    run = Path(run)
+    profile = profile or get_profile(device=device)
+    gt = phantom_dir(task, target, profile)
+    result = run / "metrics-test.json"
+    with FileLock(str(run) + ".eval.lock"):
+        if not result.is_file():
+            pred = predict_folder(run, gt, run / "pred-test", device=device, split="test",
+                                  overwrite=True, progress=False)
+            metrics = evaluate_folders(pred, gt, split="test")
+            atomic_write_text(result, json.dumps(metrics, indent=2) + "\n")
+    return json.loads(result.read_text())
+
+
+__all__ = ["DATA_SEED", "evaluate_run", "seg_run", "style_run"]
