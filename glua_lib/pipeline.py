@@ -48,17 +48,18 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
             **overrides) -> Path:
     """A segmenter trained with ``method`` on ``task``, ``source → target``; trained if missing.
 
-    ``global`` first obtains the style run of the same seed (:func:`style_run`). ``overrides``
+    Methods that need global alignment (``global``, ``glua``, ``glua-unmasked``) first obtain
+    the style run of the same seed (:func:`style_run`). ``overrides``
     change :class:`~glua_lib.seg.train.SegConfig` fields and become part of the folder name.
     """
-    from glua_lib.seg.train import SegConfig, train_seg
+    from glua_lib.seg.train import SegConfig, get_method, train_seg
 
     profile = profile or get_profile(device=device)
     extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
     out = _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
                       *extra)
     style = (style_run(task, source, target, profile, seed, device, progress)
-             if method == "global" else None)
+             if get_method(method).needs_style_run else None)
     with FileLock(str(out) + ".lock"):
         if not (out / DONE).is_file():
             config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)

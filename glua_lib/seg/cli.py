@@ -2,11 +2,14 @@
 
 ::
 
-    python -m glua_lib train-seg --method none|global|oracle --source PREP_SRC --target PREP_TGT \\
+    python -m glua_lib train-seg --method METHOD --source PREP_SRC --target PREP_TGT \\
         --out RUN_DIR [--style-run STYLE_RUN] [--profile demo|full] [--seed S] [--steps N] \\
         [--device D]
     python -m glua_lib predict --run RUN_DIR --input PREP_DIR --out PRED_DIR [--split test]
     python -m glua_lib evaluate --pred PRED_DIR --gt PREP_DIR [--split test] [--out results.json]
+
+METHOD: ``none``, ``global``, ``local``, ``glua``, the ablations ``local-unmasked`` and
+``glua-unmasked``, or ``oracle`` (target labels: the upper bound).
 
 The three commands share this module: each is a :class:`~glua_lib.cli.Command` (its options
 and its ``run``), which the dispatcher finds as ``glua_lib.seg.cli:train`` and so on.
@@ -21,13 +24,14 @@ from glua_lib.cli import Command
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", required=True, help="none, global or oracle (oracle trains on "
-                   "TARGET labels: the supervised upper bound); see glua_lib.seg.train.METHODS")
+    p.add_argument("--method", required=True, help="none, global, local, glua (and the "
+                   "ablations local-unmasked, glua-unmasked) or oracle (oracle trains on TARGET "
+                   "labels: the supervised upper bound); see glua_lib.seg.train.METHODS")
     p.add_argument("--source", type=Path, required=True, help="prepared source folder (labelled)")
     p.add_argument("--target", type=Path, required=True, help="prepared target folder")
     p.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
     p.add_argument("--style-run", type=Path, default=None,
-                   help="trained style model run folder (method global)")
+                   help="trained style model run folder (methods global, glua)")
     p.add_argument("--profile", default=None, help="demo or full (default: $GLUA_PROFILE or by "
                    "device)")
     p.add_argument("--seed", type=int, default=None, help="seed (default 0)")

@@ -72,7 +72,7 @@ ORACLE_NOTE = ("ORACLE: trained on TARGET labels, which the unsupervised setting
 class SegConfig:
     """Everything that decides a segmenter run (saved as ``config.json`` in the run folder)."""
 
-    method: str = "none"  # a key of METHODS: "none", "global", "oracle" (later "local", "glua")
+    method: str = "none"  # a key of METHODS: none, global, local, glua (+ -unmasked), oracle
     seed: int = 0  # seeds weights, data order and augmentation draws
     steps: int = 600  # fixed optimisation budget; the final model is the result (no selection)
     batch_size: int = 8  # 2D slices per step (per domain for methods that also see the target)
@@ -215,6 +215,10 @@ def register_method(method: Method) -> Method:
 
 
 def get_method(name: str) -> Method:
+    """The registered method ``name``. The GLUA methods (``local``, ``glua`` and their
+    ``-unmasked`` twins) live in :mod:`glua_lib.local`, imported here on first need."""
+    if name not in METHODS:
+        import glua_lib.local  # noqa: F401  (registers its methods)
     try:
         return METHODS[name]
     except KeyError:
