@@ -240,3 +240,156 @@ def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: s
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _upsample_nearest(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``…×h×w`` → ``…×H×W`` by nearest neighbour, source index ``floor(i·h/H)`` (the rule of
+    ``torch.nn.functional.interpolate(mode="nearest")``, so masks here match
+    :func:`glua_lib.local.mask.resize_mask` when enlarging)."""
+    h, w = maps.shape[-2:]
+    big_h, big_w = size
+    rows = (np.arange(big_h) * h) // big_h
+    cols = (np.arange(big_w) * w) // big_w
+    return maps[..., rows[:, None], cols[None, :]]
+
+
+def _class_index(class_filter, class_names: Sequence[str] | None) -> int | None:
+    if class_filter is None or isinstance(class_filter, (int, np.integer)):
+        return None if class_filter is None else int(class_filter)
+    if class_names is None or class_filter not in class_names:
+        raise ValueError(f"unknown class {class_filter!r}; pass its index or class_names "
+                         "that contain it")
+    return list(class_names).index(class_filter)
+
+
+def mask_overlay(image: np.ndarray, mask: np.ndarray, index: int, label: np.ndarray | None = None,
+                 class_filter: int | str | None = None, alpha: float = 0.5,
+                 class_names: Sequence[str] | None = None, gap: np.ndarray | None = None,
+                 title: str = "", mask_label: str = "local feature mask M", cmap: str = "magma",
+                 gap_vmax: float | None = None, fig: Figure | None = None) -> Figure:
+    """Image ``index`` of a stack with its local feature mask drawn over it.
+
+    Args:
+        image: ``B×H×W`` (or ``B×1×H×W``, the first channel is shown) images.
+        mask: ``B×h×w`` or ``B×1×h×w`` mask on a feature grid (``h ≤ H``), values in ``[0, 1]``;
+            enlarged to ``H×W`` by nearest neighbour, so each feature location is a block.
+        index: which image of the stack.
+        label: ``B×H×W`` class indices, drawn over the image in the first panel.
+        class_filter: a class (index, or name in ``class_names``): the mask is shown only on that
+            class's pixels (0 elsewhere) and the panel title gives its mean there. Needs ``label``.
+        alpha: opacity of the mask over the image.
+        gap: ``B×H×W`` true gap maps; if given, a third panel shows the map for comparison.
+
+    Panels: the image (with the labels), the image with the (filtered) mask over it and a colour
+    bar, then the gap map if given. ``fig.axes[1].images[1]`` holds the drawn ``H×W`` mask.
+    """
+    img = np.asarray(image)
+    if img.ndim == 4:
+        img = img[:, 0]
+    m = np.asarray(mask, dtype=np.float32)
+    if m.ndim == 4:
+        if m.shape[1] != 1:
+            raise ValueError(f"mask must be B×1×h×w or B×h×w, got shape {m.shape}")
+        m = m[:, 0]
+    if img.ndim != 3 or m.ndim != 3:
+        raise ValueError(f"image must be B×H×W and mask B×h×w, got shapes {img.shape}, {m.shape}")
+    if img.shape[0] != m.shape[0]:
+        raise ValueError(f"{img.shape[0]} images but {m.shape[0]} masks")
+    if m.shape[1] > img.shape[1] or m.shape[2] > img.shape[2]:
+        raise ValueError(f"mask grid {m.shape[1:]} is larger than the image {img.shape[1:]}")
+    if not 0 <= index < img.shape[0]:
+        raise IndexError(f"image {index} outside 0..{img.shape[0] - 1}")
+    for name, arr in (("label", label), ("gap", gap)):
+        if arr is not None and np.shape(arr) != img.shape:
+            raise ValueError(f"{name} shape {np.shape(arr)} != image shape {img.shape}")
+    cls = _class_index(class_filter, class_names)
+    if cls is not None and label is None:
+        raise ValueError("class_filter needs the label")
+    shown = _upsample_nearest(m[index], img.shape[1:])
+    where = ""
+    if cls is not None:
+        inside = np.asarray(label[index]) == cls
+        name = class_names[cls] if class_names is not None else f"class {cls}"
+        mean = float(shown[inside].mean()) if inside.any() else float("nan")
+        shown = np.where(inside, shown, 0.0)
+        where = f"\ninside {name} (mean {mean:.2f})" if inside.any() else f"\n(no {name} here)"
+    n = 3 if gap is not None else 2
+    fig = fig or Figure(figsize=(3.2 * n + 0.4, 3.3))
+    axes = fig.subplots(1, n)
+    label_overlay(axes[0], img[index], None if label is None else np.asarray(label[index]),
+                  class_names, title=f"{title} image {index}".strip())
+    axes[1].imshow(img[index], cmap="gray", interpolation="nearest")
+    drawn = axes[1].imshow(shown, cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0,
+                           interpolation="nearest")
+    axes[1].set_title(f"{mask_label}{where}", fontsize=8)
+    axes[1].set_axis_off()
+    fig.colorbar(drawn, ax=axes[1], fraction=0.046, pad=0.04)
+    if gap is not None:
+        g = np.asarray(gap[index])
+        vmax = float(np.max(gap)) if gap_vmax is None else gap_vmax
+        heat = axes[2].imshow(g, cmap=cmap, vmin=0.0, vmax=vmax or 1.0, interpolation="nearest")
+        axes[2].set_title("true gap map", fontsize=8)
+        axes[2].set_axis_off()
+        fig.colorbar(heat, ax=axes[2], fraction=0.046, pad=0.04)
+    return fig
+
+
+def mask_explorer(image: np.ndarray, scores: dict, index: int, level: int,
+                  temperature: float = 1.0, top_k: float = 1.0, alpha: float = 0.5,
+                  class_filter: int | str | None = None, label: np.ndarray | None = None,
+                  class_names: Sequence[str] | None = None, gap: np.ndarray | None = None,
+                  norm: str = "max", fig: Figure | None = None) -> Figure:
+    """:func:`mask_overlay` of the mask recomputed from gap scores with other settings.
+
+    ``scores`` maps an encoder level to its gap scores ``g`` (``B×1×h×w``, e.g.
+    ``compute_masks(...)[level].score``); the mask of image ``index`` is
+    :func:`glua_lib.local.mask.local_mask` of its score with ``norm``, ``temperature`` and
+    ``top_k`` (the mask is normalised per image, so one image gives the same mask as its batch).
+    The remaining arguments go to :func:`mask_overlay`.
+    """
+    import torch
+
+    from glua_lib.local.mask import local_mask
+
+    if level not in scores:
+        raise ValueError(f"no scores for level {level}; levels: {sorted(scores)}")
+    g = np.asarray(scores[level], dtype=np.float32)
+    if g.ndim == 3:
+        g = g[:, None]
+    if not 0 <= index < g.shape[0]:
+        raise IndexError(f"image {index} outside 0..{g.shape[0] - 1}")
+    m = local_mask(torch.from_numpy(np.ascontiguousarray(g[index:index + 1])), norm,
+                   temperature, top_k).numpy()
+    full = np.zeros((g.shape[0],) + m.shape[1:], np.float32)
+    full[index] = m[0]
+    grid = "×".join(map(str, g.shape[-2:]))
+    return mask_overlay(image, full, index, label, class_filter, alpha, class_names, gap,
+                        mask_label=f"M, level {level} ({grid}), τ={temperature:g}, "
+                                   f"top-k={top_k:g}", fig=fig)
+
+
+def class_scatter(x: dict[str, float], series: dict[str, dict[str, float]], xlabel: str,
+                  ylabel: str, title: str = "", fig: Figure | None = None) -> Figure:
+    """Per-class points: ``x[class]`` against ``series[name][class]`` for each named series.
+
+    One marker colour per series (e.g. one per training snapshot and level), each point labelled
+    with its class name; classes missing from a series, or ``nan``, are skipped. Use it to ask
+    whether a per-class quantity (the mean mask) follows another (the mean true gap).
+    """
+    fig = fig or Figure(figsize=(5.8, 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for k, (name, ys) in enumerate(series.items()):
+        names = [c for c in x if c in ys and np.isfinite(ys[c]) and np.isfinite(x[c])]
+        ax.plot([x[c] for c in names], [ys[c] for c in names], "o", ms=5, alpha=0.8,
+                color=f"C{k % 10}", label=name)
+        for c in names:
+            ax.annotate(c, (x[c], ys[c]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=8)
+    if series:  # beside the axes, where it hides no point
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

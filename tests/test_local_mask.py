@@ -222,3 +222,23 @@ def test_class_mean_mask():
     label[0, 2:, :] = 2
     means = class_mean_mask(m, label, 4)
     assert means[:3].tolist() == [0.0, 1.0, 0.5] and math.isnan(means[3])
+
+
+def test_auc_interval_verdicts():
+    import numpy as np
+
+    from glua_lib.local import mask_gap_auc_interval
+
+    gap = np.zeros((6, 4, 4), np.float32)
+    gap[:, :2] = 1.0  # the top half of every slice is the high-gap region
+    perfect = gap[:, None].copy()
+    auc, low, high, verdict = mask_gap_auc_interval(perfect, gap, quantile=0.5, n_boot=50)
+    assert auc == 1.0 and low == high == 1.0 and verdict == "above chance"
+    auc, low, high, verdict = mask_gap_auc_interval(1 - perfect, gap, quantile=0.5, n_boot=50)
+    assert auc == 0.0 and verdict == "below chance"
+    gap = np.zeros((20, 8, 8), np.float32)
+    gap[:, :4] = 1.0
+    noise = np.random.default_rng(0).random((20, 1, 8, 8))  # unrelated to the gap
+    auc, low, high, verdict = mask_gap_auc_interval(noise, gap, quantile=0.5, n_boot=100)
+    assert low < auc < high and low < 0.5 < high
+    assert verdict == "not distinguishable from chance"

@@ -1,4 +1,12 @@
-"""Every chapter runs under papermill with injected parameters, on its own (an empty cache)."""
+"""Every chapter runs under papermill with injected parameters.
+
+Chapters 1 and 4 run with an *empty* cache folder: chapter 4 needs everything earlier chapters
+make (phantoms, the style model, trained segmenters), so running it from nothing proves that a
+reader can open it first. Chapters 2 and 3 run on the cache `make test` has already filled (the
+book build trains their models), which keeps CI well inside its time limit.
+"""
+import os
+
 import nbformat
 import papermill
 import pytest
@@ -6,20 +14,22 @@ import pytest
 from conftest import BOOK, chapters
 
 pytestmark = pytest.mark.slow
+FROM_NOTHING = {"01_data", "04_segmentation"}
 
 
 @pytest.mark.parametrize("chapter", chapters(), ids=lambda p: p.stem)
-def test_chapter_runs_with_injected_parameters_and_an_empty_cache(chapter, tmp_path, monkeypatch):
-    # The kernel inherits this environment: a fresh cache proves the chapter rebuilds whatever
-    # earlier chapters would have left there (a Colab reader may open chapter 4 first).
-    monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "cache"))
+def test_chapter_runs_with_injected_parameters(chapter, tmp_path, monkeypatch):
+    if chapter.stem in FROM_NOTHING or not os.environ.get("GLUA_CACHE"):
+        # the kernel inherits this environment
+        monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "cache"))
+    cache = os.environ["GLUA_CACHE"]
     out = tmp_path / chapter.name
-    papermill.execute_notebook(str(chapter), str(out), parameters={"profile": "demo", "seed": 1},
+    papermill.execute_notebook(str(chapter), str(out), parameters={"profile": "demo", "seed": 0},
                                cwd=str(BOOK), kernel_name="python3", progress_bar=False)
     nb = nbformat.read(out, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'profile = "demo"' in injected[0].source
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                       for o in c.get("outputs", []) if o.get("name") == "stdout")
-    assert "profile        : demo" in printed and "seed           : 1" in printed
-    assert str(tmp_path / "cache") in printed
+    assert "profile        : demo" in printed and "seed           : 0" in printed
+    assert cache in printed

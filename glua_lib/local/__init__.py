@@ -8,7 +8,8 @@ from glua_lib.local.discriminator import FeatureDiscriminator
 from glua_lib.local.mask import (attend, discriminator_loss, gap_score, local_mask,
                                  masked_adversarial_loss, resize_mask, source_probability)
 from glua_lib.local.measure import (LocalMaps, class_mean_mask, compute_masks, load_local_run,
-                                    mask_auc_over_training, mask_gap_auc, roc_auc,
+                                    mask_auc_over_training, mask_gap_auc,
+                                    mask_gap_auc_interval, roc_auc,
                                     snapshot_steps, target_slices)
 from glua_lib.local.methods import (LOCAL_METHODS, LocalAlignmentHook, LocalConfig, rampup,
                                     register_local_method)
@@ -17,6 +18,7 @@ __all__ = [
     "FeatureDiscriminator", "LOCAL_METHODS", "LocalAlignmentHook", "LocalConfig", "LocalMaps",
     "attend", "class_mean_mask", "compute_masks", "discriminator_loss", "gap_score",
     "load_local_run", "local_mask", "mask_auc_over_training", "mask_gap_auc",
+    "mask_gap_auc_interval",
     "masked_adversarial_loss", "rampup", "register_local_method", "resize_mask", "roc_auc",
     "snapshot_steps", "source_probability", "target_slices",
 ]

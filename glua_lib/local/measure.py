@@ -148,6 +148,29 @@ def mask_gap_auc(mask, gap_map, quantile: float = 0.8, threshold: float | None =
     return roc_auc(m, high_gap(g, quantile, threshold))
 
 
+def mask_gap_auc_interval(mask, gap_map, quantile: float = 0.8, n_boot: int = 200,
+                          seed: int = 0, level: float = 0.95) -> tuple[float, float, float, str]:
+    """:func:`mask_gap_auc` with a bootstrap interval over whole slices, and a verdict.
+
+    Neighbouring locations of one slice are not independent, so slices (the batch axis of
+    ``mask`` ``B×…`` and ``gap_map`` ``B×H×W``) are resampled with replacement ``n_boot`` times.
+
+    Returns:
+        ``(auc, low, high, verdict)``: the verdict is ``"above chance"`` when the whole interval
+        is above ½, ``"below chance"`` when it is below, else ``"not distinguishable from chance"``.
+    """
+    m, g = _as_maps(mask), _as_maps(gap_map)
+    auc = mask_gap_auc(m, g, quantile)
+    rng = np.random.default_rng(seed)
+    boot = [mask_gap_auc(m[idx], g[idx], quantile)
+            for idx in (rng.integers(0, len(m), len(m)) for _ in range(n_boot))]
+    tail = 100 * (1 - level) / 2
+    low, high = (float(v) for v in np.nanpercentile(boot, [tail, 100 - tail]))
+    verdict = ("above chance" if low > 0.5 else "below chance" if high < 0.5
+               else "not distinguishable from chance")
+    return float(auc), low, high, verdict
+
+
 def class_mean_mask(mask, label, n_classes: int) -> np.ndarray:
     """Mean mask value per class (``n_classes`` floats, ``nan`` for absent classes): the mask is
     enlarged to the label's ``H×W`` (nearest neighbour) and averaged over each class's pixels.
