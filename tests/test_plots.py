@@ -114,3 +114,11 @@ def test_curves_draws_each_series():
     lines = fig.axes[0].get_lines()
     assert [ln.get_label() for ln in lines] == ["a", "b"]
     assert list(lines[1].get_ydata()) == [2.0, 1.0]
+
+
+def test_style_architecture_names_every_part():
+    fig = plots.style_architecture()
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for part in ("content", "style encoder", "AdaIN decoder", "content critic", "image critics"):
+        assert part in texts, part
+    assert len(fig.axes[0].patches) + len(fig.axes[0].texts) > 10
