@@ -1,0 +1,95 @@
+"""Training cost of the style-transfer model: steps/s and peak memory, on synthetic batches.
+
+    .venv/bin/python benchmarks/style_cost.py [--steps 20] [--profile demo|full] [--threads N]
+
+Times :meth:`StyleTrainer.step` (one generator + one critic update, the ``StyleConfig`` of the
+profile, AMP as the profile says on CUDA) on random slices of the profile's size, so it measures
+the model step alone, not data loading. Runs ``demo`` on the CPU, and ``full`` too when CUDA is
+present (or only the ``--profile`` given). Peak memory: ``torch.cuda.max_memory_allocated`` on a
+GPU; on a CPU the peak traced by ``tracemalloc`` does not see torch's allocator, so the process's
+peak resident set size (``ru_maxrss``, torch and Python included) is printed, before and after.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from glua_lib.config import PROFILES  # noqa: E402
+from glua_lib.runtime import set_seed  # noqa: E402
+from glua_lib.style.models import n_params  # noqa: E402
+from glua_lib.style.train import StyleConfig, StyleTrainer  # noqa: E402
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def rss_mib() -> float:
+    """Peak resident set size of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(config: StyleConfig, device: torch.device, steps: int, warmup: int = 3) -> dict:
+    set_seed(0)
+    trainer = StyleTrainer(config, device)
+    shape = (config.batch_size, 1, config.image_size, config.image_size)
+    x_s = torch.rand(shape, device=device) * 2 - 1
+    x_t = torch.rand(shape, device=device) * 2 - 1
+    for _ in range(warmup):
+        trainer.step(x_s, x_t)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.step(x_s, x_t)  # returns floats: synchronises every step, like training does
+    seconds = time.perf_counter() - t0
+    peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
+            else rss_mib())
+    return {"steps/s": steps / seconds, "s/step": seconds / steps, "peak MiB": peak,
+            "generator params": n_params(trainer.model), "critic params": n_params(trainer.dis),
+            "amp": trainer.amp}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps (default 20)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                        help="only this profile (default: demo on CPU, and full on CUDA)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runs = [("demo", torch.device("cpu"))]
+    if torch.cuda.is_available():
+        runs.append(("full", torch.device("cuda")))
+    if args.profile:
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        runs = [(args.profile, dev if args.profile == "full" else torch.device("cpu"))]
+    print(f"torch {torch.__version__}; RSS before building models: {rss_mib():.0f} MiB")
+    for name, device in runs:
+        profile = PROFILES[name]
+        config = StyleConfig.from_profile(profile)
+        r = measure(config, device, args.steps)
+        mem = "CUDA max allocated" if device.type == "cuda" else "process max RSS"
+        print(f"{name}: {device_name(device)}; batch {config.batch_size}×1×{config.image_size}"
+              f"×{config.image_size}, width {config.dim}, amp {r['amp']}; "
+              f"{r['generator params']:,} generator + {r['critic params']:,} critic params")
+        print(f"  {r['steps/s']:.2f} steps/s ({r['s/step']:.3f} s/step), peak {mem} "
+              f"{r['peak MiB']:.0f} MiB; {profile.style_steps} steps ≈ "
+              f"{profile.style_steps * r['s/step'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Command lines of chapter 2 (registered in ``glua_lib.cli.COMMANDS``)::
+
+    python -m glua_lib train-style --source PREP_SRC --target PREP_TGT --out RUN_DIR \
+        [--profile demo|full] [--steps N] [--seed S] [--device D]
+    python -m glua_lib translate --run RUN_DIR --source PREP_SRC --out PREP_OUT [--styles K] \
+        [--overwrite]
+
+The dispatcher imports :mod:`glua_lib.style.train` and :mod:`glua_lib.style.translate`, whose
+``add_arguments``/``run`` forward here. Missing folders and mismatched tasks raise errors that name
+the folder (exit status 2); a diverging run exits with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from glua_lib.config import PROFILES, get_profile
+from glua_lib.runtime import get_device
+
+
+def _device(name: str | None):
+    try:
+        return get_device(name)
+    except RuntimeError as err:  # an unavailable --device is a usage error (exit status 2)
+        raise ValueError(str(err)) from None
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", required=True, metavar="PREP_SRC",
+                        help="prepared folder of the labelled source modality")
+    parser.add_argument("--target", required=True, metavar="PREP_TGT",
+                        help="prepared folder of the unlabelled target modality (same task)")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR",
+                        help="run folder (resumed if it holds a checkpoint)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                        help="sizes and budget (default: $GLUA_PROFILE, else by device)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default: profile)")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from glua_lib.data.prepared import list_subjects, load_volume, read_manifest
+    from glua_lib.style.train import StyleConfig, TrainingDiverged, check_pair, train_style
+
+    device = _device(args.device)
+    profile = get_profile(args.profile, device=device)
+    check_pair(args.source, args.target)
+    first = list_subjects(args.source, "train")[0]
+    file = read_manifest(args.source)["subjects"][first]["file"]
+    size = load_volume(f"{args.source}/{file}").image.shape[-1]
+    overrides = {"seed": args.seed, "image_size": int(size)}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    config = StyleConfig.from_profile(profile, **overrides)
+    try:
+        out = train_style(args.source, args.target, args.out, config, device=device,
+                          progress=not args.no_progress)
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
+def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, metavar="RUN_DIR",
+                        help="a style-transfer run folder (train-style --out)")
+    parser.add_argument("--source", required=True, metavar="PREP_SRC",
+                        help="prepared folder of the run's source modality")
+    parser.add_argument("--out", required=True, metavar="PREP_OUT",
+                        help="prepared folder to write (one volume per source volume and style)")
+    parser.add_argument("--styles", type=int, default=3, metavar="K",
+                        help="target styles per source volume (default: %(default)s)")
+    parser.add_argument("--random-styles", action="store_true",
+                        help="draw styles from N(0, I) instead of clustering real target styles")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_translate(args: argparse.Namespace) -> int:
+    from glua_lib.style.translate import translate_folder
+
+    out = translate_folder(args.run, args.source, args.out, n_styles=args.styles,
+                           device=_device(args.device), seed=args.seed,
+                           overwrite=args.overwrite, progress=not args.no_progress,
+                           styles="random" if args.random_styles else "kmeans")
+    print(out)
+    return 0

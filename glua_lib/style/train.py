@@ -1,0 +1,519 @@
+"""Training the style-transfer model: config, one optimisation step, and the resumable loop.
+
+A run folder ``RUN_DIR`` written by :func:`train_style` holds:
+
+=====================  ======================================================================
+``config.json``        the :class:`StyleConfig` (``glua_lib.save_config``)
+``run.json``           the data: task, modalities, folders
+``checkpoint.pt``      weights, optimisers, step, RNG states, and the style codes of the real
+                       target training slices (``translate_folder`` clusters them)
+``log.jsonl``          one JSON line of loss terms every ``log_every`` steps
+``samples/*.png``      rows: source, source→target (prior style, target style), target,
+                       target→source
+=====================  ======================================================================
+
+Rerunning on a folder with a checkpoint continues from its step with the same RNG states and data
+order (batches are a pure function of the step, see :class:`StepBatchSampler`), so an interrupted
+run ends with the same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from glua_lib.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from glua_lib.config import Profile, config_to_dict, save_config
+from glua_lib.data.datasets import SliceDataset
+from glua_lib.data.prepared import list_subjects, read_manifest
+from glua_lib.io import atomic_path, atomic_write_text
+from glua_lib.runtime import get_device, seed_worker, set_seed
+from glua_lib.style import losses
+from glua_lib.style.models import Discriminators, StyleTransfer
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Every setting of a style-transfer run (defaults: paper scale, see :meth:`from_profile`)."""
+
+    # architecture
+    dim: int = 64  # base width d; the content code has d·2^n_down channels
+    n_down: int = 2  # stride-2 convs of the content encoder: the code is at 1/2^n_down resolution
+    n_res: int = 4  # ResBlocks in the content encoder and AdaIN ResBlocks in each decoder
+    style_dim: int = 8  # length S of a style code
+    mlp_dim: int = 256  # hidden width of the MLP that maps a style code to AdaIN parameters
+    dis_dim: int = 64  # base width of the image and content discriminators
+    dis_layers: int = 4  # stride-2 convs per patch critic
+    dis_scales: int = 3  # image scales of each multi-scale image critic
+    # optimisation (Adam for generator and critics alike)
+    lr: float = 1e-4  # learning rate
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam betas (MUNIT)
+    weight_decay: float = 1e-4  # Adam weight decay
+    # loss weights
+    w_image: float = 10.0  # image self-reconstruction (DAR-UNet: 10)
+    w_cycle: float = 10.0  # cross-domain cycle reconstruction (DAR-UNet: 10)
+    w_content: float = 1.0  # content-code reconstruction after translation (DAR-UNet: 1)
+    w_style: float = 1.0  # style-code reconstruction after translation (DAR-UNet: 1)
+    w_adv: float = 1.0  # LSGAN image adversarial, both domains (DAR-UNet: 1)
+    w_content_adv: float = 1.0  # content-code adversarial: domain-invariant content (ours)
+    w_style_prior: float = 0.1  # moment matching of encoded styles to N(0, I) (ours)
+    ref_styles: bool = False  # half the translations styled by encoded real slices (ours)
+    # budget, data and bookkeeping
+    steps: int = 50_000  # optimisation steps (one generator + one critic update each)
+    batch_size: int = 16  # slices per domain per step
+    image_size: int = 256  # slice size H = W the data must have
+    amp: bool = True  # mixed precision (autocast + GradScaler), only on CUDA
+    seed: int = 0  # seeds initialisation, data order and the random styles
+    num_workers: int = 0  # DataLoader workers per domain
+    log_every: int = 10  # steps between lines of log.jsonl
+    sample_every: int = 1000  # steps between sample grids (0: only at the end)
+    checkpoint_every: int = 1000  # steps between checkpoints (0: only at the end)
+
+    @classmethod
+    def from_profile(cls, profile: Profile, **overrides) -> "StyleConfig":
+        """The config for a profile: ``demo`` is a narrow model that trains in minutes on a CPU;
+        ``full`` is MUNIT/DAR-UNet scale. ``overrides`` replace any field."""
+        common = dict(steps=profile.style_steps, batch_size=profile.batch_size,
+                      image_size=profile.slice_size, amp=profile.amp,
+                      num_workers=profile.num_workers)
+        if profile.name == "full":
+            sized = dict(sample_every=2000, checkpoint_every=2000, log_every=50)
+        else:
+            sized = dict(dim=8, n_res=2, mlp_dim=64, dis_dim=16, dis_layers=3, dis_scales=2,
+                         lr=4e-4, sample_every=200, checkpoint_every=200, log_every=10)
+        return dataclasses.replace(cls(**common, **sized), **overrides)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StyleConfig":
+        """Inverse of ``config_to_dict`` (as stored in checkpoints)."""
+        data = {k: v for k, v in data.items() if k != "_type"}
+        data["betas"] = tuple(data["betas"])
+        return cls(**data)
+
+    def check(self) -> "StyleConfig":
+        """Raise ``ValueError`` for settings that cannot work."""
+        if self.image_size % 2 ** max(self.n_down, self.dis_layers):
+            raise ValueError(f"image_size {self.image_size} must be divisible by "
+                             f"2^{max(self.n_down, self.dis_layers)} (n_down, dis_layers)")
+        for name in ("dim", "style_dim", "mlp_dim", "dis_dim", "steps", "batch_size",
+                     "dis_scales", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        return self
+
+
+# fields that may change when a run is resumed (they do not change the weights)
+_RESUMABLE = {"steps", "log_every", "sample_every", "checkpoint_every", "num_workers"}
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the run stopped without overwriting its checkpoint."""
+
+
+# ----------------------------------------------------------------------------------------------
+# one optimisation step
+
+
+def generator_terms(model: StyleTransfer, dis: Discriminators, x_s: torch.Tensor,
+                    x_t: torch.Tensor, z_s: torch.Tensor, z_t: torch.Tensor,
+                    ref_styles: bool = False):
+    """All generator-side loss terms for source/target batches B×1×H×W and prior styles B×S.
+
+    Translations use the prior draws ``z`` as styles (MUNIT). With ``ref_styles`` the first half
+    of each batch uses instead the (detached) encoded styles of the other domain's real slices:
+    the styles ``translate_folder`` renders with, so they are trained by the same losses.
+
+    Returns ``(terms, keep)``: a dict of scalar terms (unweighted) and the tensors the critic step
+    reuses (content codes and translations, to be detached).
+    """
+    c_s, s_s = model.encode(x_s, "source")
+    c_t, s_t = model.encode(x_t, "target")
+    if ref_styles:
+        z_t = _mix_styles(z_t, s_t.detach())
+        z_s = _mix_styles(z_s, s_s.detach())
+    x_st = model.decode(c_s, z_t, "target")  # source content, target style
+    x_ts = model.decode(c_t, z_s, "source")
+    c_st, z_t_rec = model.encode(x_st, "target")
+    c_ts, z_s_rec = model.encode(x_ts, "source")
+    terms = {
+        "image": losses.image_recon_loss(model.decode(c_s, s_s, "source"), x_s)
+        + losses.image_recon_loss(model.decode(c_t, s_t, "target"), x_t),
+        "cycle": losses.cycle_loss(model.decode(c_st, s_s, "source"), x_s)
+        + losses.cycle_loss(model.decode(c_ts, s_t, "target"), x_t),
+        "content": losses.content_recon_loss(c_st, c_s) + losses.content_recon_loss(c_ts, c_t),
+        "style": losses.style_recon_loss(z_t_rec, z_t) + losses.style_recon_loss(z_s_rec, z_s),
+        "adv": losses.lsgan_g_loss(dis.image["target"](x_st))
+        + losses.lsgan_g_loss(dis.image["source"](x_ts)),
+        "content_adv": losses.content_adv_g_loss(dis.content(c_s), dis.content(c_t)),
+        "style_prior": losses.style_prior_loss(s_s) + losses.style_prior_loss(s_t),
+    }
+    return terms, {"c_s": c_s, "c_t": c_t, "x_st": x_st, "x_ts": x_ts}
+
+
+def _mix_styles(z: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Prior draws z (B×S) whose first half is replaced by real styles (B'×S, cycled)."""
+    half = len(z) // 2
+    pick = torch.arange(half, device=z.device) % len(real)
+    return torch.cat([real[pick], z[half:]])
+
+
+def critic_terms(dis: Discriminators, x_s: torch.Tensor, x_t: torch.Tensor, keep: dict) -> dict:
+    """Critic-side terms: real vs translated images per domain, source vs target content codes."""
+    k = {name: t.detach() for name, t in keep.items()}
+    return {
+        "d_image": losses.lsgan_d_loss(dis.image["source"](x_s), dis.image["source"](k["x_ts"]))
+        + losses.lsgan_d_loss(dis.image["target"](x_t), dis.image["target"](k["x_st"])),
+        "d_content": losses.content_adv_d_loss(dis.content(k["c_s"]), dis.content(k["c_t"])),
+    }
+
+
+class StyleTrainer:
+    """Model, critics, optimisers, loss scaler and the random-style generator of one run.
+
+    :meth:`step` is one update of the generator then of the critics (the critics see the
+    translations of the same forward pass, detached); :meth:`state_dict` holds everything an
+    exact resume needs. Mixed precision is used only when ``config.amp`` and the device is CUDA.
+    """
+
+    def __init__(self, config: StyleConfig, device: torch.device | str):
+        self.cfg, self.device = config.check(), torch.device(device)
+        self.model = StyleTransfer(config).to(self.device)
+        self.dis = Discriminators(config).to(self.device)
+        adam = dict(lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+        self.opt_g = torch.optim.Adam(self.model.parameters(), **adam)
+        self.opt_d = torch.optim.Adam(self.dis.parameters(), **adam)
+        self.amp = bool(config.amp and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        self.noise = torch.Generator(self.device).manual_seed(config.seed)
+        self.weights = {"image": config.w_image, "cycle": config.w_cycle,
+                        "content": config.w_content, "style": config.w_style,
+                        "adv": config.w_adv, "content_adv": config.w_content_adv,
+                        "style_prior": config.w_style_prior,
+                        "d_image": config.w_adv, "d_content": config.w_content_adv}
+        self.step_count = 0
+
+    def _autocast(self):
+        return (torch.autocast(self.device.type, dtype=torch.float16) if self.amp
+                else nullcontext())
+
+    def step(self, x_s: torch.Tensor, x_t: torch.Tensor) -> dict[str, float]:
+        """One update on source and target batches B×1×H×W; returns the loss terms as floats.
+
+        Raises:
+            TrainingDiverged: a loss is NaN or infinite (the caller keeps its last checkpoint).
+        """
+        x_s = x_s.to(self.device, non_blocking=True)
+        x_t = x_t.to(self.device, non_blocking=True)
+        s = self.cfg.style_dim
+        z_s = torch.randn(len(x_s), s, generator=self.noise, device=self.device)
+        z_t = torch.randn(len(x_t), s, generator=self.noise, device=self.device)
+
+        self.dis.requires_grad_(False)  # generator step: gradients flow through, not into, D
+        with self._autocast():
+            terms, keep = generator_terms(self.model, self.dis, x_s, x_t, z_s, z_t,
+                                          self.cfg.ref_styles)
+            loss_g = sum(self.weights[k] * v for k, v in terms.items())
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(self.opt_g)
+
+        self.dis.requires_grad_(True)
+        with self._autocast():
+            d_terms = critic_terms(self.dis, x_s, x_t, keep)
+            loss_d = sum(self.weights[k] * v for k, v in d_terms.items())
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_d).backward()
+        self.scaler.step(self.opt_d)
+        self.scaler.update()
+        self.step_count += 1
+
+        names = [*terms, "g_total", *d_terms, "d_total"]
+        values = torch.stack([*terms.values(), loss_g, *d_terms.values(), loss_d]).tolist()
+        out = dict(zip(names, values))
+        bad = [k for k, v in out.items() if not np.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(f"non-finite loss at step {self.step_count}: "
+                                   + ", ".join(f"{k}={out[k]}" for k in bad))
+        return out
+
+    def state_dict(self) -> dict:
+        """Everything an exact resume needs, storable with ``weights_only``."""
+        return {"step": self.step_count, "model": self.model.state_dict(),
+                "dis": self.dis.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "scaler": self.scaler.state_dict(),
+                "noise": self.noise.get_state(), "rng": rng_state(),
+                "config": config_to_dict(self.cfg)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.dis.load_state_dict(state["dis"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.amp and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.noise.set_state(state["noise"])
+        set_rng_state(state["rng"])
+        self.step_count = int(state["step"])
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+
+
+class StepBatchSampler(Sampler):
+    """Batches ``start .. stop-1`` of an endless seeded stream of epochs.
+
+    The stream is the concatenation of per-epoch permutations of ``range(n)`` (epoch ``e``
+    shuffled by ``default_rng([*seed, e])``); batch ``t`` is items ``t·B .. t·B + B − 1`` of it.
+    A batch is a pure function of ``(seed, t)``, so a resumed run needs only its step.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: tuple[int, ...], start: int, stop: int):
+        self.n, self.batch_size, self.seed = n, batch_size, tuple(seed)
+        self.start, self.stop = start, stop
+        self._cache: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._cache:
+            self._cache = {epoch: np.random.default_rng([*self.seed, epoch]).permutation(self.n)}
+        return self._cache[epoch]
+
+    def batch(self, t: int) -> list[int]:
+        """The item indices of batch ``t``."""
+        j = np.arange(t * self.batch_size, (t + 1) * self.batch_size)
+        return [int(self._perm(int(e))[p]) for e, p in zip(j // self.n, j % self.n)]
+
+    def __iter__(self):
+        return (self.batch(t) for t in range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def check_pair(source_dir: str | os.PathLike, target_dir: str | os.PathLike) -> dict:
+    """Check two prepared folders can be a source/target pair; return what a run records.
+
+    Raises:
+        FileNotFoundError: a folder does not exist (named).
+        ValueError: not a prepared folder, no ``train`` subjects, or the tasks differ (named).
+    """
+    manifests = {}
+    for role, folder in (("source", source_dir), ("target", target_dir)):
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder (the {role} prepared data)")
+        manifests[role] = read_manifest(folder)
+        if not list_subjects(folder, "train"):
+            raise ValueError(f"{folder}: has no 'train' subjects to learn the {role} style from")
+    src, tgt = manifests["source"], manifests["target"]
+    if src["task"] != tgt["task"]:
+        raise ValueError(f"task mismatch: {source_dir} holds {src['task']!r} but {target_dir} "
+                         f"holds {tgt['task']!r}; source and target must be the same task")
+    return {"task": src["task"], "classes": list(src["classes"]),
+            "source_modality": src["modality"], "target_modality": tgt["modality"],
+            "source_dir": str(Path(source_dir).resolve()),
+            "target_dir": str(Path(target_dir).resolve()),
+            "target_normalisation": tgt.get("normalisation", {})}
+
+
+def _loader(ds: SliceDataset, cfg: StyleConfig, domain: int, start: int,
+            device: torch.device) -> DataLoader:
+    sampler = StepBatchSampler(len(ds), cfg.batch_size, (cfg.seed, domain), start, cfg.steps)
+    return DataLoader(ds, batch_sampler=sampler, num_workers=cfg.num_workers,
+                      worker_init_fn=seed_worker, pin_memory=device.type == "cuda",
+                      generator=torch.Generator().manual_seed(cfg.seed))
+
+
+@torch.no_grad()
+def encode_styles(model: StyleTransfer, images: torch.Tensor | SliceDataset, domain: str,
+                  device: torch.device, batch_size: int = 64) -> torch.Tensor:
+    """Style codes N×S (CPU, float32) of N slices (a tensor N×1×H×W or a dataset)."""
+    n = len(images)
+    codes = []
+    for i in range(0, n, batch_size):
+        if isinstance(images, torch.Tensor):
+            x = images[i:i + batch_size]
+        else:
+            x = torch.stack([images[j]["image"] for j in range(i, min(n, i + batch_size))])
+        codes.append(model.style[domain](x.to(device)).float().cpu())
+    return torch.cat(codes)
+
+
+# ----------------------------------------------------------------------------------------------
+# sample grids
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """Map [-1, 1] intensities to 0..255."""
+    return (np.clip((np.asarray(x, np.float32) + 1) / 2, 0, 1) * 255).round().astype(np.uint8)
+
+
+def tile(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
+    """Tile rows of N×H×W images in [-1, 1] into one uint8 image with ``pad``-pixel gaps."""
+    n, h, w = rows[0].shape
+    grid = np.full((len(rows) * (h + pad) - pad, n * (w + pad) - pad), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            grid[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = to_uint8(img)
+    return grid
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a uint8 H×W array as a PNG, atomically."""
+    from PIL import Image
+
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return path
+
+
+@torch.no_grad()
+def sample_grid(model: StyleTransfer, x_s: torch.Tensor, x_t: torch.Tensor,
+                z_s: torch.Tensor, z_t: torch.Tensor) -> np.ndarray:
+    """Rows: source; source→target with prior styles ``z_t``; source→target with the style of
+    the target image below (what ``translate_folder`` does); target; target→source (``z_s``)."""
+    st = model.translate(x_s, to="target", style=z_t)
+    st_ref = model.translate(x_s, to="target", style=x_t)
+    ts = model.translate(x_t, to="source", style=z_s)
+    return tile([t[:, 0].float().cpu().numpy() for t in (x_s, st, st_ref, x_t, ts)])
+
+
+# ----------------------------------------------------------------------------------------------
+# the loop
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after ``step`` (an interrupted run logged past its checkpoint)."""
+    if path.is_file():
+        lines = [ln for ln in path.read_text().splitlines()
+                 if ln.strip() and json.loads(ln)["step"] <= step]
+        atomic_write_text(path, "".join(ln + "\n" for ln in lines))
+
+
+def _check_resume(path: Path, state: dict, config: StyleConfig, data: dict) -> None:
+    old = {k: v for k, v in StyleConfig.from_dict(state["config"]).__dict__.items()}
+    new = dict(config.__dict__)
+    diff = sorted(k for k in new if k not in _RESUMABLE and old.get(k) != new[k])
+    if diff:
+        raise ValueError(f"{path}: was trained with other settings ({', '.join(diff)}); "
+                         "use another output folder or delete it to start over")
+    keys = ("task", "source_modality", "target_modality")
+    if any(state["data"][k] != data[k] for k in keys):
+        was = " ".join(str(state["data"][k]) for k in keys)
+        raise ValueError(f"{path}: was trained on {was}, not on "
+                         + " ".join(str(data[k]) for k in keys))
+
+
+def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
+                out_dir: str | os.PathLike, config: StyleConfig,
+                device: torch.device | str | None = None, progress: bool = True) -> Path:
+    """Train source↔target style transfer on the ``train`` slices of two prepared folders.
+
+    Resumes exactly if ``out_dir`` holds a checkpoint (``config.steps`` may be raised to train
+    longer). Returns ``out_dir``.
+
+    Raises:
+        FileNotFoundError / ValueError: a folder is missing, not prepared, the tasks differ, the
+            slice size is not ``config.image_size``, or ``out_dir`` was trained otherwise.
+        TrainingDiverged: a loss became non-finite; the last good checkpoint is kept.
+    """
+    from tqdm.auto import tqdm
+
+    config = config.check()
+    device = get_device() if device is None else torch.device(device)
+    out_dir = Path(out_dir)
+    data = check_pair(source_dir, target_dir)
+    datasets = {"source": SliceDataset(source_dir, split="train"),
+                "target": SliceDataset(target_dir, split="train")}
+    for role, folder in (("source", source_dir), ("target", target_dir)):
+        size = datasets[role].volumes[0].image.shape[1:]
+        if size != (config.image_size, config.image_size):
+            raise ValueError(f"{folder}: slices are {size[0]}×{size[1]} but the config expects "
+                             f"{config.image_size}×{config.image_size} (image_size)")
+
+    set_seed(config.seed)
+    trainer = StyleTrainer(config, device)
+    ckpt = out_dir / CHECKPOINT
+    if ckpt.is_file():
+        state = load_checkpoint(ckpt)
+        _check_resume(ckpt, state, config, data)
+        trainer.load_state_dict(state)
+    start = trainer.step_count
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, out_dir / "config.json")
+    atomic_write_text(out_dir / "run.json", json.dumps(data, indent=2) + "\n")
+    log_path = out_dir / "log.jsonl"
+    _truncate_log(log_path, start)
+
+    # a fixed sample batch and fixed styles, drawn without touching the training RNG streams
+    fixed = torch.Generator().manual_seed(config.seed + 1)
+    show = {r: torch.stack([ds[len(ds) * (2 * k + 1) // 12]["image"] for k in range(6)])
+            .to(device) for r, ds in datasets.items()}  # 6 slices spread over the volumes
+    z_show = {r: torch.randn(6, config.style_dim, generator=fixed).to(device) for r in datasets}
+
+    def save(step: int) -> None:
+        state = trainer.state_dict()
+        state["data"] = data
+        state["target_styles"] = encode_styles(trainer.model, datasets["target"], "target",
+                                               device)
+        save_checkpoint(ckpt, state)
+
+    def sample(step: int) -> None:
+        save_png(sample_grid(trainer.model, show["source"], show["target"], z_show["source"],
+                             z_show["target"]), out_dir / "samples" / f"step{step:07d}.png")
+
+    loaders = [_loader(datasets[r], config, i, start, device) for i, r in enumerate(datasets)]
+    bar = tqdm(total=config.steps, initial=start, desc="style transfer", unit="step",
+               disable=not progress)
+    t0 = time.perf_counter()
+    with open(log_path, "a", encoding="utf-8") as log:
+        for batch_s, batch_t in zip(*loaders):
+            try:
+                values = trainer.step(batch_s["image"], batch_t["image"])
+            except TrainingDiverged as err:
+                bar.close()
+                kept = (f"the checkpoint of step {load_checkpoint(ckpt)['step']} in {ckpt} is "
+                        "kept" if ckpt.is_file() else "no checkpoint was written yet")
+                raise TrainingDiverged(f"{out_dir}: {err}; {kept}. Lower the learning rate "
+                                       "or turn off amp, then rerun to resume") from None
+            step = trainer.step_count
+            bar.update(1)
+            if step % config.log_every == 0 or step == config.steps:
+                rec = {"step": step, **{k: round(v, 6) for k, v in values.items()},
+                       "seconds": round(time.perf_counter() - t0, 3)}
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                bar.set_postfix(g=f"{values['g_total']:.3f}", d=f"{values['d_total']:.3f}")
+            if step == config.steps:
+                break
+            if config.sample_every and step % config.sample_every == 0:
+                sample(step)
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                save(step)
+    bar.close()
+    if trainer.step_count > start or not ckpt.is_file():
+        save(trainer.step_count)
+        sample(trainer.step_count)
+    return out_dir
+
+
+# ``python -m glua_lib train-style`` (see glua_lib.style.cli)
+def add_arguments(parser) -> None:
+    from glua_lib.style.cli import add_train_arguments
+    add_train_arguments(parser)
+
+
+def run(args) -> int:
+    from glua_lib.style.cli import run_train
+    return run_train(args)

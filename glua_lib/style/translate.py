@@ -1,0 +1,170 @@
+"""Rendering a prepared source folder in target styles: the data of the ``global`` baseline.
+
+:func:`translate_folder` writes one volume per source volume and target style
+(``<subject>_style<k>``) in the prepared format: the source labels and spacing are kept, the
+modality becomes the target's, and the manifest copies the source splits and records the run.
+The ``K`` target styles are the k-means centroids of the style codes of the real target training
+slices (stored in the run's checkpoint), as DAR-UNet does; ``styles="random"`` draws them from the
+N(0, I) prior instead.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glua_lib.checkpoint import load_checkpoint
+from glua_lib.data.prepared import (Volume, load_volume, make_manifest, read_manifest,
+                                    save_volume, staged_output, write_manifest)
+from glua_lib.runtime import get_device
+from glua_lib.style.models import StyleTransfer
+from glua_lib.style.train import CHECKPOINT, StyleConfig
+
+
+def _load(run_dir: str | os.PathLike, device: torch.device) -> tuple[StyleTransfer,
+                                                                       StyleConfig, dict]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such style-transfer run folder")
+    state = load_checkpoint(run_dir / CHECKPOINT)
+    config = StyleConfig.from_dict(state["config"])
+    model = StyleTransfer(config)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), config, state
+
+
+def load_style_model(run_dir: str | os.PathLike,
+                     device: torch.device | str | None = None) -> tuple[StyleTransfer,
+                                                                          StyleConfig]:
+    """The trained :class:`StyleTransfer` of a run folder (in eval mode on ``device``) and its
+    config. Raises ``FileNotFoundError`` naming the folder or checkpoint when missing."""
+    device = get_device() if device is None else torch.device(device)
+    model, config, _ = _load(run_dir, device)
+    return model, config
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int = 20, seed: int = 0) -> torch.Tensor:
+    """Centroids k×S of points N×S: k-means++ start, ``iters`` Lloyd steps; sorted by cluster
+    size, largest first (ties by first coordinate), so style 0 is the most common look."""
+    x = x.float()
+    if not 1 <= k <= len(x):
+        raise ValueError(f"cannot make {k} clusters of {len(x)} style codes")
+    g = torch.Generator().manual_seed(seed)
+    centres = x[torch.randint(len(x), (1,), generator=g)]
+    while len(centres) < k:  # k-means++: next centre with probability ∝ squared distance
+        d2 = torch.cdist(x, centres).min(1).values ** 2
+        p = d2 / d2.sum() if d2.sum() > 0 else torch.full_like(d2, 1 / len(d2))
+        centres = torch.cat([centres, x[torch.multinomial(p, 1, generator=g)]])
+    for _ in range(iters):
+        assign = torch.cdist(x, centres).argmin(1)
+        for j in range(k):
+            if (assign == j).any():
+                centres[j] = x[assign == j].mean(0)
+    sizes = torch.bincount(torch.cdist(x, centres).argmin(1), minlength=k)
+    order = sorted(range(k), key=lambda j: (-int(sizes[j]), float(centres[j, 0])))
+    return centres[order]
+
+
+def style_bank(state: dict, n_styles: int, styles: str = "kmeans", seed: int = 0) -> torch.Tensor:
+    """The ``n_styles``×S target style codes of a run: k-means of the stored target codes, or
+    ``styles="random"`` N(0, I) draws with ``seed``."""
+    if n_styles < 1:
+        raise ValueError(f"n_styles must be >= 1, got {n_styles}")
+    if styles == "kmeans":
+        return kmeans(state["target_styles"], n_styles, seed=seed)
+    if styles == "random":
+        s = StyleConfig.from_dict(state["config"]).style_dim
+        return torch.randn(n_styles, s, generator=torch.Generator().manual_seed(seed))
+    raise ValueError(f"styles must be 'kmeans' or 'random', got {styles!r}")
+
+
+@torch.inference_mode()
+def translate_volume(model: StyleTransfer, image: np.ndarray, style: torch.Tensor,
+                     batch_size: int = 32) -> np.ndarray:
+    """Translate a source volume D×H×W slice by slice with one style code S; float32 D×H×W."""
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(image), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(image[i:i + batch_size, None], np.float32))
+        y = model.translate(x.to(device), to="target", style=style.to(device))
+        out.append(y[:, 0].float().cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
+                     out_dir: str | os.PathLike, n_styles: int = 3,
+                     device: torch.device | str | None = None, seed: int = 0,
+                     overwrite: bool = False, progress: bool = True, *,
+                     styles: str = "kmeans") -> Path:
+    """Write every volume of ``source_dir`` in ``n_styles`` target styles to ``out_dir``.
+
+    Output subjects are ``<subject>_style<k>`` with the source label, spacing and split; the
+    modality is the run's target modality. ``styles="kmeans"`` (default) clusters the real
+    target style codes; ``"random"`` draws from N(0, I). ``seed`` seeds either. Returns
+    ``out_dir`` (resolved).
+
+    Raises:
+        FileNotFoundError: the run folder, its checkpoint or ``source_dir`` is missing.
+        FileExistsError: ``out_dir`` is not empty and ``overwrite`` is false.
+        ValueError: ``source_dir`` is not the run's source task/modality.
+    """
+    from tqdm.auto import tqdm
+
+    device = get_device() if device is None else torch.device(device)
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        raise FileNotFoundError(f"{source_dir}: no such folder (the source prepared data)")
+    model, config, state = _load(run_dir, device)
+    data = state["data"]
+    manifest = read_manifest(source_dir)
+    if (manifest["task"], manifest["modality"]) != (data["task"], data["source_modality"]):
+        raise ValueError(
+            f"{source_dir}: holds {manifest['task']} {manifest['modality']} but the run "
+            f"{run_dir} translates {data['task']} {data['source_modality']} -> "
+            f"{data['target_modality']}")
+    codes = style_bank(state, n_styles, styles, seed)
+    subjects = sorted(manifest["subjects"])
+    splits, origin = {}, {}
+    with staged_output(out_dir, overwrite=overwrite) as stage:
+        bar = tqdm(total=len(subjects) * n_styles, desc="translate", unit="vol",
+                   disable=not progress)
+        for subject in subjects:
+            vol = load_volume(source_dir / manifest["subjects"][subject]["file"])
+            for k, code in enumerate(codes):
+                name = f"{subject}_style{k}"
+                image = translate_volume(model, vol.image, code)
+                save_volume(stage / f"{name}.npz",
+                            Volume(image, vol.label, vol.spacing, data["target_modality"],
+                                   vol.task, name))
+                splits[name] = manifest["subjects"][subject]["split"]
+                origin[name] = subject
+                bar.update(1)
+        bar.close()
+        write_manifest(stage, make_manifest(
+            dataset=f"{manifest.get('dataset', 'prepared')}-translated", task=data["task"],
+            modality=data["target_modality"],
+            normalisation={"method": "style_transfer", "range": [-1.0, 1.0],
+                           "like": data.get("target_normalisation", {})},
+            splits=splits,
+            command=f"translate_folder({str(run_dir)!r}, {str(source_dir)!r}, "
+                    f"n_styles={n_styles}, seed={seed}, styles={styles!r})",
+            extra={"style_transfer": {
+                "run": str(Path(run_dir).resolve()), "step": int(state["step"]),
+                "source_dir": str(source_dir.resolve()),
+                "source_modality": data["source_modality"],
+                "target_dir": data["target_dir"], "styles": styles, "n_styles": n_styles,
+                "seed": seed, "style_codes": codes.tolist(), "source_subject": origin}}))
+    return Path(out_dir).resolve()
+
+
+# ``python -m glua_lib translate`` (see glua_lib.style.cli)
+def add_arguments(parser) -> None:
+    from glua_lib.style.cli import add_translate_arguments
+    add_translate_arguments(parser)
+
+
+def run(args) -> int:
+    from glua_lib.style.cli import run_translate
+    return run_translate(args)

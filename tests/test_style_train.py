@@ -1,0 +1,231 @@
+"""Chapter 2 training: exact resume, checkpoints, divergence, translate_folder, command line."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from glua_lib import DEMO, load_config, save_config
+from glua_lib.cli import main
+from glua_lib.checkpoint import load_checkpoint
+from glua_lib.data import (Volume, load_volumes, make_manifest, read_manifest, save_volume,
+                           staged_output, write_manifest)
+from glua_lib.style import losses
+from glua_lib.style.train import (StepBatchSampler, StyleConfig, StyleTrainer, TrainingDiverged,
+                                  train_style)
+from glua_lib.style.translate import load_style_model, translate_folder
+
+TINY = StyleConfig(dim=4, n_res=1, mlp_dim=8, dis_dim=4, dis_layers=2, dis_scales=2,
+                   image_size=16, batch_size=2, steps=6, amp=False, log_every=1,
+                   sample_every=2, checkpoint_every=2, num_workers=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors gain nothing from threads, and spinning OpenMP threads stall badly when
+    other processes share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _prepared(path, modality, task="cardiac", n=3, size=16, depth=4):
+    """A prepared folder of ``n`` tiny volumes (last one ``test``): a bright or dark square."""
+    rng = np.random.default_rng(len(modality) + n)
+    splits = {}
+    with staged_output(path) as stage:
+        for i in range(n):
+            label = np.zeros((depth, size, size), np.uint8)
+            label[:, 4 + i:10 + i, 3:9] = 1
+            label[:, 2:5, 10:14] = 2
+            fg = {"mr": 0.8, "ct": -0.6}[modality]
+            image = np.where(label == 1, fg, np.where(label == 2, -fg / 2, -0.9))
+            image = (image + rng.normal(0, 0.05, image.shape)).astype(np.float32)
+            subject = f"{modality}{i}"
+            save_volume(stage / f"{subject}.npz",
+                        Volume(image, label, (2.0, 1.5, 1.5), modality, task, subject))
+            splits[subject] = "test" if i == n - 1 else "train"
+        write_manifest(stage, make_manifest(dataset="tiny", task=task, modality=modality,
+                                            normalisation={"range": [-1, 1]}, splits=splits,
+                                            command="test"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("style-data")
+    return {"mr": _prepared(root / "mr", "mr"), "ct": _prepared(root / "ct", "ct"),
+            "abd": _prepared(root / "abd", "ct", task="abdominal")}
+
+
+@pytest.fixture(scope="module")
+def run_ct_mr(data, tmp_path_factory):
+    """A 2-step run in the CT -> MR direction."""
+    out = tmp_path_factory.mktemp("run") / "ct2mr"
+    return train_style(data["ct"], data["mr"], out, dataclasses.replace(TINY, steps=2),
+                       device="cpu", progress=False)
+
+
+def _params(path):
+    state = load_checkpoint(path)
+    return {**{f"model.{k}": v for k, v in state["model"].items()},
+            **{f"dis.{k}": v for k, v in state["dis"].items()}}
+
+
+def _log(path):
+    return [{k: v for k, v in json.loads(ln).items() if k != "seconds"}
+            for ln in path.read_text().splitlines()]
+
+
+def test_config_from_profile_and_json_round_trip(tmp_path):
+    cfg = StyleConfig.from_profile(DEMO, steps=5)
+    assert (cfg.steps, cfg.image_size, cfg.batch_size) == (5, DEMO.slice_size, DEMO.batch_size)
+    assert (cfg.w_image, cfg.w_cycle, cfg.w_content, cfg.w_style, cfg.w_adv) == (10, 10, 1, 1, 1)
+    assert load_config(StyleConfig, save_config(cfg, tmp_path / "c.json")) == cfg
+    with pytest.raises(ValueError, match="divisible"):
+        dataclasses.replace(cfg, image_size=60).check()
+
+
+def test_step_batch_sampler_is_a_function_of_the_step():
+    whole = list(StepBatchSampler(5, 3, (0, 1), 0, 6))
+    assert list(StepBatchSampler(5, 3, (0, 1), 4, 6)) == whole[4:]  # resumed: same batches
+    flat = [i for b in whole for i in b]
+    assert sorted(flat[:5]) == list(range(5)) and sorted(flat[5:10]) == list(range(5))
+    assert whole != list(StepBatchSampler(5, 3, (1, 1), 0, 6))  # another seed, another order
+
+
+def test_trainer_step_reports_finite_terms():
+    torch.manual_seed(0)
+    trainer = StyleTrainer(TINY, "cpu")
+    before = [p.clone() for p in trainer.model.parameters()]
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    values = trainer.step(x, -x)
+    assert set(values) >= {"image", "cycle", "content", "style", "adv", "content_adv",
+                           "style_prior", "g_total", "d_image", "d_content", "d_total"}
+    assert all(np.isfinite(v) for v in values.values()) and trainer.step_count == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    assert not trainer.amp and not trainer.scaler.is_enabled()  # AMP only on CUDA
+
+
+def test_interrupted_run_resumes_to_identical_weights(data, tmp_path):
+    straight = train_style(data["mr"], data["ct"], tmp_path / "a", TINY, "cpu", progress=False)
+    part = train_style(data["mr"], data["ct"], tmp_path / "b", dataclasses.replace(TINY, steps=3),
+                       "cpu", progress=False)
+    assert load_checkpoint(part / "checkpoint.pt")["step"] == 3
+    with open(part / "log.jsonl", "a") as f:  # an interrupted run logged past its checkpoint
+        f.write(json.dumps({"step": 4, "g_total": 99.0}) + "\n")
+    resumed = train_style(data["mr"], data["ct"], part, TINY, "cpu", progress=False)
+    a, b = _params(straight / "checkpoint.pt"), _params(resumed / "checkpoint.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _log(straight / "log.jsonl") == _log(resumed / "log.jsonl")
+    assert [r["step"] for r in _log(resumed / "log.jsonl")] == [1, 2, 3, 4, 5, 6]
+    # outputs next to the checkpoint
+    assert load_config(StyleConfig, straight / "config.json") == TINY
+    assert json.loads((straight / "run.json").read_text())["target_modality"] == "ct"
+    assert sorted(p.name for p in (straight / "samples").iterdir()) == \
+        ["step0000002.png", "step0000004.png", "step0000006.png"]
+    # a resumed run must keep its settings (steps may grow)
+    with pytest.raises(ValueError, match=r"other settings \(lr\)"):
+        train_style(data["mr"], data["ct"], part, dataclasses.replace(TINY, lr=1.0), "cpu",
+                    progress=False)
+
+
+def test_checkpoint_round_trip_and_target_styles(run_ct_mr):
+    model, config = load_style_model(run_ct_mr, "cpu")
+    state = load_checkpoint(run_ct_mr / "checkpoint.pt")
+    assert config == dataclasses.replace(TINY, steps=2) and state["step"] == 2
+    assert all(torch.equal(v, state["model"][k]) for k, v in model.state_dict().items())
+    assert not model.training
+    # style codes of the 2 real target (MR) training volumes × 4 slices
+    assert state["target_styles"].shape == (8, TINY.style_dim)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_style_model(run_ct_mr / "samples", "cpu")
+
+
+def test_diverging_run_stops_and_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = losses.cycle_loss
+
+    def poisoned(x_cycle, x):  # cycle_loss runs twice per step: NaN from step 5 on
+        calls["n"] += 1
+        return real(x_cycle, x) * (float("nan") if calls["n"] > 8 else 1.0)
+
+    monkeypatch.setattr(losses, "cycle_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss at step 5.*step 4"):
+        train_style(data["mr"], data["ct"], tmp_path / "nan", TINY, "cpu", progress=False)
+    state = load_checkpoint(tmp_path / "nan" / "checkpoint.pt")
+    assert state["step"] == 4
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_translate_folder_writes_prepared_volumes_with_source_labels(data, run_ct_mr, tmp_path):
+    out = translate_folder(run_ct_mr, data["ct"], tmp_path / "ct-as-mr", n_styles=2,
+                           device="cpu", seed=0, progress=False)
+    manifest = read_manifest(out)
+    assert manifest["modality"] == "mr" and manifest["task"] == "cardiac"
+    assert manifest["subjects"]["ct2_style1"]["split"] == "test"  # splits copied
+    assert manifest["subjects"]["ct0_style0"]["split"] == "train"
+    info = manifest["style_transfer"]
+    assert info["styles"] == "kmeans" and len(info["style_codes"]) == 2
+    assert info["source_subject"]["ct1_style1"] == "ct1"
+    sources = {v.subject: v for v in load_volumes(data["ct"])}
+    outs = load_volumes(out)
+    assert sorted(v.subject for v in outs) == [f"ct{i}_style{k}" for i in range(3)
+                                               for k in range(2)]
+    for v in outs:
+        src = sources[v.subject.split("_")[0]]
+        assert np.array_equal(v.label, src.label) and v.spacing == src.spacing
+        assert v.modality == "mr" and v.image.shape == src.image.shape
+        assert np.abs(v.image).max() <= 1 and not np.array_equal(v.image, src.image)
+    # two styles of one subject differ; the result is reproducible
+    by = {v.subject: v.image for v in outs}
+    assert not np.array_equal(by["ct0_style0"], by["ct0_style1"])
+    again = translate_folder(run_ct_mr, data["ct"], tmp_path / "again", n_styles=2, device="cpu",
+                             seed=0, progress=False)
+    assert all(np.array_equal(by[v.subject], v.image) for v in load_volumes(again))
+    with pytest.raises(FileExistsError, match="not empty"):
+        translate_folder(run_ct_mr, data["ct"], out, n_styles=2, device="cpu", progress=False)
+    rnd = translate_folder(run_ct_mr, data["ct"], out, n_styles=1, device="cpu", seed=3,
+                           overwrite=True, progress=False, styles="random")
+    assert read_manifest(rnd)["style_transfer"]["styles"] == "random"
+    assert len(load_volumes(rnd)) == 3
+    with pytest.raises(ValueError, match="translates cardiac ct -> mr"):
+        translate_folder(run_ct_mr, data["mr"], tmp_path / "wrong", device="cpu",
+                         progress=False)
+
+
+def _cli(argv, capsys):
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def test_cli_errors_name_the_folder(data, tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    code, err = _cli(["train-style", "--source", str(missing), "--target", str(data["ct"]),
+                      "--out", str(tmp_path / "r"), "--device", "cpu"], capsys)
+    assert code == 2 and f"{missing}: no such folder" in err
+    code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(data["abd"]),
+                      "--out", str(tmp_path / "r"), "--device", "cpu"], capsys)
+    assert code == 2 and "task mismatch" in err and str(data["abd"]) in err
+    code, err = _cli(["translate", "--run", str(missing), "--source", str(data["mr"]),
+                      "--out", str(tmp_path / "o"), "--device", "cpu"], capsys)
+    assert code == 2 and f"{missing}: no such style-transfer run" in err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "o").exists()
+
+
+def test_cli_trains_and_translates(data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train-style", "--source", str(data["mr"]), "--target", str(data["ct"]),
+                 "--out", str(run), "--profile", "demo", "--steps", "1", "--device", "cpu",
+                 "--no-progress"]) == 0
+    cfg = load_config(StyleConfig, run / "config.json")
+    assert (cfg.steps, cfg.image_size, cfg.dim) == (1, 16, StyleConfig.from_profile(DEMO).dim)
+    out = tmp_path / "translated"
+    assert main(["translate", "--run", str(run), "--source", str(data["mr"]), "--out", str(out),
+                 "--styles", "1", "--device", "cpu", "--no-progress"]) == 0
+    assert read_manifest(out)["modality"] == "ct" and len(load_volumes(out)) == 3
+    code, err = _cli(["translate", "--run", str(run), "--source", str(data["mr"]),
+                      "--out", str(out), "--device", "cpu", "--no-progress"], capsys)
+    assert code == 2 and "--overwrite" in err
