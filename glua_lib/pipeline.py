@@ -75,19 +75,43 @@ def evaluate_run(run: str | Path, task: str, target: str, profile: Profile | Non
 
     Predictions and metrics are kept in the run folder (``pred-test/``, ``metrics-test.json``).
     """
+    profile = profile or get_profile(device=device)
+    return evaluate_on(run, phantom_dir(task, target, profile), "test", device=device)
+
+
+def evaluate_on(run: str | Path, prep_dir: str | Path, name: str, split: str | None = "test",
+                device: torch.device | None = None) -> dict:
+    """Segment ``prep_dir`` (one split, or all with ``None``) with ``run`` and score it against
+    the folder's own labels; cached in the run folder as ``pred-{name}/`` and
+    ``metrics-{name}.json``."""
     from glua_lib.seg.predict import evaluate_folders, predict_folder
 
     run = Path(run)
-    profile = profile or get_profile(device=device)
-    gt = phantom_dir(task, target, profile)
-    result = run / "metrics-test.json"
+    result = run / f"metrics-{name}.json"
     with FileLock(str(run) + ".eval.lock"):
         if not result.is_file():
-            pred = predict_folder(run, gt, run / "pred-test", device=device, split="test",
+            pred = predict_folder(run, prep_dir, run / f"pred-{name}", device=device, split=split,
                                   overwrite=True, progress=False)
-            metrics = evaluate_folders(pred, gt, split="test")
+            metrics = evaluate_folders(pred, prep_dir, split=split)
             atomic_write_text(result, json.dumps(metrics, indent=2) + "\n")
     return json.loads(result.read_text())
 
 
-__all__ = ["DATA_SEED", "evaluate_run", "seg_run", "style_run"]
+def translated_dir(task: str, source: str, target: str, profile: Profile | None = None,
+                   seed: int = 0, device: torch.device | None = None) -> Path:
+    """The source phantoms rendered in ``profile.n_styles`` target styles by the style run of
+    ``seed`` (prepared format, source labels kept); made if missing."""
+    from glua_lib.style.translate import translate_folder
+
+    profile = profile or get_profile(device=device)
+    run = style_run(task, source, target, profile, seed, device)
+    out = run / f"translated-{profile.n_styles}styles"
+    with FileLock(str(out) + ".lock"):
+        if not (out / "manifest.json").is_file():
+            translate_folder(run, phantom_dir(task, source, profile), out,
+                             n_styles=profile.n_styles, device=device, seed=seed,
+                             overwrite=True, progress=False)
+    return out
+
+
+__all__ = ["DATA_SEED", "evaluate_on", "evaluate_run", "seg_run", "style_run", "translated_dir"]

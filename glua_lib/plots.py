@@ -444,3 +444,44 @@ def style_architecture(fig: Figure | None = None) -> Figure:
     ax.text(5.0, -0.25, "losses: image and cycle reconstruction, content/style code reconstruction, "
             "LSGAN on images, content adversarial, style prior", ha="center", fontsize=7)
     return fig
+
+
+def image_grid(rows: dict[str, Sequence[np.ndarray]], cell: float = 1.6,
+               fig: Figure | None = None) -> Figure:
+    """A grid of 2D ``H×W`` images: one row per named list (source / translated / target...).
+    Each image is shown with its own gray range; row names label the first column."""
+    n_rows, n_cols = len(rows), max(len(v) for v in rows.values())
+    fig = fig or Figure(figsize=(cell * n_cols, cell * n_rows))
+    axes = np.asarray(fig.subplots(n_rows, n_cols, squeeze=False))
+    for r, (name, images) in enumerate(rows.items()):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(images):
+                ax.imshow(images[c], cmap="gray", interpolation="nearest")
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def bars_compared(series: dict[str, dict[str, float]], ylabel: str, title: str = "",
+                  fig: Figure | None = None) -> Figure:
+    """Grouped bars: one group per class, one bar per named series (e.g. before / after)."""
+    fig = fig or Figure(figsize=(5.0, 2.8))
+    ax = fig.add_subplot(1, 1, 1)
+    names = list(next(iter(series.values())))
+    width = 0.8 / len(series)
+    for k, (label, values) in enumerate(series.items()):
+        ax.bar(np.arange(len(names)) + (k - (len(series) - 1) / 2) * width,
+               [values[n] for n in names], width, label=label)
+    ax.set_xticks(np.arange(len(names)), names)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -122,3 +122,20 @@ def test_style_architecture_names_every_part():
     for part in ("content", "style encoder", "AdaIN decoder", "content critic", "image critics"):
         assert part in texts, part
     assert len(fig.axes[0].patches) + len(fig.axes[0].texts) > 10
+
+
+def test_image_grid_rows_and_columns(vol):
+    image, _ = vol
+    fig = plots.image_grid({"source": [image[0], image[1]], "target": [image[2]]})
+    assert len(fig.axes) == 4
+    assert [fig.axes[i].get_ylabel() for i in (0, 2)] == ["source", "target"]
+    np.testing.assert_array_equal(fig.axes[2].images[0].get_array(), image[2])
+    assert not fig.axes[3].images  # the short row leaves its cell empty
+
+
+def test_bars_compared_groups():
+    fig = plots.bars_compared({"before": {"a": 1.0, "b": 2.0}, "after": {"a": 0.5, "b": 0.1}},
+                              "gap")
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == [1.0, 2.0, 0.5, 0.1]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["before", "after"]

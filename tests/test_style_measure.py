@@ -54,3 +54,23 @@ def test_edge_alignment_ignores_contrast_but_not_geometry():
     assert math.isnan(edge_alignment(np.zeros((16, 16)), sq))
     with pytest.raises(ValueError, match="expected equal"):
         edge_alignment(sq, sq[:8])
+
+
+def test_style_walk_interpolates_between_two_styles():
+    import torch
+
+    from glua_lib.style.models import StyleTransfer
+    from glua_lib.style.train import StyleConfig
+    from glua_lib.style.translate import style_walk
+
+    cfg = StyleConfig(dim=4, n_down=1, n_res=1, mlp_dim=8, image_size=16)
+    torch.manual_seed(0)
+    model = StyleTransfer(cfg).eval()
+    image = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+    a, b = torch.zeros(8), torch.ones(8) * 2
+    walk = style_walk(model, image, a, b, n=3)
+    assert walk.shape == (3, 16, 16) and walk.dtype == np.float32
+    ends = model.translate(torch.from_numpy(image)[None, None].repeat(2, 1, 1, 1), "target",
+                           style=torch.stack([a, b]))[:, 0].detach().numpy()
+    np.testing.assert_allclose(walk[[0, 2]], ends, atol=1e-5)
+    assert not np.allclose(walk[0], walk[2])  # the style code changes the rendering

@@ -93,6 +93,27 @@ def translate_volume(model: StyleTransfer, image: np.ndarray, style: torch.Tenso
     return np.concatenate(out).astype(np.float32)
 
 
+def load_style_bank(run_dir: str | os.PathLike, n_styles: int, seed: int = 0,
+                    styles: str = "kmeans") -> torch.Tensor:
+    """The ``n_styles``×S target style codes :func:`translate_folder` would use for a run."""
+    return style_bank(load_checkpoint(Path(run_dir) / CHECKPOINT), n_styles, styles, seed)
+
+
+@torch.inference_mode()
+def style_walk(model: StyleTransfer, image: np.ndarray, style_a: torch.Tensor,
+               style_b: torch.Tensor, n: int = 9) -> np.ndarray:
+    """Translate one source slice ``H×W`` with the styles ``(1 − t)·a + t·b`` for ``n`` values of
+    ``t`` from 0 to 1; returns float32 ``n×H×W`` (the content is the same in every frame)."""
+    if image.ndim != 2:
+        raise ValueError(f"style_walk takes one H×W slice, got shape {image.shape}")
+    t = torch.linspace(0, 1, n)[:, None]
+    codes = (1 - t) * style_a.reshape(1, -1).cpu() + t * style_b.reshape(1, -1).cpu()
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(image, np.float32))[None, None].expand(n, 1, -1, -1)
+    return model.translate(x.to(device), to="target", style=codes.to(device))[:, 0].float()\
+        .cpu().numpy()
+
+
 def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
                      out_dir: str | os.PathLike, n_styles: int = 3,
                      device: torch.device | str | None = None, seed: int = 0,
