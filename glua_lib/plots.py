@@ -485,3 +485,13 @@ def bars_compared(series: dict[str, dict[str, float]], ylabel: str, title: str =
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def style_mix(model, image: np.ndarray, style_a, style_b, t: float,
+              fig: Figure | None = None) -> Figure:
+    """A source slice ``H×W`` and its translation with the style ``(1 − t)·a + t·b`` (the live
+    style slider's callback; ``model`` is a trained ``StyleTransfer``)."""
+    from glua_lib.style.translate import style_walk
+
+    out = style_walk(model, image, style_a, style_b, ts=[t])[0]
+    return image_grid({f"t = {t:.2f}": [image, out]}, fig=fig)

@@ -139,3 +139,17 @@ def test_bars_compared_groups():
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert heights == [1.0, 2.0, 0.5, 0.1]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["before", "after"]
+
+
+def test_style_mix_shows_source_and_translation():
+    import torch
+
+    from glua_lib.style.models import StyleTransfer
+    from glua_lib.style.train import StyleConfig
+
+    model = StyleTransfer(StyleConfig(dim=4, n_down=1, n_res=1, mlp_dim=8, image_size=16)).eval()
+    image = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+    fig = plots.style_mix(model, image, torch.zeros(8), torch.ones(8), 0.25)
+    assert fig.axes[0].get_ylabel() == "t = 0.25"
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), image)
+    assert fig.axes[1].images[0].get_array().shape == (16, 16)

@@ -101,12 +101,14 @@ def load_style_bank(run_dir: str | os.PathLike, n_styles: int, seed: int = 0,
 
 @torch.inference_mode()
 def style_walk(model: StyleTransfer, image: np.ndarray, style_a: torch.Tensor,
-               style_b: torch.Tensor, n: int = 9) -> np.ndarray:
+               style_b: torch.Tensor, n: int = 9, ts=None) -> np.ndarray:
     """Translate one source slice ``H×W`` with the styles ``(1 − t)·a + t·b`` for ``n`` values of
-    ``t`` from 0 to 1; returns float32 ``n×H×W`` (the content is the same in every frame)."""
+    ``t`` from 0 to 1 (or the given ``ts``); returns float32 ``n×H×W`` (same content throughout)."""
     if image.ndim != 2:
         raise ValueError(f"style_walk takes one H×W slice, got shape {image.shape}")
-    t = torch.linspace(0, 1, n)[:, None]
+    t = (torch.linspace(0, 1, n) if ts is None else torch.as_tensor(ts, dtype=torch.float32))
+    t = t.reshape(-1, 1)
+    n = len(t)
     codes = (1 - t) * style_a.reshape(1, -1).cpu() + t * style_b.reshape(1, -1).cpu()
     device = next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(image, np.float32))[None, None].expand(n, 1, -1, -1)
