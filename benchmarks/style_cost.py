@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
               f"×{config.image_size}, width {config.dim}, amp {r['amp']}; "
               f"{r['generator params']:,} generator + {r['critic params']:,} critic params")
         print(f"  {r['steps/s']:.2f} steps/s ({r['s/step']:.3f} s/step), peak {mem} "
-              f"{r['peak MiB']:.0f} MiB; {profile.style_steps} steps ≈ "
-              f"{profile.style_steps * r['s/step'] / 60:.1f} min")
+              f"{r['peak MiB']:.0f} MiB; {config.steps} steps ≈ "
+              f"{config.steps * r['s/step'] / 60:.1f} min")
     return 0
 
 

@@ -9,13 +9,14 @@ chapter 4 first gets the same models chapter 2 would have trained.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import torch
 from filelock import FileLock
 
-from glua_lib.config import Profile, cache_dir, get_profile
+from glua_lib.config import Profile, cache_dir, config_to_dict, get_profile
 from glua_lib.data.default import DATA_SEED, phantom_dir
 from glua_lib.io import atomic_write_text
 
@@ -26,6 +27,19 @@ def _run_folder(kind: str, *parts) -> Path:
     return cache_dir() / "runs" / "-".join([kind, *map(str, parts)])
 
 
+def fingerprint(config, *more: str) -> str:
+    """8 hex digits identifying a config (and anything else a run depends on): part of every run
+    folder's name, so a changed default trains a new run instead of reusing a stale one."""
+    text = json.dumps(config_to_dict(config), sort_keys=True, default=str) + "|".join(more)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def profile_parts(profile: Profile) -> tuple[str, ...]:
+    """What of the profile decides the data a run sees (phantom size and counts)."""
+    return (f"{profile.slice_size}", f"{profile.n_slices}", f"{profile.n_train}",
+            f"{profile.n_test}", f"{profile.n_styles}")
+
+
 def style_run(task: str, source: str, target: str, profile: Profile | None = None,
               seed: int = 0, device: torch.device | None = None, progress: bool = False) -> Path:
     """The global-alignment (style transfer) run ``source → target`` for ``task``; trained if
@@ -33,10 +47,11 @@ def style_run(task: str, source: str, target: str, profile: Profile | None = Non
     from glua_lib.style.train import StyleConfig, train_style
 
     profile = profile or get_profile(device=device)
-    out = _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}")
+    config = StyleConfig.from_profile(profile, seed=seed)
+    out = _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}",
+                      fingerprint(config, *profile_parts(profile)))
     with FileLock(str(out) + ".lock"):
         if not (out / DONE).is_file():
-            config = StyleConfig.from_profile(profile, seed=seed)
             train_style(phantom_dir(task, source, profile), phantom_dir(task, target, profile),
                         out, config, device=device, progress=progress)
             atomic_write_text(out / DONE, json.dumps({"steps": config.steps}) + "\n")
@@ -56,13 +71,14 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
 
     profile = profile or get_profile(device=device)
     extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
-    out = _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
-                      *extra)
     style = (style_run(task, source, target, profile, seed, device, progress)
              if get_method(method).needs_style_run else None)
+    config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)
+    out = _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
+                      *extra, fingerprint(config, *profile_parts(profile),
+                                          style.name if style else ""))
     with FileLock(str(out) + ".lock"):
         if not (out / DONE).is_file():
-            config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)
             train_seg(method, phantom_dir(task, source, profile), phantom_dir(task, target, profile),
                       out, config, device=device, style_run=style, progress=progress)
             atomic_write_text(out / DONE, json.dumps({"method": method}) + "\n")

@@ -14,7 +14,7 @@ def test_seg_run_is_trained_once_and_evaluated_on_target_test(tmp_path, monkeypa
     cpu = torch.device("cpu")
     run = pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=cpu)
     assert run.parent == tmp_path.resolve() / "runs"
-    assert "seg-none-cardiac-mr2ct-demo-seed1" == run.name
+    assert run.name.startswith("seg-none-cardiac-mr2ct-demo-seed1-")
     done = (run / pipeline.DONE).stat().st_mtime_ns
     assert pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=cpu) == run
     assert (run / pipeline.DONE).stat().st_mtime_ns == done  # reused, not retrained
@@ -27,4 +27,5 @@ def test_seg_run_is_trained_once_and_evaluated_on_target_test(tmp_path, monkeypa
     assert (run / "metrics-test.json").is_file()
 
     other = pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=cpu, steps=2)
-    assert other.name.endswith("steps=2") and other != run
+    assert "steps=2" in other.name and other != run
+    assert pipeline.fingerprint(TINY) != pipeline.fingerprint(dataclasses.replace(TINY, seg_steps=4))

@@ -13,7 +13,7 @@ from glua_lib.data import (Volume, load_volumes, make_manifest, read_manifest, s
                            staged_output, write_manifest)
 from glua_lib.style import losses
 from glua_lib.style.train import (StepBatchSampler, StyleConfig, StyleTrainer, TrainingDiverged,
-                                  train_style)
+                                  _mix_styles, train_style)
 from glua_lib.style.translate import load_style_model, translate_folder
 
 TINY = StyleConfig(dim=4, n_res=1, mlp_dim=8, dis_dim=4, dis_layers=2, dis_scales=2,
@@ -81,7 +81,9 @@ def _log(path):
 
 def test_config_from_profile_and_json_round_trip(tmp_path):
     cfg = StyleConfig.from_profile(DEMO, steps=5)
-    assert (cfg.steps, cfg.image_size, cfg.batch_size) == (5, DEMO.slice_size, DEMO.batch_size)
+    assert (cfg.steps, cfg.image_size) == (5, DEMO.slice_size)
+    assert cfg.batch_size * StyleConfig.from_profile(DEMO).steps \
+        == DEMO.batch_size * DEMO.style_steps  # demo: the profile's slices, on half batches
     assert (cfg.w_image, cfg.w_cycle, cfg.w_content, cfg.w_style, cfg.w_adv) == (10, 10, 1, 1, 1)
     assert load_config(StyleConfig, save_config(cfg, tmp_path / "c.json")) == cfg
     with pytest.raises(ValueError, match="divisible"):
@@ -107,6 +109,14 @@ def test_trainer_step_reports_finite_terms():
     assert all(np.isfinite(v) for v in values.values()) and trainer.step_count == 1
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
     assert not trainer.amp and not trainer.scaler.is_enabled()  # AMP only on CUDA
+    ref = StyleTrainer(dataclasses.replace(TINY, ref_styles=True), "cpu")
+    assert all(np.isfinite(v) for v in ref.step(x, -x).values())
+
+
+def test_mix_styles_replaces_the_first_half_with_real_styles():
+    z, real = torch.zeros(5, 2), torch.tensor([[1.0, 1.0], [2.0, 2.0]])
+    mixed = _mix_styles(z, real)  # half = 2 of 5, real styles cycled
+    assert mixed[:, 0].tolist() == [1.0, 2.0, 0.0, 0.0, 0.0]
 
 
 def test_interrupted_run_resumes_to_identical_weights(data, tmp_path):
@@ -126,6 +136,8 @@ def test_interrupted_run_resumes_to_identical_weights(data, tmp_path):
     assert json.loads((straight / "run.json").read_text())["target_modality"] == "ct"
     assert sorted(p.name for p in (straight / "samples").iterdir()) == \
         ["step0000002.png", "step0000004.png", "step0000006.png"]
+    from PIL import Image  # 5 rows × 6 columns of 16 px images with 2 px gaps
+    assert Image.open(straight / "samples" / "step0000006.png").size == (6 * 18 - 2, 5 * 18 - 2)
     # a resumed run must keep its settings (steps may grow)
     with pytest.raises(ValueError, match=r"other settings \(lr\)"):
         train_style(data["mr"], data["ct"], part, dataclasses.replace(TINY, lr=1.0), "cpu",

@@ -14,7 +14,8 @@ A run folder ``RUN_DIR`` written by :func:`train_style` holds:
 
 Rerunning on a folder with a checkpoint continues from its step with the same RNG states and data
 order (batches are a pure function of the step, see :class:`StepBatchSampler`), so an interrupted
-run ends with the same weights as an uninterrupted one.
+run ends with the same weights as an uninterrupted one: bit for bit on a CPU with the same thread
+count; on CUDA up to the non-determinism of some cuDNN kernels.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ class StyleConfig:
     w_adv: float = 1.0  # LSGAN image adversarial, both domains (DAR-UNet: 1)
     w_content_adv: float = 1.0  # content-code adversarial: domain-invariant content (ours)
     w_style_prior: float = 0.1  # moment matching of encoded styles to N(0, I) (ours)
-    ref_styles: bool = False  # half the translations styled by encoded real slices (ours)
+    ref_styles: bool = True  # half the translations styled by encoded real slices (ours)
     # budget, data and bookkeeping
     steps: int = 50_000  # optimisation steps (one generator + one critic update each)
     batch_size: int = 16  # slices per domain per step
@@ -81,8 +82,13 @@ class StyleConfig:
 
     @classmethod
     def from_profile(cls, profile: Profile, **overrides) -> "StyleConfig":
-        """The config for a profile: ``demo`` is a narrow model that trains in minutes on a CPU;
-        ``full`` is MUNIT/DAR-UNet scale. ``overrides`` replace any field."""
+        """The config for a profile; ``overrides`` replace any field.
+
+        ``full`` is MUNIT/DAR-UNet scale. ``demo`` is a narrow model that trains in three to
+        four minutes on two CPU cores; it sees the profile's ``style_steps × batch_size`` slices as
+        twice the steps on half batches (a short GAN run gains more from updates than from
+        batch size) with a higher learning rate.
+        """
         common = dict(steps=profile.style_steps, batch_size=profile.batch_size,
                       image_size=profile.slice_size, amp=profile.amp,
                       num_workers=profile.num_workers)
@@ -90,8 +96,10 @@ class StyleConfig:
             sized = dict(sample_every=2000, checkpoint_every=2000, log_every=50)
         else:
             sized = dict(dim=8, n_res=2, mlp_dim=64, dis_dim=16, dis_layers=3, dis_scales=2,
-                         lr=4e-4, sample_every=200, checkpoint_every=200, log_every=10)
-        return dataclasses.replace(cls(**common, **sized), **overrides)
+                         lr=4e-4, steps=2 * profile.style_steps,
+                         batch_size=max(1, profile.batch_size // 2),
+                         sample_every=300, checkpoint_every=300, log_every=10)
+        return dataclasses.replace(cls(**{**common, **sized}), **overrides)
 
     @classmethod
     def from_dict(cls, data: dict) -> "StyleConfig":
@@ -130,8 +138,10 @@ def generator_terms(model: StyleTransfer, dis: Discriminators, x_s: torch.Tensor
     """All generator-side loss terms for source/target batches B×1×H×W and prior styles B×S.
 
     Translations use the prior draws ``z`` as styles (MUNIT). With ``ref_styles`` the first half
-    of each batch uses instead the (detached) encoded styles of the other domain's real slices:
-    the styles ``translate_folder`` renders with, so they are trained by the same losses.
+    of each batch uses instead the (detached) encoded styles of real slices of the domain
+    translated into: the kind of style ``translate_folder`` renders with, so the adversarial,
+    cycle and code losses train it too. (Without it a short run renders encoded styles, which
+    the decoder only ever saw in self-reconstruction, as a blurred copy of the source.)
 
     Returns ``(terms, keep)``: a dict of scalar terms (unweighted) and the tensors the critic step
     reuses (content codes and translations, to be detached).
