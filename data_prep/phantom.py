@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import wasserstein_distance
 
 from data_prep.phantom_anatomy import (FOV_MM, SLAB_MM, TISSUES, build_tissue_map, label_lut,
                                        tissue_ids)
@@ -161,25 +160,18 @@ def class_gap(task: str, mr_subjects=None, ct_subjects=None, n_subjects: int = 3
 
     Pools the voxels of each class over the MR subjects and over the (different) CT subjects,
     draws at most ``max_samples`` of each with a fixed generator, and returns
-    ``{class name: scipy.stats.wasserstein_distance(mr, ct)}`` (background included). Subjects may
+    ``{class name: scipy.stats.wasserstein_distance(mr, ct)}`` (background included), computed by
+    :func:`glua_lib.style.measure.appearance_gap`, the measure chapter 2 applies to translations. Subjects may
     be passed in (objects with ``.image`` and ``.label``); otherwise ``n_subjects`` of each
     modality are generated with ``seed``, ``size`` and ``n_slices``.
     """
-    t = get_task(task)
+    from glua_lib.style.measure import appearance_gap
+
     mr_subjects, ct_subjects = _subjects_pair(task, mr_subjects, ct_subjects, n_subjects, seed,
                                               size, n_slices)
-    rng = np.random.default_rng(12345)
-    out = {}
-    for c, name in enumerate(t.classes):
-        vals = []
-        for subs in (mr_subjects, ct_subjects):
-            v = np.concatenate([s.image[s.label == c] for s in subs])
-            if v.size > max_samples:
-                v = v[np.sort(rng.choice(v.size, max_samples, replace=False))]
-            vals.append(v)
-        out[name] = (float(wasserstein_distance(vals[0], vals[1]))
-                     if vals[0].size and vals[1].size else float("nan"))
-    return out
+    return appearance_gap([s.image for s in mr_subjects], [s.label for s in mr_subjects],
+                          [s.image for s in ct_subjects], [s.label for s in ct_subjects],
+                          get_task(task).classes, max_samples=max_samples, seed=12345)
 
 
 def class_mean_gap(task: str, labels, gaps) -> dict[str, float]:

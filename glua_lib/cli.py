@@ -31,6 +31,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def device_arg(name: str | None):
+    """``--device`` of a command: the device, or ``ValueError`` (exit status 2) if unavailable."""
+    from glua_lib.runtime import get_device
+
+    try:
+        return get_device(name)
+    except RuntimeError as err:  # e.g. --device cuda on a machine without CUDA
+        raise ValueError(f"--device: {err}") from None
+
+
 def _resolve(target: str):
     module, _, attribute = target.partition(":")
     obj = importlib.import_module(module)

@@ -22,6 +22,21 @@ from matplotlib.figure import Figure
 DrawFn = Callable[..., Figure]
 
 
+def _finish(fig: Figure, ax, ylabel: str, title: str = "", xlabel: str = "",
+            legend: bool = False) -> Figure:
+    """The book's axis styling: small labels and ticks, optional legend and title."""
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=8)
+    if legend:
+        ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     """Render ``fig`` to PNG bytes.
 
@@ -172,12 +187,7 @@ def bar_per_class(values: dict[str, float], ylabel: str, title: str = "",
     names = list(values)
     err = [errors[n] for n in names] if errors else None
     ax.bar(names, [values[n] for n in names], yerr=err, color="tab:purple", alpha=0.8, capsize=3)
-    ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=8)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, ylabel, title)
 
 
 def heat_overlay(image: np.ndarray, heat: np.ndarray, index: int, title: str = "",
@@ -232,14 +242,7 @@ def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: s
     ax = fig.add_subplot(1, 1, 1)
     for name, (x, y) in series.items():
         ax.plot(x, y, label=name, lw=1.2)
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.legend(fontsize=7)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, ylabel, title, xlabel=xlabel, legend=True)
 
 
 def _upsample_nearest(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -478,13 +481,7 @@ def bars_compared(series: dict[str, dict[str, float]], ylabel: str, title: str =
         ax.bar(np.arange(len(names)) + (k - (len(series) - 1) / 2) * width,
                [values[n] for n in names], width, label=label)
     ax.set_xticks(np.arange(len(names)), names)
-    ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.legend(fontsize=7)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, ylabel, title, legend=True)
 
 
 def style_mix(model, image: np.ndarray, style_a, style_b, t: float,

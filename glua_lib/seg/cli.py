@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from glua_lib.cli import Command
+from glua_lib.cli import Command, device_arg
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -60,13 +60,6 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                    "as JSON")
 
 
-def _device(name: str | None):
-    from glua_lib.runtime import get_device
-
-    try:
-        return get_device(name)
-    except RuntimeError as err:  # e.g. --device cuda on a machine without CUDA
-        raise ValueError(f"--device: {err}") from None
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -74,7 +67,7 @@ def run_train(args: argparse.Namespace) -> int:
     from glua_lib.seg.train import NonFiniteLossError, SegConfig, get_method, train_seg
 
     get_method(args.method)  # unknown method: ValueError before anything is read
-    device = _device(args.device)
+    device = device_arg(args.device)
     profile = get_profile(args.profile, device=device)
     overrides = {k: v for k, v in (("seed", args.seed), ("steps", args.steps)) if v is not None}
     config = SegConfig.from_profile(profile, method=args.method, **overrides)
@@ -91,7 +84,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from glua_lib.seg.predict import predict_folder
 
-    out = predict_folder(args.run, args.input, args.out, device=_device(args.device),
+    out = predict_folder(args.run, args.input, args.out, device=device_arg(args.device),
                          batch_size=args.batch_size, split=args.split, overwrite=args.overwrite,
                          progress=not args.no_progress)
     print(f"wrote {out}")

@@ -15,14 +15,9 @@ import argparse
 import sys
 
 from glua_lib.config import PROFILES, get_profile
-from glua_lib.runtime import get_device
+from glua_lib.cli import device_arg
 
 
-def _device(name: str | None):
-    try:
-        return get_device(name)
-    except RuntimeError as err:  # an unavailable --device is a usage error (exit status 2)
-        raise ValueError(str(err)) from None
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +39,7 @@ def run_train(args: argparse.Namespace) -> int:
     from glua_lib.data.prepared import list_subjects, load_volume, read_manifest
     from glua_lib.style.train import StyleConfig, TrainingDiverged, check_pair, train_style
 
-    device = _device(args.device)
+    device = device_arg(args.device)
     profile = get_profile(args.profile, device=device)
     check_pair(args.source, args.target)
     first = list_subjects(args.source, "train")[0]
@@ -85,7 +80,7 @@ def run_translate(args: argparse.Namespace) -> int:
     from glua_lib.style.translate import translate_folder
 
     out = translate_folder(args.run, args.source, args.out, n_styles=args.styles,
-                           device=_device(args.device), seed=args.seed,
+                           device=device_arg(args.device), seed=args.seed,
                            overwrite=args.overwrite, progress=not args.no_progress,
                            styles="random" if args.random_styles else "kmeans")
     print(out)
