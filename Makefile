@@ -27,12 +27,13 @@ FONTS_DIR    := $(WIDGETS_DIR).new/extra/book/@jupyter-widgets/html-manager/dist
 
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup widgets-js book html test unit clean clean-cache
+.PHONY: help setup widgets-js book html test unit clean clean-cache baselines
 
 help:
 	@echo "make book   set up .venv, execute every chapter (profile $$GLUA_PROFILE), build _build/html"
 	@echo "make test   set up .venv, build the book, run unit tests + nbval + papermill + browser check"
 	@echo "make unit   unit tests only (fast)"
+	@echo "make baselines  none/global/oracle on both tasks and directions -> benchmarks/results/"
 	@echo "make clean  remove _build (keeps .venv and the cache)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -79,3 +80,8 @@ clean:
 
 clean-cache:
 	rm -rf $(GLUA_CACHE)
+
+# The three reference points for both tasks and directions (cached runs are reused).
+baselines: setup
+	$(PY) benchmarks/baselines.py --profile $(GLUA_PROFILE) --methods none global oracle \
+		--out benchmarks/results/baselines-$(GLUA_PROFILE).json

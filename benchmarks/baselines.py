@@ -1,0 +1,95 @@
+"""Train and evaluate segmentation methods on the phantoms, every task and direction.
+
+Prints the Dice and ASSD tables (mean (std) over test volumes and seeds) and the gap closed, and
+writes them with per-volume metrics, wall times, seeds, the command and the code version to a JSON
+file that the book can show next to its own live table::
+
+    python benchmarks/baselines.py --profile demo --methods none global oracle \
+        --out benchmarks/results/baselines-demo.json
+
+Runs are cached (glua_lib.pipeline): rerunning skips what is already trained. `make baselines`
+runs exactly the command above.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from glua_lib import get_device, get_profile, pipeline
+from glua_lib.data import get_task
+from glua_lib.io import atomic_write_text
+from glua_lib.results import make_tables
+
+DIRECTIONS = {"cardiac": [("mr", "ct"), ("ct", "mr")], "abdominal": [("mr", "ct"), ("ct", "mr")]}
+
+
+def _git_version() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return rev + ("+uncommitted" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default=None, help="demo or full (default: by device)")
+    parser.add_argument("--methods", nargs="+", default=["none", "global", "oracle"])
+    parser.add_argument("--tasks", nargs="+", default=list(DIRECTIONS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="default: the profile's seeds")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    device = get_device(args.device)
+    profile = get_profile(args.profile, device)
+    seeds = args.seeds or list(profile.seeds)
+    report = {"command": "python benchmarks/baselines.py " + shlex.join(argv),
+              "code_version": _git_version(), "profile": profile.name, "seeds": seeds,
+              "device": str(device) + (f" ({torch.cuda.get_device_name(device)})"
+                                       if device.type == "cuda" else f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
+              "experiments": {}}
+    for task in args.tasks:
+        for source, target in DIRECTIONS[task]:
+            key = f"{task} {source}→{target}"
+            per_method, wall = {}, {}
+            for method in args.methods:
+                per_method[method], wall[method] = [], []
+                for seed in seeds:
+                    t0 = time.time()
+                    run = pipeline.seg_run(method, task, source, target, profile, seed, device)
+                    per_method[method].append(pipeline.evaluate_run(run, task, target, profile,
+                                                                    device))
+                    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+                    trained = next((r["elapsed_s"] for r in reversed(log)
+                                    if r.get("event") == "done"), None)
+                    wall[method].append({"seed": seed, "train_s": trained,
+                                         "this_call_s": round(time.time() - t0, 1)})
+                    print(f"{key} {method} seed {seed}: trained in {trained} s", flush=True)
+            tables = make_tables(per_method, classes=get_task(task).classes[1:])
+            print(f"\n## {key} ({profile.name})\n")
+            for t in tables.values():
+                print(t.to_markdown(), "\n")
+            report["experiments"][key] = {
+                "tables": {k: t.to_dict() for k, t in tables.items()},
+                "markdown": {k: t.to_markdown() for k, t in tables.items()},
+                "wall_time": wall, "per_volume": per_method}
+    atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
