@@ -20,8 +20,8 @@ import argparse
 import re
 from pathlib import Path
 
-from data_prep.common import (Preprocessing, add_ct_window_argument, add_size_argument, check_pair,
-                              check_src_out, map_labels, read_nifti, require_dir, write_prepared)
+from data_prep.common import (Preprocessing, add_ct_window_argument, add_size_argument,
+                              check_src_out, nifti_pair_loader, require_dir, write_prepared)
 
 TEST_IDS = {1, 9, 30, 32, 33, 39}
 LABELS = {**{v: 0 for v in range(14)}, 6: 1, 2: 2, 3: 3, 1: 4}
@@ -60,13 +60,7 @@ def run(args: argparse.Namespace) -> Path:
     prep = Preprocessing(modality="ct", plane="axial", size=args.size,
                          ct_window=tuple(args.ct_window))
 
-    def load(paths: tuple[Path, Path]):
-        image_path, label_path = paths
-        image, affine = read_nifti(image_path)
-        label, label_affine = read_nifti(label_path)
-        check_pair(image, label, affine, label_affine, image_path, label_path)
-        label = map_labels(label, LABELS, label_path, "BTCV")
-        return prep.apply(image, label, affine, image_path)
+    load = nifti_pair_loader(prep, LABELS, "BTCV")
 
     return write_prepared(
         args, dataset="btcv", task="abdominal", modality="ct", cases=find_cases(src), load=load,

@@ -287,3 +287,18 @@ def write_prepared(args: argparse.Namespace, *, dataset: str, task: str, modalit
                                             normalisation=normalisation, splits=splits,
                                             command=args.command, extra=extra))
     return Path(args.out)
+
+
+def nifti_pair_loader(prep: "Preprocessing", labels: dict, dataset: str):
+    """``load((image_path, label_path))`` for datasets of NIfTI image/label pairs (MM-WHS, BTCV):
+    read both, check shapes and affines agree, map the label values, preprocess."""
+    def load(paths: tuple[Path, Path]):
+        image_path, label_path = paths
+        image, affine = read_nifti(image_path)
+        label, label_affine = read_nifti(label_path)
+        check_pair(image, label, affine, label_affine, image_path, label_path)
+        label = map_labels(label, labels, label_path, dataset)
+        return prep.apply(image, label, affine, image_path)
+
+    return load
+

@@ -24,8 +24,8 @@ import re
 from pathlib import Path
 
 from data_prep.common import (PLANES, Preprocessing, add_ct_window_argument,
-                              add_mr_percentile_argument, add_size_argument, check_pair,
-                              check_src_out, map_labels, read_nifti, write_prepared)
+                              add_mr_percentile_argument, add_size_argument, check_src_out,
+                              nifti_pair_loader, write_prepared)
 
 TEST_IDS = {"mr": {1007, 1009, 1018, 1019}, "ct": {1003, 1008, 1014, 1019}}
 LABELS = {0: 0, 205: 1, 420: 2, 421: 2, 500: 3, 820: 4, 550: 0, 600: 0, 850: 0}
@@ -70,13 +70,7 @@ def run(args: argparse.Namespace) -> Path:
     prep = Preprocessing(modality=args.modality, plane=args.plane, size=args.size,
                          ct_window=tuple(args.ct_window), mr_percentile=args.mr_percentile)
 
-    def load(paths: tuple[Path, Path]):
-        image_path, label_path = paths
-        image, affine = read_nifti(image_path)
-        label, label_affine = read_nifti(label_path)
-        check_pair(image, label, affine, label_affine, image_path, label_path)
-        label = map_labels(label, LABELS, label_path, "MM-WHS")
-        return prep.apply(image, label, affine, image_path)
+    load = nifti_pair_loader(prep, LABELS, "MM-WHS")
 
     return write_prepared(
         args, dataset="mmwhs", task="cardiac", modality=args.modality,
