@@ -27,13 +27,13 @@ FONTS_DIR    := $(WIDGETS_DIR).new/extra/book/@jupyter-widgets/html-manager/dist
 
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup widgets-js book html test unit clean clean-cache baselines
+.PHONY: help setup widgets-js book html test unit clean clean-cache ablation
 
 help:
 	@echo "make book   set up .venv, execute every chapter (profile $$GLUA_PROFILE), build _build/html"
 	@echo "make test   set up .venv, build the book, run unit tests + nbval + papermill + browser check"
 	@echo "make unit   unit tests only (fast)"
-	@echo "make baselines  none/global/oracle on both tasks and directions -> benchmarks/results/"
+	@echo "make ablation   every method, both tasks and directions, the profile's seeds -> benchmarks/results/"
 	@echo "make clean  remove _build (keeps .venv and the cache)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -82,6 +82,6 @@ clean-cache:
 	rm -rf $(GLUA_CACHE)
 
 # The three reference points for both tasks and directions (cached runs are reused).
-baselines: setup
-	$(PY) benchmarks/baselines.py --profile $(GLUA_PROFILE) --methods none global oracle \
-		--out benchmarks/results/baselines-$(GLUA_PROFILE).json
+ablation: setup
+	$(PY) benchmarks/ablation.py --profile $(GLUA_PROFILE) \
+		--out benchmarks/results/ablation-$(GLUA_PROFILE).json

@@ -39,7 +39,7 @@ class Profile:
 
 DEMO = Profile(
     name="demo", slice_size=64, n_slices=32, n_train=6, n_test=3, batch_size=8,
-    style_steps=600, seg_steps=600, n_styles=3, seeds=(0,), num_workers=0, amp=False,
+    style_steps=600, seg_steps=600, n_styles=3, seeds=(0, 1, 2), num_workers=0, amp=False,
 )
 FULL = Profile(
     name="full", slice_size=256, n_slices=96, n_train=16, n_test=4, batch_size=16,

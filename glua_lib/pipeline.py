@@ -64,8 +64,9 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     """A segmenter trained with ``method`` on ``task``, ``source → target``; trained if missing.
 
     Methods that need global alignment (``global``, ``glua``, ``glua-unmasked``) first obtain
-    the style run of the same seed (:func:`style_run`). ``overrides``
-    change :class:`~glua_lib.seg.train.SegConfig` fields and become part of the folder name.
+    the style run of the same seed (:func:`style_run`). The method's own settings (e.g. the
+    local alignment's :class:`~glua_lib.local.methods.LocalConfig`) are part of the folder's
+    fingerprint. ``overrides`` change :class:`~glua_lib.seg.train.SegConfig` fields and become part of the folder name.
     """
     from glua_lib.seg.train import SegConfig, get_method, train_seg
 
@@ -74,9 +75,11 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     style = (style_run(task, source, target, profile, seed, device, progress)
              if get_method(method).needs_style_run else None)
     config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)
+    settings = get_method(method).settings_for(config)
+    more = [json.dumps(settings, sort_keys=True)] if settings else []
     out = _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
                       *extra, fingerprint(config, *profile_parts(profile),
-                                          style.name if style else ""))
+                                          style.name if style else "", *more))
     with FileLock(str(out) + ".lock"):
         if not (out / DONE).is_file():
             train_seg(method, phantom_dir(task, source, profile), phantom_dir(task, target, profile),

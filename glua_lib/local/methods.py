@@ -299,7 +299,8 @@ def register_local_method(name: str, description: str, global_step: bool = False
     return register_method(Method(
         name, description,
         labelled_data=translated_source if global_step else (lambda ctx: ctx.source_dir),
-        needs_style_run=global_step, uses_target_images=True, make_hook=make_hook))
+        needs_style_run=global_step, uses_target_images=True, make_hook=make_hook,
+        settings=lambda config: LocalConfig.for_run(config, **local_overrides).to_dict()))
 
 
 LOCAL_METHODS = {

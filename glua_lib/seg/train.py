@@ -64,6 +64,7 @@ from glua_lib.seg.unet import UNet, count_parameters
 
 CHECKPOINT, FINAL, CONFIG, RUN_INFO, LOG = (
     "checkpoint.pt", "model.pt", "config.json", "run.json", "log.jsonl")
+METHOD_SETTINGS = "method.json"  # the method's own settings (e.g. LocalConfig), when it has any
 ORACLE_NOTE = ("ORACLE: trained on TARGET labels, which the unsupervised setting does not have; "
                "a supervised upper bound, not an adaptation method")
 
@@ -203,6 +204,13 @@ class Method:
     needs_style_run: bool = False  # needs --style-run (a trained global style model)
     uses_target_images: bool = False  # also draws unlabelled target batches every step
     make_hook: Callable[[UNet, SegConfig, torch.device], StepHook] | None = None
+    settings: Callable[[SegConfig], dict] | None = None  # the hook's own settings for a run
+
+    def settings_for(self, config: SegConfig) -> dict:
+        """The method's own settings for a run with ``config`` (JSON-ready; ``{}`` if none):
+        saved as ``method.json`` next to the run and part of the pipeline's folder names, so a
+        changed method default trains a new run instead of reusing a stale one."""
+        return dict(self.settings(config)) if self.settings else {}
 
 
 METHODS: dict[str, Method] = {}
@@ -344,6 +352,18 @@ def _check_folder(path: Path, what: str) -> dict:
     return read_manifest(path)
 
 
+def _check_settings(path: Path, method: str, settings: dict) -> None:
+    """Write the method's settings to ``path``, or refuse a folder whose saved settings differ."""
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old != settings:
+            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            raise ValueError(f"{path}: this run folder holds a {method!r} run with other method "
+                             f"settings (differs in {diff}); use another --out or delete it")
+    else:
+        atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
 def _config_diff(a: SegConfig, b: SegConfig) -> list[str]:
     return [f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)]
 
@@ -403,6 +423,9 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
                              f"config (differs in {diff}); use another --out or delete it")
     else:
         save_config(config, out_dir / CONFIG)
+    settings = spec.settings_for(config)
+    if settings:
+        _check_settings(out_dir / METHOD_SETTINGS, method, settings)
     if (out_dir / FINAL).is_file():
         final = load_checkpoint(out_dir / FINAL)
         if final.get("step") == config.steps:

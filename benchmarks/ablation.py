@@ -1,14 +1,17 @@
-"""Train and evaluate segmentation methods on the phantoms, every task and direction.
+"""The ablation: train and evaluate every method on the phantoms, every task and direction.
 
 Prints the Dice and ASSD tables (mean (std) over test volumes and seeds) and the gap closed, and
 writes them with per-volume metrics, wall times, seeds, the command and the code version to a JSON
-file that the book can show next to its own live table::
+file that chapter 4 shows next to its own live table::
 
-    python benchmarks/baselines.py --profile demo --methods none global oracle \
-        --out benchmarks/results/baselines-demo.json
+    python benchmarks/ablation.py --profile demo \
+        --out benchmarks/results/ablation-demo.json
 
-Runs are cached (glua_lib.pipeline): rerunning skips what is already trained. `make baselines`
-runs exactly the command above.
+Methods (default: all of them): none, global, local, local-unmasked, glua-unmasked, glua, oracle;
+seeds: the profile's (demo and full: 0, 1, 2); each seed trains its own style model and
+segmenters. Runs are cached (glua_lib.pipeline), so rerunning skips what is already trained and
+two processes with different ``--tasks`` can fill the cache side by side. `make ablation` runs
+exactly the command above.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from glua_lib.data import get_task
 from glua_lib.io import atomic_write_text
 from glua_lib.results import make_tables
 
+METHODS = ["none", "global", "local", "local-unmasked", "glua-unmasked", "glua", "oracle"]
 DIRECTIONS = {"cardiac": [("mr", "ct"), ("ct", "mr")], "abdominal": [("mr", "ct"), ("ct", "mr")]}
 
 
@@ -45,7 +49,7 @@ def _git_version() -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default=None, help="demo or full (default: by device)")
-    parser.add_argument("--methods", nargs="+", default=["none", "global", "oracle"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--tasks", nargs="+", default=list(DIRECTIONS))
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="default: the profile's seeds")
@@ -56,7 +60,7 @@ def main(argv: list[str]) -> int:
     device = get_device(args.device)
     profile = get_profile(args.profile, device)
     seeds = args.seeds or list(profile.seeds)
-    report = {"command": "python benchmarks/baselines.py " + shlex.join(argv),
+    report = {"command": "python benchmarks/ablation.py " + shlex.join(argv),
               "code_version": _git_version(), "profile": profile.name, "seeds": seeds,
               "device": str(device) + (f" ({torch.cuda.get_device_name(device)})"
                                        if device.type == "cuda" else f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
