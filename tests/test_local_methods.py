@@ -192,6 +192,22 @@ def test_unmasked_twin_differs_only_by_the_mask(folders, tmp_path):
     assert not _same(_weights(masked), _weights(plain))
 
 
+def test_method_settings_are_saved_and_a_folder_with_other_settings_is_refused(folders,
+                                                                               tmp_path,
+                                                                               monkeypatch):
+    src, tgt = folders
+    cfg = tiny_config(steps=2)
+    run = train_seg("local-unmasked", src, tgt, tmp_path / "u", cfg, "cpu", progress=False)
+    saved = json.loads((run / "method.json").read_text())
+    assert saved == LocalConfig.for_run(cfg, masked=False).to_dict() and saved["masked"] is False
+    assert METHODS["none"].settings_for(cfg) == {}  # plain methods have no settings file
+    # a changed default of the method (here top_k) must not reuse the folder
+    monkeypatch.setitem(METHODS, "local-unmasked", METHODS["local-unmasked"])  # restored after
+    local_methods.register_local_method("local-unmasked", "changed", masked=False, top_k=0.5)
+    with pytest.raises(ValueError, match=r"method\.json.*differs in \['top_k'\]"):
+        train_seg("local-unmasked", src, tgt, run, cfg, "cpu", progress=False)
+
+
 def test_exploding_alignment_loss_stops_and_keeps_the_last_checkpoint(folders, tmp_path,
                                                                       monkeypatch):
     src, tgt = folders
