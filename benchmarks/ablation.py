@@ -7,8 +7,8 @@ file that chapter 4 shows next to its own live table::
     python benchmarks/ablation.py --profile demo \
         --out benchmarks/results/ablation-demo.json
 
-Methods (default: all of them): none, global, local, local-unmasked, glua-unmasked, glua, oracle;
-seeds: the profile's (demo and full: 0, 1, 2); each seed trains its own style model and
+Methods (default): none, global, local, glua-unmasked, glua, oracle (any registered method,
+e.g. local-unmasked, can be added with ``--methods``); seeds: the profile's (demo and full: 0, 1, 2); each seed trains its own style model and
 segmenters. Runs are cached (glua_lib.pipeline), so rerunning skips what is already trained and
 two processes with different ``--tasks`` can fill the cache side by side. `make ablation` runs
 exactly the command above.
@@ -29,9 +29,8 @@ import torch
 from glua_lib import get_device, get_profile, pipeline
 from glua_lib.data import get_task
 from glua_lib.io import atomic_write_text
-from glua_lib.results import make_tables
+from glua_lib.results import ABLATION_METHODS, make_tables
 
-METHODS = ["none", "global", "local", "local-unmasked", "glua-unmasked", "glua", "oracle"]
 DIRECTIONS = {"cardiac": [("mr", "ct"), ("ct", "mr")], "abdominal": [("mr", "ct"), ("ct", "mr")]}
 
 
@@ -49,7 +48,7 @@ def _git_version() -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default=None, help="demo or full (default: by device)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=list(ABLATION_METHODS))
     parser.add_argument("--tasks", nargs="+", default=list(DIRECTIONS))
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="default: the profile's seeds")
@@ -65,31 +64,37 @@ def main(argv: list[str]) -> int:
               "device": str(device) + (f" ({torch.cuda.get_device_name(device)})"
                                        if device.type == "cuda" else f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
               "experiments": {}}
-    for task in args.tasks:
-        for source, target in DIRECTIONS[task]:
-            key = f"{task} {source}→{target}"
-            per_method, wall = {}, {}
+    experiments = [(task, source, target) for task in args.tasks
+                   for source, target in DIRECTIONS[task]]
+    per_method = {e: {m: [] for m in args.methods} for e in experiments}
+    wall = {e: {m: [] for m in args.methods} for e in experiments}
+    for seed in seeds:  # seed outermost: an interrupted call leaves whole seeds in the cache
+        for task, source, target in experiments:
             for method in args.methods:
-                per_method[method], wall[method] = [], []
-                for seed in seeds:
-                    t0 = time.time()
-                    run = pipeline.seg_run(method, task, source, target, profile, seed, device)
-                    per_method[method].append(pipeline.evaluate_run(run, task, target, profile,
-                                                                    device))
-                    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
-                    trained = next((r["elapsed_s"] for r in reversed(log)
-                                    if r.get("event") == "done"), None)
-                    wall[method].append({"seed": seed, "train_s": trained,
-                                         "this_call_s": round(time.time() - t0, 1)})
-                    print(f"{key} {method} seed {seed}: trained in {trained} s", flush=True)
-            tables = make_tables(per_method, classes=get_task(task).classes[1:])
-            print(f"\n## {key} ({profile.name})\n")
-            for t in tables.values():
-                print(t.to_markdown(), "\n")
-            report["experiments"][key] = {
-                "tables": {k: t.to_dict() for k, t in tables.items()},
-                "markdown": {k: t.to_markdown() for k, t in tables.items()},
-                "wall_time": wall, "per_volume": per_method}
+                t0 = time.time()
+                run = pipeline.seg_run(method, task, source, target, profile, seed, device)
+                per_method[task, source, target][method].append(
+                    pipeline.evaluate_run(run, task, target, profile, device))
+                log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+                trained = next((r["elapsed_s"] for r in reversed(log)
+                                if r.get("event") == "done"), None)
+                wall[task, source, target][method].append(
+                    {"seed": seed, "run": run.name, "train_s": trained,
+                     "this_call_s": round(time.time() - t0, 1)})
+                print(f"{task} {source}→{target} {method} seed {seed}: trained in {trained} s",
+                      flush=True)
+    for task, source, target in experiments:
+        key = f"{task} {source}→{target}"
+        tables = make_tables(per_method[task, source, target],
+                             classes=get_task(task).classes[1:])
+        print(f"\n## {key} ({profile.name}, seeds {seeds})\n")
+        for t in tables.values():
+            print(t.to_markdown(), "\n")
+        report["experiments"][key] = {
+            "tables": {k: t.to_dict() for k, t in tables.items()},
+            "markdown": {k: t.to_markdown() for k, t in tables.items()},
+            "wall_time": wall[task, source, target],
+            "per_volume": per_method[task, source, target]}
     atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -199,3 +199,100 @@ def save_results(path: str | os.PathLike, per_volume: Mapping,
         data["tables"] = {k: t.to_dict() for k, t in tables.items()}
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# the ablation's results file (benchmarks/ablation.py, `make ablation`)
+
+REPORT_KEYS = ("command", "code_version", "profile", "seeds", "device", "experiments")
+
+
+def load_report(path: str | os.PathLike) -> dict:
+    """Read a results file written by ``benchmarks/ablation.py`` (``make ablation``).
+
+    Raises ``FileNotFoundError`` / ``ValueError`` naming the file and what to do when it is
+    missing, not JSON, or lacks the command, code version, seeds or per-volume metrics.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results file; make it with `make ablation` "
+                                "(or benchmarks/ablation.py --out PATH)")
+    try:
+        report = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a JSON results file ({err}); rerun `make ablation`") \
+            from None
+    missing = [k for k in REPORT_KEYS if k not in report]
+    bad = [k for k, e in report.get("experiments", {}).items() if "per_volume" not in e]
+    if missing or bad:
+        raise ValueError(f"{path}: not a results file of benchmarks/ablation.py (missing "
+                         f"{missing or ['per_volume in ' + ', '.join(bad)]}); rerun "
+                         "`make ablation`")
+    return report
+
+
+def report_tables(report: Mapping, experiment: str,
+                  methods: Sequence[str] | None = None) -> dict[str, ResultsTable]:
+    """The Dice and ASSD tables of one experiment (e.g. ``"cardiac mr→ct"``) of a results file,
+    recomputed from its per-volume metrics (all seeds pooled); ``methods`` picks and orders the
+    rows (default: the file's order)."""
+    experiments = report["experiments"]
+    if experiment not in experiments:
+        raise KeyError(f"no experiment {experiment!r} in the results file; it has "
+                       f"{sorted(experiments)}")
+    per = experiments[experiment]["per_volume"]
+    methods = list(methods) if methods is not None else list(per)
+    absent = [m for m in methods if m not in per]
+    if absent:
+        raise KeyError(f"experiment {experiment!r} has no runs of {absent}")
+    return make_tables({m: per[m] for m in methods})
+
+
+def compare(table: ResultsTable, method: str, rivals: Sequence[str],
+            target_gap: float | None = None) -> dict:
+    """Does ``method`` beat each of ``rivals`` on mean average Dice, and close ``target_gap``
+    of the gap? ``{"beats": {rival: bool}, "margin": {rival: points}, "gap_closed": g,
+    "meets_gap": bool | None, "all": bool}`` (``all``: every rival beaten and the gap met)."""
+    avg = {m: table.cell(m, "average").mean for m in (method, *rivals)}
+    margin = {r: avg[method] - avg[r] for r in rivals}
+    g = table.gap_closed.get(method) if table.gap_closed else None
+    meets = None if target_gap is None or g is None else bool(g >= target_gap)
+    beats = {r: bool(m > 0) for r, m in margin.items()}
+    return {"beats": beats, "margin": margin, "gap_closed": g, "meets_gap": meets,
+            "all": all(beats.values()) and meets is not False}
+
+
+ABLATION_METHODS = ("none", "global", "local", "glua-unmasked", "glua", "oracle")  # table order
+
+
+def ablation_summary(report: Mapping, method: str = "glua",
+                     rivals: Sequence[str] = ("global", "local"),
+                     target_gap: float | None = 0.7) -> tuple[list[dict], str]:
+    """One line per experiment of a results file: mean average Dice of every method, ``method``'s
+    margin over each rival, its gap closed and whether it meets the target (:func:`compare`).
+
+    Returns ``(rows, markdown)``; ``rows[i]`` has ``experiment``, ``dice`` ``{method: mean}``,
+    ``n_seeds`` and the :func:`compare` verdict.
+    """
+    rows = []
+    for key in report["experiments"]:
+        dice = report_tables(report, key)["dice"]
+        rows.append({"experiment": key, "n_seeds": dice.n_seeds.get(method),
+                     "dice": {m: dice.cell(m, "average").mean for m in dice.methods},
+                     **compare(dice, method, rivals, target_gap)})
+    if not rows:
+        return rows, ""
+    methods = list(rows[0]["dice"])
+    head = ["experiment", *methods, *(f"{method} − {r}" for r in rivals), "gap closed",
+            "target met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        g = r["gap_closed"]
+        cells = [r["experiment"], *(f"{r['dice'][m]:.1f}" for m in methods),
+                 *(f"{r['margin'][x]:+.1f}" for x in rivals), "–" if g is None else f"{g:.2f}",
+                 "yes" if r["all"] else "no"]
+        lines.append("| " + " | ".join(cells) + " |")
+    target = "" if target_gap is None else f" and gap closed ≥ {target_gap:.2f}"
+    note = (f"Average Dice (%) over test volumes and seeds; *target met*: `{method}` above "
+            f"{', '.join(f'`{r}`' for r in rivals)}{target}.")
+    return rows, note + "\n\n" + "\n".join(lines)

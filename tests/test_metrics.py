@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from glua_lib.metrics import MetricAccumulator, binary_metrics, penalty_mm, volume_metrics
-from glua_lib.results import gap_closed, make_table, make_tables, tables_markdown
+from glua_lib.results import (ablation_summary, compare, gap_closed, load_report, make_table, make_tables,
+                              report_tables, tables_markdown)
 
 CLASSES = ("background", "A", "B")
 
@@ -128,3 +129,49 @@ def test_gap_closed_undefined_cases_and_table_errors():
         make_table({"none": _run([0.1], [0.1])}, metric="hd95")
     with pytest.raises(ValueError, match="no dice for class 'C'"):
         make_table({"none": _run([0.1], [0.1])}, classes=["A", "C"])
+
+
+def _report(tmp_path, experiments):
+    path = tmp_path / "ablation.json"
+    path.write_text(json.dumps({"command": "python benchmarks/ablation.py", "code_version": "abc",
+                                "profile": "demo", "seeds": [0, 1], "device": "cpu",
+                                "experiments": experiments}))
+    return path
+
+
+def test_results_file_tables_are_recomputed_and_compared(tmp_path):
+    per = {"none": [_run([0.2], [0.2]), _run([0.4], [0.4])],  # 30
+           "local": [_run([0.4], [0.4])],  # 40
+           "global": [_run([0.6], [0.6])],  # 60
+           "glua": [_run([0.7], [0.8]), _run([0.8], [0.7])],  # 75
+           "oracle": [_run([0.9], [0.9])]}  # 90
+    report = load_report(_report(tmp_path, {"t a→b": {"per_volume": per}}))
+    dice = report_tables(report, "t a→b", ["none", "global", "glua", "oracle", "local"])["dice"]
+    assert dice.methods == ["none", "global", "glua", "oracle", "local"]
+    assert dice.cell("glua", "average").mean == pytest.approx(75.0)
+    assert dice.n_seeds["glua"] == 2 and dice.gap_closed["glua"] == pytest.approx(0.75)
+    verdict = compare(dice, "glua", ["global", "local"], target_gap=0.7)
+    assert verdict["beats"] == {"global": True, "local": True} and verdict["all"]
+    assert verdict["margin"]["global"] == pytest.approx(15.0)
+    worse = compare(dice, "local", ["global"], target_gap=0.7)
+    assert worse["beats"] == {"global": False} and worse["meets_gap"] is False
+    assert not worse["all"]
+    rows, md = ablation_summary(report, "glua", ["global", "local"], target_gap=0.8)
+    assert rows[0]["experiment"] == "t a→b" and rows[0]["dice"]["glua"] == pytest.approx(75.0)
+    assert not rows[0]["all"]  # beats both, but 0.75 < 0.8 of the gap
+    assert "| t a→b | 30.0 | 40.0 | 60.0 | 75.0 | 90.0 | +15.0 | +35.0 | 0.75 | no |" in md
+    with pytest.raises(KeyError, match="no runs of \\['x'\\]"):
+        report_tables(report, "t a→b", ["none", "x"])
+    with pytest.raises(KeyError, match="no experiment"):
+        report_tables(report, "t b→a")
+
+
+def test_results_file_errors_name_the_file_and_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.json.*make ablation"):
+        load_report(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: not a JSON results file"):
+        load_report(bad)
+    with pytest.raises(ValueError, match="missing.*per_volume in t"):
+        load_report(_report(tmp_path, {"t": {"tables": {}}}))
