@@ -231,11 +231,11 @@ def load_report(path: str | os.PathLike) -> dict:
     return report
 
 
-def report_tables(report: Mapping, experiment: str,
-                  methods: Sequence[str] | None = None) -> dict[str, ResultsTable]:
+def report_tables(report: Mapping, experiment: str, methods: Sequence[str] | None = None,
+                  seeds: Sequence[int] | None = None) -> dict[str, ResultsTable]:
     """The Dice and ASSD tables of one experiment (e.g. ``"cardiac mr→ct"``) of a results file,
-    recomputed from its per-volume metrics (all seeds pooled); ``methods`` picks and orders the
-    rows (default: the file's order)."""
+    recomputed from its per-volume metrics (the seeds pooled); ``methods`` picks and orders the
+    rows (default: the file's order), ``seeds`` the seeds (default: all of the file's)."""
     experiments = report["experiments"]
     if experiment not in experiments:
         raise KeyError(f"no experiment {experiment!r} in the results file; it has "
@@ -245,7 +245,12 @@ def report_tables(report: Mapping, experiment: str,
     absent = [m for m in methods if m not in per]
     if absent:
         raise KeyError(f"experiment {experiment!r} has no runs of {absent}")
-    return make_tables({m: per[m] for m in methods})
+    if seeds is None:
+        return make_tables({m: per[m] for m in methods})
+    file_seeds = list(report["seeds"])
+    if not set(seeds) <= set(file_seeds):
+        raise KeyError(f"the results file has seeds {file_seeds}, not all of {list(seeds)}")
+    return make_tables({m: [per[m][file_seeds.index(s)] for s in seeds] for m in methods})
 
 
 def compare(table: ResultsTable, method: str, rivals: Sequence[str],

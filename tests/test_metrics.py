@@ -156,6 +156,11 @@ def test_results_file_tables_are_recomputed_and_compared(tmp_path):
     worse = compare(dice, "local", ["global"], target_gap=0.7)
     assert worse["beats"] == {"global": False} and worse["meets_gap"] is False
     assert not worse["all"]
+    one = report_tables(report, "t a→b", ["glua"], seeds=[1])["dice"]
+    assert one.cell("glua", "average").mean == pytest.approx(75.0) and one.n_seeds["glua"] == 1
+    assert one.cell("glua", "A").mean == pytest.approx(80.0)  # the second seed's run
+    with pytest.raises(KeyError, match="not all of \\[5\\]"):
+        report_tables(report, "t a→b", seeds=[5])
     rows, md = ablation_summary(report, "glua", ["global", "local"], target_gap=0.8)
     assert rows[0]["experiment"] == "t a→b" and rows[0]["dice"]["glua"] == pytest.approx(75.0)
     assert not rows[0]["all"]  # beats both, but 0.75 < 0.8 of the gap
