@@ -11,7 +11,9 @@ Methods (default): none, global, local, glua-unmasked, glua, oracle (any registe
 e.g. local-unmasked, can be added with ``--methods``); seeds: the profile's (demo and full: 0, 1, 2); each seed trains its own style model and
 segmenters. Runs are cached (glua_lib.pipeline), so rerunning skips what is already trained and
 two processes with different ``--tasks`` can fill the cache side by side. `make ablation` runs
-exactly the command above.
+exactly the command above. The file's ``device`` is that of the call that wrote it; each run's
+own device, torch threads and training time are under ``wall_time`` (runs taken from the cache
+were trained by earlier calls, possibly with other thread counts).
 """
 from __future__ import annotations
 
@@ -78,8 +80,10 @@ def main(argv: list[str]) -> int:
                 log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
                 trained = next((r["elapsed_s"] for r in reversed(log)
                                 if r.get("event") == "done"), None)
+                info = json.loads((run / "run.json").read_text())
                 wall[task, source, target][method].append(
                     {"seed": seed, "run": run.name, "train_s": trained,
+                     "device": info.get("device"), "threads": info.get("threads"),
                      "this_call_s": round(time.time() - t0, 1)})
                 print(f"{task} {source}→{target} {method} seed {seed}: trained in {trained} s",
                       flush=True)

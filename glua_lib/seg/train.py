@@ -472,7 +472,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
             "task": task.name, "classes": list(task.classes), "in_channels": in_channels,
             "model": model.config, "parameters": count_parameters(model),
             "n_train_slices": len(data), "device": str(device), "amp": use_amp,
-            "torch": torch.__version__}
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
     atomic_write_text(out_dir / RUN_INFO, json.dumps(info, indent=2) + "\n")
 
     start = 0
