@@ -8,8 +8,8 @@ file that chapter 4 shows next to its own live table::
         --out benchmarks/results/ablation-demo.json
 
 Methods (default): none, global, local, glua-unmasked, glua, oracle (any registered method,
-e.g. local-unmasked, can be added with ``--methods``); seeds: the profile's (demo and full: 0, 1, 2); each seed trains its own style model and
-segmenters. Runs are cached (glua_lib.pipeline), so rerunning skips what is already trained and
+e.g. local-unmasked, can be added with ``--methods``); seeds: the profile's (demo and full:
+0, 1, 2); each seed trains its own style model and segmenters. Runs are cached (glua_lib.pipeline), so rerunning skips what is already trained and
 two processes with different ``--tasks`` can fill the cache side by side. `make ablation` runs
 exactly the command above. The file's ``device`` is that of the call that wrote it; each run's
 own device, torch threads and training time are under ``wall_time`` (runs taken from the cache
@@ -61,11 +61,11 @@ def main(argv: list[str]) -> int:
     device = get_device(args.device)
     profile = get_profile(args.profile, device)
     seeds = args.seeds or list(profile.seeds)
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     report = {"command": "python benchmarks/ablation.py " + shlex.join(argv),
               "code_version": _git_version(), "profile": profile.name, "seeds": seeds,
-              "device": str(device) + (f" ({torch.cuda.get_device_name(device)})"
-                                       if device.type == "cuda" else f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
-              "experiments": {}}
+              "device": f"{device} ({where})", "experiments": {}}
     experiments = [(task, source, target) for task in args.tasks
                    for source, target in DIRECTIONS[task]]
     per_method = {e: {m: [] for m in args.methods} for e in experiments}

@@ -66,7 +66,8 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     Methods that need global alignment (``global``, ``glua``, ``glua-unmasked``) first obtain
     the style run of the same seed (:func:`style_run`). The method's own settings (e.g. the
     local alignment's :class:`~glua_lib.local.methods.LocalConfig`) are part of the folder's
-    fingerprint. ``overrides`` change :class:`~glua_lib.seg.train.SegConfig` fields and become part of the folder name.
+    fingerprint. ``overrides`` change :class:`~glua_lib.seg.train.SegConfig` fields and become
+    part of the folder name.
     """
     from glua_lib.seg.train import SegConfig, get_method, train_seg
 

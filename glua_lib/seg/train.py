@@ -355,7 +355,11 @@ def _check_folder(path: Path, what: str) -> dict:
 def _check_settings(path: Path, method: str, settings: dict) -> None:
     """Write the method's settings to ``path``, or refuse a folder whose saved settings differ."""
     if path.is_file():
-        old = json.loads(path.read_text())
+        try:
+            old = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: unreadable method settings ({err}); delete the run "
+                             "folder and train again") from None
         if old != settings:
             diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
             raise ValueError(f"{path}: this run folder holds a {method!r} run with other method "
