@@ -57,4 +57,5 @@ def test_ablation_writes_a_results_file_with_provenance(ablation, tmp_path):
     assert [(w["seed"], w["train_s"], w["threads"]) for w in wall] == [(0, 1.5, 2), (1, 1.5, 2)]
     rows, _ = ablation_summary(report)
     glua = rows[0]["dice"]["glua"]  # 70 and 71 % over the two seeds
-    assert glua == pytest.approx(70.5) and rows[0]["gap_closed"] == pytest.approx(50 / 70)  # (70.5 − 20.5) / (90.5 − 20.5)
+    assert glua == pytest.approx(70.5)
+    assert rows[0]["gap_closed"] == pytest.approx(50 / 70)  # (70.5 − 20.5) / (90.5 − 20.5)
