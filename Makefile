@@ -21,9 +21,12 @@ WIDGETS_DIR  := book/_widgets_js
 HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
 REQUIREJS    := requirejs@2.3.8
 WIDGETS_JS   := $(WIDGETS_DIR)/static/embed-amd.js $(WIDGETS_DIR)/static/require.js
-# embed-amd.js asks for its icon fonts relative to each page (book/*.html): html_extra_path
-# copies extra/ to the root of the site, so they land where it looks.
-FONTS_DIR    := $(WIDGETS_DIR).new/extra/book/@jupyter-widgets/html-manager/dist
+# embed-amd.js asks for its icon fonts relative to each page (book/*.html), under
+# @jupyter-widgets/html-manager/dist/ or under @jupyter-widgets/ depending on which of its AMD
+# modules loads first (both seen in headless Chromium): html_extra_path copies extra/ to the root
+# of the site, so they land in both places it looks.
+FONTS_DIR    := $(WIDGETS_DIR).new/extra/book/@jupyter-widgets
+FONTS_DIRS   := $(FONTS_DIR) $(FONTS_DIR)/html-manager/dist
 
 PYTEST_WORKERS ?= 2
 
@@ -49,9 +52,9 @@ $(WIDGETS_JS): book/widgets-js.sha256
 	rm -rf $(WIDGETS_DIR).tmp && mkdir -p $(WIDGETS_DIR).tmp
 	cd $(WIDGETS_DIR).tmp && npm pack --silent $(HTML_MANAGER) $(REQUIREJS) >/dev/null
 	cd $(WIDGETS_DIR).tmp && for t in *.tgz; do mkdir -p "$${t%.tgz}" && tar -xzf "$$t" -C "$${t%.tgz}"; done
-	mkdir -p $(WIDGETS_DIR).new/static $(FONTS_DIR)
+	mkdir -p $(WIDGETS_DIR).new/static $(FONTS_DIRS)
 	cp $(WIDGETS_DIR).tmp/jupyter-widgets-html-manager-*/package/dist/embed-amd.js $(WIDGETS_DIR).new/static/
-	cp $(WIDGETS_DIR).tmp/jupyter-widgets-html-manager-*/package/dist/*.{woff2,woff,ttf,eot,svg} $(FONTS_DIR)/
+	for d in $(FONTS_DIRS); do cp $(WIDGETS_DIR).tmp/jupyter-widgets-html-manager-*/package/dist/*.{woff2,woff,ttf,eot,svg} $$d/; done
 	cp $(WIDGETS_DIR).tmp/requirejs-*/package/require.js $(WIDGETS_DIR).new/static/
 	cd $(WIDGETS_DIR).new/static && sha256sum --quiet -c ../../widgets-js.sha256
 	rm -rf $(WIDGETS_DIR) $(WIDGETS_DIR).tmp && mv $(WIDGETS_DIR).new $(WIDGETS_DIR)
