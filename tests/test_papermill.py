@@ -24,8 +24,14 @@ def test_chapter_runs_with_injected_parameters(chapter, tmp_path, monkeypatch):
         monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "cache"))
     cache = os.environ["GLUA_CACHE"]
     out = tmp_path / chapter.name
+    # execution_timeout: nbclient can, rarely, block for good on a cell that opens ipywidgets
+    # (jupyter/nbclient#312, nteract/papermill#723; seen once here on chapter 1's live slider);
+    # a per-cell limit turns such a hang into a failure instead of stalling CI. The slowest cell
+    # (chapter 4 training six methods from an empty cache on 1 thread) stays well under it: the
+    # whole test module ran in about 11 minutes in CI.
     papermill.execute_notebook(str(chapter), str(out), parameters={"profile": "demo", "seed": 0},
-                               cwd=str(BOOK), kernel_name="python3", progress_bar=False)
+                               cwd=str(BOOK), kernel_name="python3", progress_bar=False,
+                               execution_timeout=1800)
     nb = nbformat.read(out, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'profile = "demo"' in injected[0].source
