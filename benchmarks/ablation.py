@@ -19,34 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
-
-import torch
 
 from glua_lib import get_device, get_profile, pipeline
 from glua_lib.data import get_task
 from glua_lib.io import atomic_write_text
 from glua_lib.results import ABLATION_METHODS, make_tables
+from glua_lib.runtime import code_version, device_description
 
 DIRECTIONS = {"cardiac": [("mr", "ct"), ("ct", "mr")], "abdominal": [("mr", "ct"), ("ct", "mr")]}
-
-
-def _git_version() -> str:
-    """The commit of this repository (not of the caller's working directory), + uncommitted."""
-    repo = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, cwd=repo).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=repo).stdout.strip()
-        return rev + ("+uncommitted" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str]) -> int:
@@ -63,11 +47,9 @@ def main(argv: list[str]) -> int:
     device = get_device(args.device)
     profile = get_profile(args.profile, device)
     seeds = args.seeds or list(profile.seeds)
-    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
-             else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     report = {"command": "python benchmarks/ablation.py " + shlex.join(argv),
-              "code_version": _git_version(), "profile": profile.name, "seeds": seeds,
-              "device": f"{device} ({where})", "experiments": {}}
+              "code_version": code_version(), "profile": profile.name, "seeds": seeds,
+              "device": device_description(device), "experiments": {}}
     experiments = [(task, source, target) for task in args.tasks
                    for source, target in DIRECTIONS[task]]
     per_method = {e: {m: [] for m in args.methods} for e in experiments}

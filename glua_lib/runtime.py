@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 import platform
 import random
+import subprocess
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -72,6 +74,29 @@ def _version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def code_version() -> str:
+    """The git commit of the checkout this ``glua_lib`` was imported from, with
+    ``+uncommitted`` if tracked files were changed; ``"unknown"`` outside a git checkout (e.g. an
+    installed wheel). Results files record it next to their numbers."""
+    repo = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True, cwd=repo).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, cwd=repo).stdout.strip()
+        return rev + ("+uncommitted" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def device_description(device: torch.device) -> str:
+    """``cuda:0 (NVIDIA H100 …)`` or ``cpu (x86_64, 2 threads)``: what a timing was taken on."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    cpu = platform.processor() or platform.machine()
+    return f"{device} ({cpu}, {torch.get_num_threads()} threads)"
 
 
 def config_report(profile: Profile | None = None, seed: int | None = None,

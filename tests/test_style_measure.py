@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from glua_lib.style.measure import appearance_gap, edge_alignment, gradient_magnitude
+from glua_lib.style.measure import (appearance_floor, appearance_gap, class_mean_spread,
+                                    edge_alignment, gradient_magnitude, translation_report)
 
 
 def test_appearance_gap_per_class_hand_values():
@@ -74,3 +75,58 @@ def test_style_walk_interpolates_between_two_styles():
                            style=torch.stack([a, b]))[:, 0].detach().numpy()
     np.testing.assert_allclose(walk[[0, 2]], ends, atol=1e-5)
     assert not np.allclose(walk[0], walk[2])  # the style code changes the rendering
+
+
+def test_appearance_floor_is_the_leave_one_out_gap_between_subjects():
+    lab = np.array([[0, 1, 1]])
+    imgs = [np.array([[0.0, 1.0, 1.0]]), np.array([[0.0, 2.0, 2.0]]), np.array([[0.0, 4.0, 4.0]])]
+    floor = appearance_floor(imgs, [lab] * 3, ["bg", "fg"])
+    # fg: subject 1 vs {2, 4}: W1 = (1 + 3) / 2 = 2; 2 vs {1, 4}: 1.5; 4 vs {1, 2}: 2.5
+    assert floor["fg"] == pytest.approx((2 + 1.5 + 2.5) / 3)
+    assert floor["bg"] == 0.0
+    with pytest.raises(ValueError, match=">= 2 images"):
+        appearance_floor(imgs[:1], [lab], ["bg", "fg"])
+
+
+def test_class_mean_spread_within_groups_and_collapse_gives_zero():
+    lab = np.array([[0, 1, 1, 2]])
+    a = np.array([[0.0, 1.0, 3.0, 5.0]])  # class-1 mean 2
+    b = np.array([[0.0, 5.0, 7.0, 5.0]])  # class-1 mean 6
+    spread = class_mean_spread([a, b], [lab, lab], ["bg", "c1", "c2", "absent"])
+    assert spread["bg"] == 0.0 and spread["c2"] == 0.0
+    assert spread["c1"] == pytest.approx(2.0)  # std of {2, 6}
+    assert math.isnan(spread["absent"])
+    # grouped: spread inside each group (two styles of one source), averaged over groups
+    grouped = class_mean_spread([a, a, a, b], [lab] * 4, ["bg", "c1", "c2"],
+                                groups=["s1", "s1", "s2", "s2"])
+    assert grouped["c1"] == pytest.approx((0.0 + 2.0) / 2)
+    # one image per group: no spread can be measured
+    assert math.isnan(class_mean_spread([a, b], [lab, lab], ["bg", "c1"], groups=[1, 2])["c1"])
+    with pytest.raises(ValueError, match="group keys"):
+        class_mean_spread([a, b], [lab, lab], ["bg"], groups=[1])
+
+
+def test_translation_report_on_hand_made_volumes():
+    from types import SimpleNamespace as V
+
+    lab = np.array([[[0, 1, 1, 2]]])
+    src = [V(subject="a", image=np.array([[[0.0, 0.0, 0.0, 1.0]]]), label=lab)]
+    tgt = [V(subject="t1", image=np.array([[[0.0, 1.0, 1.0, 1.0]]]), label=lab),
+           V(subject="t2", image=np.array([[[0.0, 1.5, 1.5, 1.0]]]), label=lab)]
+    # two styles of "a": class 1 moved halfway towards the target, class 2 made worse
+    trans = [V(subject="a_style0", image=np.array([[[0.0, 0.5, 0.5, 0.2]]]), label=lab),
+             V(subject="a_style1", image=np.array([[[0.0, 0.7, 0.7, 0.2]]]), label=lab)]
+    r = translation_report(src, tgt, trans, ["bg", "c1", "c2"])
+    assert r["before"] == {"c1": pytest.approx(1.25), "c2": 0.0}  # |0 − {1, 1.5}|
+    assert r["after"]["c1"] == pytest.approx(0.65)  # |{0.5, 0.7} − {1, 1.5}|: (0.5+1+0.3+0.8)/4
+    assert r["after"]["c2"] == pytest.approx(0.8) and r["shrank"] == ["c1"]
+    assert r["floor"]["c1"] == pytest.approx(0.5) and r["floor"]["c2"] == 0.0
+    assert r["between_styles"]["c1"] == pytest.approx(0.1)  # std of {0.5, 0.7}
+    assert r["between_subjects"]["c1"] == pytest.approx(0.25)  # std of {1, 1.5}
+    assert r["style_ratio"] == pytest.approx(0.4)  # c2 has no spread between subjects: skipped
+    # each translation against its own source: edges |∇| [0, 0, g, g] vs [a, a, b, b] with a > b
+    assert r["edge_alignment"] == pytest.approx(-1.0)
+    assert r["edge_alignment"] == edge_alignment([src[0].image] * 2, [t.image for t in trans])
+    with pytest.raises(ValueError, match="unknown source subjects"):
+        translation_report(src, tgt, [V(subject="b_style0", image=trans[0].image, label=lab)],
+                           ["bg", "c1", "c2"])

@@ -4,9 +4,11 @@
 - :mod:`glua_lib.style.losses`    the loss terms, one function each
 - :mod:`glua_lib.style.train`     ``StyleConfig``, ``StyleTrainer``, the resumable ``train_style``
 - :mod:`glua_lib.style.translate` ``load_style_model``, ``translate_folder`` (k-means target styles)
-- :mod:`glua_lib.style.measure`   ``appearance_gap`` per class, ``edge_alignment``
+- :mod:`glua_lib.style.measure`   ``appearance_gap`` and its ``appearance_floor``,
+                                  ``class_mean_spread``, ``edge_alignment``, ``translation_report``
 """
-from glua_lib.style.measure import appearance_gap, edge_alignment
+from glua_lib.style.measure import (appearance_floor, appearance_gap, class_mean_spread,
+                                    edge_alignment, translation_report)
 from glua_lib.style.models import (ContentDiscriminator, ContentEncoder, Decoder, Discriminators,
                                    MultiScaleDiscriminator, StyleEncoder, StyleTransfer)
 from glua_lib.style.train import (StyleConfig, StyleTrainer, TrainingDiverged, sample_grid,
@@ -16,6 +18,7 @@ from glua_lib.style.translate import kmeans, load_style_model, translate_folder
 __all__ = [
     "ContentDiscriminator", "ContentEncoder", "Decoder", "Discriminators",
     "MultiScaleDiscriminator", "StyleConfig", "StyleEncoder", "StyleTrainer", "StyleTransfer",
-    "TrainingDiverged", "appearance_gap", "edge_alignment", "kmeans", "load_style_model",
+    "TrainingDiverged", "appearance_floor", "appearance_gap", "class_mean_spread",
+    "edge_alignment", "translation_report", "kmeans", "load_style_model",
     "sample_grid", "train_style", "translate_folder",
 ]

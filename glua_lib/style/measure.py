@@ -63,6 +63,69 @@ def appearance_gap(images_a: Arrays, labels_a: Arrays, images_b: Arrays, labels_
     return gaps
 
 
+def appearance_floor(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                     class_names: Sequence[str], max_samples: int | None = 50_000,
+                     seed: int = 0) -> dict[str, float]:
+    """Per class, the mean over images ``i`` of :func:`appearance_gap` (image ``i`` vs all the
+    other images pooled): the gap between real subjects of one modality (leave one out).
+
+    Args:
+        images, labels: at least two arrays of equal shapes per pair (one per subject).
+
+    Returns:
+        ``{class name: mean distance}``; ``nan`` where no image pair has the class.
+    """
+    if len(images) < 2 or len(images) != len(labels):
+        raise ValueError(f"need >= 2 images with one label map each, got {len(images)} images "
+                         f"and {len(labels)} label maps")
+    per_image = [appearance_gap([images[i]], [labels[i]],
+                                [x for j, x in enumerate(images) if j != i],
+                                [y for j, y in enumerate(labels) if j != i],
+                                class_names, max_samples, seed) for i in range(len(images))]
+    out = {}
+    for name in class_names:
+        values = [g[name] for g in per_image if not np.isnan(g[name])]
+        out[name] = float(np.mean(values)) if values else float("nan")
+    return out
+
+
+def class_mean_spread(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                      class_names: Sequence[str],
+                      groups: Sequence | None = None) -> dict[str, float]:
+    """Per class, the standard deviation (over images) of each image's mean intensity in the
+    class, averaged over ``groups``.
+
+    Args:
+        images, labels: arrays of equal shapes per pair, any dimension.
+        groups: one key per image; the spread is taken within each group (for example the
+            source volume a translation came from, so that it is the spread *between styles*)
+            and averaged over groups. ``None``: all images form one group (for example real
+            subjects, the spread *between subjects*).
+
+    Returns:
+        ``{class name: spread}`` in intensity units; ``nan`` where no group has the class in
+        two or more images.
+    """
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} label maps")
+    groups = [0] * len(images) if groups is None else list(groups)
+    if len(groups) != len(images):
+        raise ValueError(f"{len(groups)} group keys for {len(images)} images")
+    out = {}
+    for c, name in enumerate(class_names):
+        by_group: dict = {}
+        for img, lab, key in zip(images, labels, groups):
+            img, lab = np.asarray(img), np.asarray(lab)
+            if img.shape != lab.shape:
+                raise ValueError(f"image shape {img.shape} != label shape {lab.shape}")
+            inside = lab == c
+            if inside.any():
+                by_group.setdefault(key, []).append(float(img[inside].mean()))
+        spreads = [np.std(means) for means in by_group.values() if len(means) >= 2]
+        out[name] = float(np.mean(spreads)) if spreads else float("nan")
+    return out
+
+
 def gradient_magnitude(image: np.ndarray) -> np.ndarray:
     """Sobel gradient magnitude over the last two axes of an array (…×H×W)."""
     image = np.asarray(image, np.float64)
@@ -92,3 +155,50 @@ def edge_alignment(source_images: Arrays, translated_images: Arrays) -> float:
             if norm > 1e-12:
                 scores.append(float((a * b).sum() / norm))
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def translation_report(source: Sequence, target: Sequence, translated: Sequence,
+                       class_names: Sequence[str], seed: int = 0) -> dict:
+    """Every measure of one translation, from prepared volumes (objects with ``.image``,
+    ``.label``, ``.subject``; translations named ``<source subject>_style<k>``).
+
+    Returns ``{"before", "after", "floor", "between_styles", "between_subjects"}`` (each a
+    ``{class: value}`` dict over the foreground classes), ``"shrank"`` (classes whose gap
+    shrank), ``"edge_alignment"`` (each translation against its own source volume) and
+    ``"style_ratio"`` (mean over classes of between-styles / between-subjects spread).
+    """
+    if not source or not target or not translated:
+        raise ValueError("source, target and translated volumes must each be non-empty")
+    by_subject = {v.subject: v for v in source}
+    origin = [t.subject.rsplit("_style", 1)[0] for t in translated]
+    missing = sorted({o for o in origin if o not in by_subject})
+    if missing:
+        raise ValueError(f"translations of unknown source subjects {missing}: expected names "
+                         "'<source subject>_style<k>'")
+
+    def images(vols):
+        return [v.image for v in vols]
+
+    def labels(vols):
+        return [v.label for v in vols]
+
+    fg = list(class_names[1:])
+    before = appearance_gap(images(source), labels(source), images(target), labels(target),
+                            class_names, seed=seed)
+    after = appearance_gap(images(translated), labels(translated), images(target),
+                           labels(target), class_names, seed=seed)
+    floor = (appearance_floor(images(target), labels(target), class_names, seed=seed)
+             if len(target) > 1 else {c: float("nan") for c in class_names})
+    styles = class_mean_spread(images(translated), labels(translated), class_names, origin)
+    subjects = class_mean_spread(images(target), labels(target), class_names)
+    ratios = [styles[c] / subjects[c] for c in fg if subjects[c] > 0]
+    return {
+        "before": {c: before[c] for c in fg}, "after": {c: after[c] for c in fg},
+        "floor": {c: floor[c] for c in fg},
+        "shrank": [c for c in fg if after[c] < before[c]],
+        "between_styles": {c: styles[c] for c in fg},
+        "between_subjects": {c: subjects[c] for c in fg},
+        "style_ratio": float(np.nanmean(ratios)) if ratios else float("nan"),
+        "edge_alignment": edge_alignment([by_subject[o].image for o in origin],
+                                         images(translated)),
+    }
