@@ -86,3 +86,14 @@ def test_import_has_no_side_effects(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert not cache.exists()
+
+
+def test_code_version_and_device_description():
+    import re
+
+    from glua_lib.runtime import code_version, device_description
+
+    # the tests run from a git checkout (CI clones the repository)
+    assert re.fullmatch(r"[0-9a-f]{40}(\+uncommitted)?", code_version())
+    text = device_description(torch.device("cpu"))
+    assert text.startswith("cpu (") and f"{torch.get_num_threads()} threads" in text
