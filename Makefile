@@ -30,13 +30,14 @@ FONTS_DIRS   := $(FONTS_DIR) $(FONTS_DIR)/html-manager/dist
 
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup widgets-js book html test unit clean clean-cache ablation
+.PHONY: help setup widgets-js book html test unit clean clean-cache ablation style-quality
 
 help:
 	@echo "make book   set up .venv, execute every chapter (profile $$GLUA_PROFILE), build _build/html"
 	@echo "make test   set up .venv, build the book, run unit tests + nbval + papermill + browser check"
 	@echo "make unit   unit tests only (fast)"
 	@echo "make ablation   every method, both tasks and directions, the profile's seeds -> benchmarks/results/"
+	@echo "make style-quality   what global alignment did, per class, task, direction and seed -> benchmarks/results/"
 	@echo "make clean  remove _build (keeps .venv and the cache)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -89,3 +90,9 @@ clean-cache:
 ablation: setup
 	$(PY) benchmarks/ablation.py --profile $(GLUA_PROFILE) \
 		--out benchmarks/results/ablation-$(GLUA_PROFILE).json
+
+# Global alignment measured (appearance gap before/after and its floor, style spread, edges) for
+# every style run of the profile's seeds (the ablation's, from the cache, or trained).
+style-quality: setup
+	$(PY) benchmarks/style_quality.py --profile $(GLUA_PROFILE) \
+		--out benchmarks/results/style-quality-$(GLUA_PROFILE).json
