@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from glua_lib import DEMO, FULL, load_config, save_config
-from glua_lib.config import config_to_dict
+from glua_lib import DEMO, load_config, save_config
 from glua_lib.cli import main
 from glua_lib.checkpoint import load_checkpoint
 from glua_lib.data import (Volume, load_volumes, make_manifest, read_manifest, save_volume,
@@ -85,17 +84,10 @@ def test_config_from_profile_and_json_round_trip(tmp_path):
     assert (cfg.steps, cfg.image_size) == (5, DEMO.slice_size)
     assert cfg.batch_size * StyleConfig.from_profile(DEMO).steps \
         == DEMO.batch_size * DEMO.style_steps  # demo: the profile's slices, on half batches
-    assert (cfg.w_image, cfg.w_cycle, cfg.w_content, cfg.w_adv) == (10, 10, 1, 1)
-    assert cfg.w_style == 5 and StyleConfig.from_profile(FULL).w_style == 1  # DAR-UNet's at scale
-    assert cfg.style_prior == "kl"
+    assert (cfg.w_image, cfg.w_cycle, cfg.w_content, cfg.w_style, cfg.w_adv) == (10, 10, 1, 1, 1)
     assert load_config(StyleConfig, save_config(cfg, tmp_path / "c.json")) == cfg
-    # a checkpoint's config from before the field existed was trained with moment matching
-    old = {k: v for k, v in config_to_dict(cfg).items() if k != "style_prior"}
-    assert StyleConfig.from_dict(old).style_prior == "moments"
     with pytest.raises(ValueError, match="divisible"):
         dataclasses.replace(cfg, image_size=60).check()
-    with pytest.raises(ValueError, match="style_prior"):
-        dataclasses.replace(cfg, style_prior="l2").check()
 
 
 def test_step_batch_sampler_is_a_function_of_the_step():

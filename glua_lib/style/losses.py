@@ -63,25 +63,13 @@ def content_adv_g_loss(d_source: torch.Tensor, d_target: torch.Tensor) -> torch.
     return ((d_source.float() - 0.5) ** 2).mean() + ((d_target.float() - 0.5) ** 2).mean()
 
 
-def style_prior_loss(s: torch.Tensor, kind: str = "kl", eps: float = 1e-4) -> torch.Tensor:
-    """A prior N(0, I) on the encoded style codes B×S of a batch, per dimension, mean over S.
+def style_prior_loss(s: torch.Tensor) -> torch.Tensor:
+    """Moment matching of encoded style codes B×S to N(0, I): mean over S of μ² + (σ² − 1)².
 
-    μ and σ² are the batch mean and (biased) variance of each dimension. ``kind``:
-
-    - ``"kl"``: the KL divergence of N(μ, σ²) from N(0, 1), ½ (μ² + σ² − 1 − log(σ² + eps)).
-      Its ``−log σ²`` term pulls harder the closer the codes of different images are, so a
-      collapsed style code (every image encoded to the same point) is pushed apart again.
-    - ``"moments"``: moment matching μ² + (σ² − 1)². Its gradient with respect to a code is
-      proportional to the code's distance from the batch mean, so it vanishes on collapsed codes
-      and leaves them there.
-
-    Keeping encoded styles near the prior makes random N(0, I) styles look like real ones.
-    Defined for B = 1 (σ² = 0).
+    μ and σ² are the batch mean and (biased) variance of each style dimension. Keeping encoded
+    styles near the prior makes random N(0, I) styles look like real ones. Defined for B = 1
+    (σ² = 0 then, a constant 1 per dimension).
     """
     s = s.float()
     mu, var = s.mean(0), s.var(0, unbiased=False)
-    if kind == "kl":
-        return (0.5 * (mu ** 2 + var - 1 - torch.log(var + eps))).mean()
-    if kind == "moments":
-        return (mu ** 2 + (var - 1) ** 2).mean()
-    raise ValueError(f"style prior kind must be 'kl' or 'moments', got {kind!r}")
+    return (mu ** 2 + (var - 1) ** 2).mean()

@@ -67,8 +67,7 @@ class StyleConfig:
     w_style: float = 1.0  # style-code reconstruction after translation (DAR-UNet: 1)
     w_adv: float = 1.0  # LSGAN image adversarial, both domains (DAR-UNet: 1)
     w_content_adv: float = 1.0  # content-code adversarial: domain-invariant content (ours)
-    w_style_prior: float = 0.1  # KL of the encoded styles' batch moments to N(0, I) (ours)
-    style_prior: str = "kl"  # "kl" (pushes collapsed codes apart) or "moments" (μ, σ² matching)
+    w_style_prior: float = 0.1  # moment matching of encoded styles to N(0, I) (ours)
     ref_styles: bool = True  # half the translations styled by encoded real slices (ours)
     # budget, data and bookkeeping
     steps: int = 50_000  # optimisation steps (one generator + one critic update each)
@@ -88,9 +87,7 @@ class StyleConfig:
         ``full`` is MUNIT/DAR-UNet scale. ``demo`` is a narrow model that trains in three to
         four minutes on two CPU cores; it sees the profile's ``style_steps × batch_size`` slices as
         twice the steps on half batches (a short GAN run gains more from updates than from
-        batch size) with a higher learning rate, and weighs the style-code reconstruction 5×:
-        with DAR-UNet's weight 1 such a short run ignores the style code (every style renders
-        the same image; chapter 2 measures it).
+        batch size) with a higher learning rate.
         """
         common = dict(steps=profile.style_steps, batch_size=profile.batch_size,
                       image_size=profile.slice_size, amp=profile.amp,
@@ -100,7 +97,7 @@ class StyleConfig:
         else:
             sized = dict(dim=8, n_res=2, mlp_dim=64, dis_dim=16, dis_layers=3, dis_scales=2,
                          lr=4e-4, steps=2 * profile.style_steps,
-                         batch_size=max(1, profile.batch_size // 2), w_style=5.0,
+                         batch_size=max(1, profile.batch_size // 2),
                          sample_every=300, checkpoint_every=300, log_every=10)
         return dataclasses.replace(cls(**{**common, **sized}), **overrides)
 
@@ -109,7 +106,6 @@ class StyleConfig:
         """Inverse of ``config_to_dict`` (as stored in checkpoints)."""
         data = {k: v for k, v in data.items() if k != "_type"}
         data["betas"] = tuple(data["betas"])
-        data.setdefault("style_prior", "moments")  # the only form before the field existed
         return cls(**data)
 
     def check(self) -> "StyleConfig":
@@ -121,8 +117,6 @@ class StyleConfig:
                      "dis_scales", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.style_prior not in ("kl", "moments"):
-            raise ValueError(f"style_prior must be 'kl' or 'moments', got {self.style_prior!r}")
         return self
 
 
@@ -140,7 +134,7 @@ class TrainingDiverged(RuntimeError):
 
 def generator_terms(model: StyleTransfer, dis: Discriminators, x_s: torch.Tensor,
                     x_t: torch.Tensor, z_s: torch.Tensor, z_t: torch.Tensor,
-                    ref_styles: bool = False, prior: str = "kl"):
+                    ref_styles: bool = False):
     """All generator-side loss terms for source/target batches B×1×H×W and prior styles B×S.
 
     Translations use the prior draws ``z`` as styles (MUNIT). With ``ref_styles`` the first half
@@ -148,8 +142,6 @@ def generator_terms(model: StyleTransfer, dis: Discriminators, x_s: torch.Tensor
     translated into: the kind of style ``translate_folder`` renders with, so the adversarial,
     cycle and code losses train it too. (Without it a short run renders encoded styles, which
     the decoder only ever saw in self-reconstruction, as a blurred copy of the source.)
-
-    ``prior`` is the form of the style prior (:func:`~glua_lib.style.losses.style_prior_loss`).
 
     Returns ``(terms, keep)``: a dict of scalar terms (unweighted) and the tensors the critic step
     reuses (content codes and translations, to be detached).
@@ -173,7 +165,7 @@ def generator_terms(model: StyleTransfer, dis: Discriminators, x_s: torch.Tensor
         "adv": losses.lsgan_g_loss(dis.image["target"](x_st))
         + losses.lsgan_g_loss(dis.image["source"](x_ts)),
         "content_adv": losses.content_adv_g_loss(dis.content(c_s), dis.content(c_t)),
-        "style_prior": losses.style_prior_loss(s_s, prior) + losses.style_prior_loss(s_t, prior),
+        "style_prior": losses.style_prior_loss(s_s) + losses.style_prior_loss(s_t),
     }
     return terms, {"c_s": c_s, "c_t": c_t, "x_st": x_st, "x_ts": x_ts}
 
@@ -239,7 +231,7 @@ class StyleTrainer:
         self.dis.requires_grad_(False)  # generator step: gradients flow through, not into, D
         with self._autocast():
             terms, keep = generator_terms(self.model, self.dis, x_s, x_t, z_s, z_t,
-                                          self.cfg.ref_styles, self.cfg.style_prior)
+                                          self.cfg.ref_styles)
             loss_g = sum(self.weights[k] * v for k, v in terms.items())
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
