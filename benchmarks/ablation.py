@@ -19,37 +19,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
 
-from glua_lib import get_device, get_profile, pipeline
-from glua_lib.data import get_task
-from glua_lib.io import atomic_write_text
-from glua_lib.results import ABLATION_METHODS, make_tables
-from glua_lib.runtime import code_version, device_description
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from script_common import add_run_arguments, start_report  # noqa: E402
+
+from glua_lib import pipeline  # noqa: E402
+from glua_lib.data import get_task  # noqa: E402
+from glua_lib.io import atomic_write_text  # noqa: E402
+from glua_lib.results import ABLATION_METHODS, make_tables  # noqa: E402
 
 DIRECTIONS = {"cardiac": [("mr", "ct"), ("ct", "mr")], "abdominal": [("mr", "ct"), ("ct", "mr")]}
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=None, help="demo or full (default: by device)")
+    add_run_arguments(parser, DIRECTIONS)
     parser.add_argument("--methods", nargs="+", default=list(ABLATION_METHODS))
-    parser.add_argument("--tasks", nargs="+", default=list(DIRECTIONS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="default: the profile's seeds")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-
-    device = get_device(args.device)
-    profile = get_profile(args.profile, device)
-    seeds = args.seeds or list(profile.seeds)
-    report = {"command": "python benchmarks/ablation.py " + shlex.join(argv),
-              "code_version": code_version(), "profile": profile.name, "seeds": seeds,
-              "device": device_description(device), "experiments": {}}
+    report, profile, seeds, device = start_report("benchmarks/ablation.py", argv, args)
     experiments = [(task, source, target) for task in args.tasks
                    for source, target in DIRECTIONS[task]]
     per_method = {e: {m: [] for m in args.methods} for e in experiments}

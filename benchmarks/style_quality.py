@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
-from glua_lib import get_device, get_profile, pipeline
-from glua_lib.data import get_task, load_volumes, phantom_dir
-from glua_lib.io import atomic_write_text
-from glua_lib.runtime import code_version, device_description
-from glua_lib.style.measure import translation_report
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from script_common import add_run_arguments, start_report  # noqa: E402
+
+from glua_lib import pipeline  # noqa: E402
+from glua_lib.data import get_task, load_volumes, phantom_dir  # noqa: E402
+from glua_lib.io import atomic_write_text  # noqa: E402
+from glua_lib.style.measure import translation_report  # noqa: E402
 
 DIRECTIONS = (("mr", "ct"), ("ct", "mr"))
 
@@ -55,20 +57,9 @@ def table(reports: dict[int, dict], classes: list[str]) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=None, help="demo or full (default: by device)")
-    parser.add_argument("--tasks", nargs="+", default=["cardiac", "abdominal"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="default: the profile's seeds")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--out", type=Path, required=True)
+    add_run_arguments(parser, ["cardiac", "abdominal"])
     args = parser.parse_args(argv)
-
-    device = get_device(args.device)
-    profile = get_profile(args.profile, device)
-    seeds = args.seeds or list(profile.seeds)
-    report = {"command": "python benchmarks/style_quality.py " + shlex.join(argv),
-              "code_version": code_version(), "profile": profile.name, "seeds": seeds,
-              "device": device_description(device), "experiments": {}}
+    report, profile, seeds, device = start_report("benchmarks/style_quality.py", argv, args)
     shrank_all = []
     for task in args.tasks:
         classes = list(get_task(task).classes[1:])

@@ -1,0 +1,37 @@
+"""What the results scripts of ``benchmarks/`` share: their common options and the provenance
+every results file starts with (command, code version, profile, seeds, device)."""
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from glua_lib import get_device, get_profile
+from glua_lib.config import Profile
+from glua_lib.runtime import code_version, device_description
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, tasks: Sequence[str]) -> None:
+    """``--profile``, ``--tasks``, ``--seeds``, ``--device`` and the required ``--out``."""
+    parser.add_argument("--profile", default=None, help="demo or full (default: by device)")
+    parser.add_argument("--tasks", nargs="+", default=list(tasks))
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="default: the profile's seeds")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", type=Path, required=True)
+
+
+def start_report(script: str, argv: Sequence[str],
+                 args: argparse.Namespace) -> tuple[dict, Profile, list[int], torch.device]:
+    """The device, profile and seeds the options ask for, and a report holding them with the
+    command (``python <script> <argv>``) and the code version; its ``experiments`` are empty."""
+    device = get_device(args.device)
+    profile = get_profile(args.profile, device)
+    seeds = list(args.seeds or profile.seeds)
+    report = {"command": f"python {script} " + shlex.join(argv),
+              "code_version": code_version(), "profile": profile.name, "seeds": seeds,
+              "device": device_description(device), "experiments": {}}
+    return report, profile, seeds, device
