@@ -9,8 +9,9 @@ file that chapter 4 shows next to its own live table::
 
 Methods (default): none, global, local, glua-unmasked, glua, oracle (any registered method,
 e.g. local-unmasked, can be added with ``--methods``); seeds: the profile's (demo and full:
-0, 1, 2); each seed trains its own style model and segmenters. Runs are cached (glua_lib.pipeline), so rerunning skips what is already trained and
-two processes with different ``--tasks`` can fill the cache side by side. `make ablation` runs
+0, 1, 2); each seed trains its own style model and segmenters. Runs are cached
+(glua_lib.pipeline), so rerunning skips what is already trained and two processes with different
+``--tasks`` can fill the cache side by side. `make ablation` runs
 exactly the command above. The file's ``device`` is that of the call that wrote it; each run's
 own device, torch threads and training time are under ``wall_time`` (runs taken from the cache
 were trained by earlier calls, possibly with other thread counts).
