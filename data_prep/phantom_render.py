@@ -24,6 +24,12 @@ Rendering of one subject (``render``):
    [-200, 350] HU, abdominal [-350, 350] HU); MR is clipped at its volume's 2nd and 98th
    percentiles and scaled linearly so that those map to -1 and 1 (a percentile window, the MR
    counterpart of the CT window; both modalities share the tanh range of the image generators).
+   The cardiac window is narrower than the MM-WHS converter's [-200, 600] HU
+   (``data_prep.common.CT_WINDOWS``) and is kept that way: it clips the contrast-filled blood
+   pool, which then looks alike in MR and CT after normalisation, so the gap is largest in the
+   myocardium and LV cavity, the order of the literature's no-adaptation Dice (AA and LAC
+   easiest, MYO and LVC hardest). With [-200, 600] HU that order inverts (the blood classes
+   get the largest gaps); ``benchmarks/RESULTS.md`` measures both.
 
 The local gap (``gap_map``) is defined from the rendering parameters, not from noisy images:
 ``m_MR(t)`` and ``m_CT(t)`` are the normalised noise-, texture- and bias-free intensities of tissue

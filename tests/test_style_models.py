@@ -126,6 +126,39 @@ def test_style_prior_hand_values_and_gradient():
     assert torch.allclose(s.grad, torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
 
 
+def test_mind_hand_values():
+    # one row [0, 1]; right/left neighbour differences 1 at one pixel each, down/up 0 (borders
+    # replicated); 3×3 box means: D_right = [2/3, 1/3], D_left = [1/3, 2/3], D_down = D_up = 0;
+    # V = 1/4 at both pixels; exp(−D/V), divided by the max over the 4 neighbours (1)
+    m = losses.mind(torch.tensor([[[[0.0, 1.0]]]]))
+    e = torch.exp(torch.tensor([-8 / 3, -4 / 3]))
+    expected = torch.tensor([[e[0], e[1]], [1, 1], [e[1], e[0]], [1, 1]]).reshape(1, 4, 1, 2)
+    assert m.shape == (1, 4, 1, 2) and torch.allclose(m, expected)
+    assert torch.equal(losses.mind(torch.full((2, 1, 3, 5), 0.7)), torch.ones(2, 4, 3, 5))  # flat
+
+
+def test_mind_ignores_contrast_not_edges(x):
+    # x: 3×1×16×16 standard normal, far above eps: the descriptor is the same under any
+    # contrast change a·x + b, inversion included, but moves when an edge is added
+    m = losses.mind(x)
+    assert m.shape == (3, 4, 16, 16) and 0 <= m.min() and m.max() == 1
+    assert torch.allclose(losses.mind(-x), m, atol=1e-6)
+    assert torch.allclose(losses.mind(0.5 * x + 3), m, atol=1e-5)
+    assert losses.structure_loss(-2 * x + 1, x).item() == pytest.approx(0, abs=1e-6)
+    flat = torch.zeros(1, 1, 16, 16)
+    patched = flat.clone()
+    patched[..., 6:10, 6:10] = -1  # a dark patch inside a flat region: new edges
+    assert losses.structure_loss(patched, flat).item() > 0.01
+
+
+def test_structure_loss_gradient_reaches_the_translation():
+    x = torch.zeros(1, 1, 8, 8)
+    x[..., :, 4:] = 1  # one vertical edge
+    y = torch.zeros(1, 1, 8, 8, requires_grad=True)  # a translation that lost the edge
+    losses.structure_loss(y + 0.1 * torch.arange(8.0), x).backward()
+    assert y.grad is not None and y.grad.abs().sum() > 0
+
+
 def test_kmeans_finds_blobs_largest_first():
     g = torch.Generator().manual_seed(0)
     big = torch.randn(12, 2, generator=g) * 0.05 + torch.tensor([5.0, 5.0])

@@ -105,7 +105,8 @@ def test_trainer_step_reports_finite_terms():
     x = torch.rand(2, 1, 16, 16) * 2 - 1
     values = trainer.step(x, -x)
     assert set(values) >= {"image", "cycle", "content", "style", "adv", "content_adv",
-                           "style_prior", "g_total", "d_image", "d_content", "d_total"}
+                           "style_prior", "structure", "g_total", "d_image", "d_content",
+                           "d_total"}
     assert all(np.isfinite(v) for v in values.values()) and trainer.step_count == 1
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
     assert not trainer.amp and not trainer.scaler.is_enabled()  # AMP only on CUDA

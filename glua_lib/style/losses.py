@@ -6,7 +6,8 @@ discriminator output is one tensor B×1×h×w or a list of them (one per scale o
 scales** of the per-scale mean. All functions return a scalar tensor.
 
 Weights (DAR-UNet, MUNIT): image reconstruction 10, cycle 10, content code 1, style code 1,
-adversarial 1; content adversarial and style prior are this project's choices (see ``StyleConfig``).
+adversarial 1; content adversarial, style prior and the structure term are this project's choices
+(see ``StyleConfig``).
 """
 from __future__ import annotations
 
@@ -73,3 +74,42 @@ def style_prior_loss(s: torch.Tensor) -> torch.Tensor:
     s = s.float()
     mu, var = s.mean(0), s.var(0, unbiased=False)
     return (mu ** 2 + (var - 1) ** 2).mean()
+
+
+_NEIGHBOURS = ((0, 1), (1, 0), (0, -1), (-1, 0))  # (dy, dx): right, down, left, up
+
+
+def mind(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """MIND, the modality-independent neighbourhood descriptor (Heinrich et al., MedIA 2012), 2-D:
+    images B×C×H×W -> descriptors B×4×H×W in [0, 1].
+
+    For each of the four neighbours ``r`` (right, down, left, up), ``D_r`` is the 3×3 box mean
+    of ``(x − x shifted by r)²`` (a patch distance, averaged over channels; borders replicated);
+    ``V`` is the mean of the four ``D_r``, at least ``eps`` (in squared intensity units: flat
+    regions with noise below ``√eps`` count as flat); the descriptor is ``exp(−D_r / V)`` divided
+    by its maximum over ``r``. It says *which neighbours look alike*, not how bright anything is,
+    so an image and its faithful rendering in another modality, contrast inversions included,
+    have the same descriptor; an edge added or lost by a translation changes it.
+    """
+    x = x.float()
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    dist = []
+    for dy, dx in _NEIGHBOURS:
+        shifted = padded[:, :, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+        d = ((x - shifted) ** 2).mean(1, keepdim=True)
+        dist.append(F.avg_pool2d(F.pad(d, (1, 1, 1, 1), mode="replicate"), 3, stride=1))
+    d = torch.cat(dist, 1)
+    m = torch.exp(-d / d.mean(1, keepdim=True).clamp_min(eps))
+    return m / m.amax(1, keepdim=True)
+
+
+def structure_loss(x_translated: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Anatomy kept through translation: ``‖MIND(x_s→t) − MIND(x_s)‖₁`` (mean), B×C×H×W pairs -> ().
+
+    The structure constraint of structure-constrained CycleGAN (Yang et al., DLMIA 2018), here
+    between each image and its translation. Unlike the cycle loss it asks the translation itself,
+    not its way back, to keep the source's edges and to add none (a dark patch inside a bright
+    blood pool is an added edge).
+    """
+    return F.l1_loss(mind(x_translated), mind(x))

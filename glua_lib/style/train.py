@@ -68,6 +68,7 @@ class StyleConfig:
     w_adv: float = 1.0  # LSGAN image adversarial, both domains (DAR-UNet: 1)
     w_content_adv: float = 1.0  # content-code adversarial: domain-invariant content (ours)
     w_style_prior: float = 0.1  # moment matching of encoded styles to N(0, I) (ours)
+    w_structure: float = 5.0  # MIND structure loss, each image vs its translation (ours)
     ref_styles: bool = True  # half the translations styled by encoded real slices (ours)
     # budget, data and bookkeeping
     steps: int = 50_000  # optimisation steps (one generator + one critic update each)
@@ -166,6 +167,7 @@ def generator_terms(model: StyleTransfer, dis: Discriminators, x_s: torch.Tensor
         + losses.lsgan_g_loss(dis.image["source"](x_ts)),
         "content_adv": losses.content_adv_g_loss(dis.content(c_s), dis.content(c_t)),
         "style_prior": losses.style_prior_loss(s_s) + losses.style_prior_loss(s_t),
+        "structure": losses.structure_loss(x_st, x_s) + losses.structure_loss(x_ts, x_t),
     }
     return terms, {"c_s": c_s, "c_t": c_t, "x_st": x_st, "x_ts": x_ts}
 
@@ -209,6 +211,7 @@ class StyleTrainer:
                         "content": config.w_content, "style": config.w_style,
                         "adv": config.w_adv, "content_adv": config.w_content_adv,
                         "style_prior": config.w_style_prior,
+                        "structure": config.w_structure,
                         "d_image": config.w_adv, "d_content": config.w_content_adv}
         self.step_count = 0
 
