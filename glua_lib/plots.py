@@ -444,9 +444,9 @@ def style_architecture(fig: Figure | None = None) -> Figure:
     arrow(8.1, 3.6, 8.4, 3.6)
     arrow(8.1, 1.4, 8.4, 1.4)
     arrow(9.2, 4.0, 9.2, 4.35, colour="#b0507a")
-    ax.text(5.0, -0.1, "losses: image and cycle reconstruction, content/style code reconstruction,\n"
-            "LSGAN on images, content adversarial, style prior, MIND structure", ha="center",
-            va="top", fontsize=7)
+    ax.text(5.0, -0.1, "losses: image and cycle reconstruction, content/style code "
+            "reconstruction,\nLSGAN on images, content adversarial, style prior, MIND structure",
+            ha="center", va="top", fontsize=7)
     return fig
 
 
