@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/style_cost.py [--steps 20] [--profile demo|full] [--threads N]
 
-Times :meth:`StyleTrainer.step` (one generator + one critic update, the ``StyleConfig`` of the
-profile, AMP as the profile says on CUDA) on random slices of the profile's size, so it measures
+Times :meth:`StyleTrainer.step` (one generator, one critic and one labeller update, the class-wise
+term switched on; the ``StyleConfig`` of the profile, AMP as the profile says on CUDA) on random slices of the profile's size, so it measures
 the model step alone, not data loading. Runs ``demo`` on the CPU, and ``full`` too when CUDA is
 present (or only the ``--profile`` given). Peak memory: ``torch.cuda.max_memory_allocated`` on a
 GPU; on a CPU the peak traced by ``tracemalloc`` does not see torch's allocator, so the process's
@@ -41,23 +41,27 @@ def rss_mib() -> float:
 
 def measure(config: StyleConfig, device: torch.device, steps: int, warmup: int = 3) -> dict:
     set_seed(0)
-    trainer = StyleTrainer(config, device)
-    shape = (config.batch_size, 1, config.image_size, config.image_size)
-    x_s = torch.rand(shape, device=device) * 2 - 1
-    x_t = torch.rand(shape, device=device) * 2 - 1
+    n_classes = 5  # background + 4 classes, as both tasks have
+    trainer = StyleTrainer(config, device, n_classes=n_classes)
+    trainer.step_count = config.class_start  # time the class-wise term switched on
+    b, size = config.batch_size, config.image_size
+    x_s = torch.rand(b, 1, size, size, device=device) * 2 - 1
+    x_t = torch.rand(b, 1, size, size, device=device) * 2 - 1
+    y_s = (torch.arange(size, device=device) * n_classes // size).expand(b, size, size)
     for _ in range(warmup):
-        trainer.step(x_s, x_t)
+        trainer.step(x_s, x_t, y_s)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     for _ in range(steps):
-        trainer.step(x_s, x_t)  # returns floats: synchronises every step, like training does
+        trainer.step(x_s, x_t, y_s)  # returns floats: synchronises every step, like training does
     seconds = time.perf_counter() - t0
     peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
             else rss_mib())
     return {"steps/s": steps / seconds, "s/step": seconds / steps, "peak MiB": peak,
             "generator params": n_params(trainer.model), "critic params": n_params(trainer.dis),
+            "labeller params": n_params(trainer.labeller) if trainer.labeller else 0,
             "amp": trainer.amp}
 
 
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         mem = "CUDA max allocated" if device.type == "cuda" else "process max RSS"
         print(f"{name}: {device_name(device)}; batch {config.batch_size}×1×{config.image_size}"
               f"×{config.image_size}, width {config.dim}, amp {r['amp']}; "
-              f"{r['generator params']:,} generator + {r['critic params']:,} critic params")
+              f"{r['generator params']:,} generator + {r['critic params']:,} critic + "
+              f"{r['labeller params']:,} labeller params")
         print(f"  {r['steps/s']:.2f} steps/s ({r['s/step']:.3f} s/step), peak {mem} "
               f"{r['peak MiB']:.0f} MiB; {config.steps} steps ≈ "
               f"{config.steps * r['s/step'] / 60:.1f} min")

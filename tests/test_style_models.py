@@ -159,6 +159,30 @@ def test_structure_loss_gradient_reaches_the_translation():
     assert y.grad is not None and y.grad.abs().sum() > 0
 
 
+def test_class_appearance_loss_hand_values():
+    # one 4×4 image: class 1 = left half (8 pixels), class 2 = right half
+    y = torch.zeros(1, 4, 4, dtype=torch.long)
+    y[..., :2], y[..., 2:] = 1, 2
+    x = torch.where(y == 1, 0.2, -0.5)[:, None]  # B×1×H×W
+    ref = torch.where(y == 1, 0.5, -0.5)[:, None]
+    # class 1: every quantile 0.2 against 0.5, distance 0.3; class 2 equal: 0; mean 0.15
+    assert losses.class_appearance_loss(x, y, ref, y, 3, min_pixels=8).item() \
+        == pytest.approx(0.15)
+    # reference pixels labelled -1 are ignored: class 1 keeps 2 of 8, too few, only class 2 counts
+    y_ref = y.clone()
+    y_ref[0, :3, :2] = -1
+    assert losses.class_appearance_loss(x, y, ref, y_ref, 3, min_pixels=8).item() == 0
+    # the gradient moves class 1 of x up towards the reference and leaves class 2 alone
+    xg = x.clone().requires_grad_()
+    losses.class_appearance_loss(xg, y, ref.requires_grad_(), y, 3, min_pixels=8).backward()
+    assert (xg.grad[0, 0][y[0] == 1] < 0).all() and (xg.grad[0, 0][y[0] == 2] == 0).all()
+    assert ref.grad is None
+    # nothing to compare: 0, and backward still works
+    loss = losses.class_appearance_loss(xg, y, ref, torch.full_like(y, -1), 3)
+    loss.backward()
+    assert loss.item() == 0
+
+
 def test_kmeans_finds_blobs_largest_first():
     g = torch.Generator().manual_seed(0)
     big = torch.randn(12, 2, generator=g) * 0.05 + torch.tensor([5.0, 5.0])

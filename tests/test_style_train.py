@@ -18,7 +18,8 @@ from glua_lib.style.translate import load_style_model, translate_folder
 
 TINY = StyleConfig(dim=4, n_res=1, mlp_dim=8, dis_dim=4, dis_layers=2, dis_scales=2,
                    image_size=16, batch_size=2, steps=6, amp=False, log_every=1,
-                   sample_every=2, checkpoint_every=2, num_workers=0)
+                   sample_every=2, checkpoint_every=2, num_workers=0,
+                   w_class=0.0)  # the class-wise term has tests of its own
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -114,6 +115,39 @@ def test_trainer_step_reports_finite_terms():
     assert all(np.isfinite(v) for v in ref.step(x, -x).values())
 
 
+class _Oracle(torch.nn.Module):
+    """A stand-in labeller that always predicts ``labels`` (B×H×W), confidently."""
+
+    def __init__(self, labels, n_classes):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(10.0))
+        self.onehot = torch.nn.functional.one_hot(labels, n_classes).permute(0, 3, 1, 2).float()
+
+    def forward(self, x):
+        return self.scale * self.onehot
+
+
+def test_class_term_needs_labels_and_starts_after_class_start():
+    cfg = dataclasses.replace(TINY, w_class=1.0, class_start=2, steps=4, labeller_width=4,
+                              labeller_depth=2)
+    with pytest.raises(ValueError, match="n_classes"):
+        StyleTrainer(cfg, "cpu")
+    assert StyleTrainer(TINY, "cpu").labeller is None  # w_class = 0: no labeller, no term
+    torch.manual_seed(0)
+    trainer = StyleTrainer(cfg, "cpu", n_classes=3)
+    y = torch.zeros(2, 16, 16, dtype=torch.long)
+    y[:, 2:10, 2:10], y[:, 10:, 10:] = 1, 2
+    x = torch.where(y == 1, 0.8, torch.where(y == 2, -0.4, -0.9))[:, None]
+    with pytest.raises(ValueError, match="y_s"):
+        trainer.step(x, -x)
+    first = trainer.step(x, -x, y)
+    assert first["class"] == 0 and first["labeller"] > 0  # before step class_start = 2: off
+    trainer.labeller = _Oracle(y, 3)  # pseudo-labels = the true labels of the target batch
+    trainer.step(x, -x, y)
+    third = trainer.step(x, -x, y)
+    assert third["class"] > 0 and np.isfinite(list(third.values())).all()
+
+
 def test_mix_styles_replaces_the_first_half_with_real_styles():
     z, real = torch.zeros(5, 2), torch.tensor([[1.0, 1.0], [2.0, 2.0]])
     mixed = _mix_styles(z, real)  # half = 2 of 5, real styles cycled
@@ -143,6 +177,22 @@ def test_interrupted_run_resumes_to_identical_weights(data, tmp_path):
     with pytest.raises(ValueError, match=r"other settings \(lr\)"):
         train_style(data["mr"], data["ct"], part, dataclasses.replace(TINY, lr=1.0), "cpu",
                     progress=False)
+
+
+def test_resume_is_exact_with_the_class_term(data, tmp_path):
+    cfg = dataclasses.replace(TINY, w_class=1.0, class_start=2, class_conf=0.0,
+                              labeller_width=4, labeller_depth=2)
+    straight = train_style(data["mr"], data["ct"], tmp_path / "a", cfg, "cpu", progress=False)
+    part = train_style(data["mr"], data["ct"], tmp_path / "b", dataclasses.replace(cfg, steps=3),
+                       "cpu", progress=False)
+    resumed = train_style(data["mr"], data["ct"], part, cfg, "cpu", progress=False)
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    assert a["n_classes"] == 5 and a["labeller"].keys() == b["labeller"].keys()
+    for part_name in ("model", "dis", "labeller"):
+        assert all(torch.equal(v, b[part_name][k]) for k, v in a[part_name].items())
+    log = _log(straight / "log.jsonl")
+    assert log == _log(resumed / "log.jsonl")
+    assert all(r["labeller"] > 0 for r in log) and log[0]["class"] == 0  # on from step 3 of 6
 
 
 def test_checkpoint_round_trip_and_target_styles(run_ct_mr):
@@ -229,16 +279,21 @@ def test_cli_errors_name_the_folder(data, tmp_path, capsys):
 
 
 def test_cli_trains_and_translates(data, tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train-style", "--source", str(data["mr"]), "--target", str(data["ct"]),
+    run, small = tmp_path / "run", tmp_path / "small"
+    code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(data["ct"]),
+                      "--out", str(small), "--profile", "demo", "--device", "cpu"], capsys)
+    assert code == 2 and "image_size 16" in err and "labeller_depth" in err  # 16 px: too small
+    mr, ct = _prepared(tmp_path / "mr", "mr", size=32), _prepared(tmp_path / "ct", "ct", size=32)
+    assert main(["train-style", "--source", str(mr), "--target", str(ct),
                  "--out", str(run), "--profile", "demo", "--steps", "1", "--device", "cpu",
                  "--no-progress"]) == 0
     cfg = load_config(StyleConfig, run / "config.json")
-    assert (cfg.steps, cfg.image_size, cfg.dim) == (1, 16, StyleConfig.from_profile(DEMO).dim)
+    assert (cfg.steps, cfg.image_size, cfg.dim) == (1, 32, StyleConfig.from_profile(DEMO).dim)
+    assert cfg.w_class > 0 and "labeller" in load_checkpoint(run / "checkpoint.pt")
     out = tmp_path / "translated"
-    assert main(["translate", "--run", str(run), "--source", str(data["mr"]), "--out", str(out),
+    assert main(["translate", "--run", str(run), "--source", str(mr), "--out", str(out),
                  "--styles", "1", "--device", "cpu", "--no-progress"]) == 0
     assert read_manifest(out)["modality"] == "ct" and len(load_volumes(out)) == 3
-    code, err = _cli(["translate", "--run", str(run), "--source", str(data["mr"]),
+    code, err = _cli(["translate", "--run", str(run), "--source", str(mr),
                       "--out", str(out), "--device", "cpu", "--no-progress"], capsys)
     assert code == 2 and "--overwrite" in err

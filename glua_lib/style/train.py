@@ -38,7 +38,7 @@ from glua_lib.data.prepared import list_subjects, read_manifest
 from glua_lib.io import atomic_path, atomic_write_text
 from glua_lib.runtime import get_device, seed_worker, set_seed
 from glua_lib.style import losses
-from glua_lib.style.models import Discriminators, StyleTransfer
+from glua_lib.style.models import CHANNELS, Discriminators, StyleTransfer
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -69,6 +69,12 @@ class StyleConfig:
     w_content_adv: float = 1.0  # content-code adversarial: domain-invariant content (ours)
     w_style_prior: float = 0.1  # moment matching of encoded styles to N(0, I) (ours)
     w_structure: float = 5.0  # MIND structure loss, each image vs its translation (ours)
+    w_class: float = 5.0  # class-wise appearance loss vs pseudo-labelled target; 0: off (ours)
+    class_start: int = 25_000  # steps before it starts (the labeller learns first)
+    class_conf: float = 0.9  # softmax confidence a target pixel's pseudo-label needs
+    labeller_width: int = 16  # U-Net width of the labeller (trained on translated source)
+    labeller_depth: int = 4  # U-Net levels of the labeller
+    labeller_lr: float = 2e-3  # Adam learning rate of the labeller
     ref_styles: bool = True  # half the translations styled by encoded real slices (ours)
     # budget, data and bookkeeping
     steps: int = 50_000  # optimisation steps (one generator + one critic update each)
@@ -94,10 +100,12 @@ class StyleConfig:
                       image_size=profile.slice_size, amp=profile.amp,
                       num_workers=profile.num_workers)
         if profile.name == "full":
-            sized = dict(sample_every=2000, checkpoint_every=2000, log_every=50)
+            sized = dict(sample_every=2000, checkpoint_every=2000, log_every=50,
+                         class_start=profile.style_steps // 2)
         else:
             sized = dict(dim=8, n_res=2, mlp_dim=64, dis_dim=16, dis_layers=3, dis_scales=2,
                          lr=4e-4, steps=2 * profile.style_steps,
+                         class_start=profile.style_steps,
                          batch_size=max(1, profile.batch_size // 2),
                          sample_every=300, checkpoint_every=300, log_every=10)
         return dataclasses.replace(cls(**{**common, **sized}), **overrides)
@@ -115,9 +123,18 @@ class StyleConfig:
             raise ValueError(f"image_size {self.image_size} must be divisible by "
                              f"2^{max(self.n_down, self.dis_layers)} (n_down, dis_layers)")
         for name in ("dim", "style_dim", "mlp_dim", "dis_dim", "steps", "batch_size",
-                     "dis_scales", "log_every"):
+                     "dis_scales", "log_every", "labeller_width", "labeller_depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.w_class < 0 or self.class_start < 0 or not 0 <= self.class_conf < 1:
+            raise ValueError("need w_class >= 0, class_start >= 0 and 0 <= class_conf < 1; "
+                             f"got {self.w_class}, {self.class_start}, {self.class_conf}")
+        k = 2 ** self.labeller_depth  # the labeller U-Net's bottleneck must keep 2×2 pixels
+        if self.w_class > 0 and (self.image_size % k or self.image_size < 2 * k):
+            raise ValueError(f"image_size {self.image_size} is too small or not divisible for "
+                             f"the labeller (labeller_depth {self.labeller_depth} needs a "
+                             f"multiple of {k}, at least {2 * k}); lower labeller_depth or set "
+                             "w_class = 0")
         return self
 
 
@@ -197,7 +214,8 @@ class StyleTrainer:
     exact resume needs. Mixed precision is used only when ``config.amp`` and the device is CUDA.
     """
 
-    def __init__(self, config: StyleConfig, device: torch.device | str):
+    def __init__(self, config: StyleConfig, device: torch.device | str,
+                 n_classes: int | None = None):
         self.cfg, self.device = config.check(), torch.device(device)
         self.model = StyleTransfer(config).to(self.device)
         self.dis = Discriminators(config).to(self.device)
@@ -214,17 +232,36 @@ class StyleTrainer:
                         "structure": config.w_structure,
                         "d_image": config.w_adv, "d_content": config.w_content_adv}
         self.step_count = 0
+        self.labeller = None  # the class-wise term's pseudo-labeller, only when w_class > 0
+        if config.w_class > 0:
+            from glua_lib.seg.losses import DiceCELoss
+            from glua_lib.seg.unet import UNet
+            if not n_classes or n_classes < 2:
+                raise ValueError("w_class > 0 needs n_classes (label values incl. background)")
+            self.n_classes = int(n_classes)
+            self.labeller = UNet(CHANNELS, self.n_classes, width=config.labeller_width,
+                                 depth=config.labeller_depth).to(self.device)
+            self.opt_l = torch.optim.Adam(self.labeller.parameters(), lr=config.labeller_lr)
+            self.labeller_loss = DiceCELoss()
+            self.weights["class"] = config.w_class
 
     def _autocast(self):
         return (torch.autocast(self.device.type, dtype=torch.float16) if self.amp
                 else nullcontext())
 
-    def step(self, x_s: torch.Tensor, x_t: torch.Tensor) -> dict[str, float]:
+    def step(self, x_s: torch.Tensor, x_t: torch.Tensor,
+             y_s: torch.Tensor | None = None) -> dict[str, float]:
         """One update on source and target batches B×1×H×W; returns the loss terms as floats.
+
+        With ``w_class > 0`` the source labels ``y_s`` (B×H×W) are needed: the labeller learns
+        them on the translated source, its confident predictions on the real target are the
+        pseudo-labels of the class-wise term, and that term starts at step ``class_start``.
 
         Raises:
             TrainingDiverged: a loss is NaN or infinite (the caller keeps its last checkpoint).
         """
+        if self.labeller is not None and y_s is None:
+            raise ValueError("w_class > 0: step() needs the source labels y_s")
         x_s = x_s.to(self.device, non_blocking=True)
         x_t = x_t.to(self.device, non_blocking=True)
         s = self.cfg.style_dim
@@ -235,6 +272,9 @@ class StyleTrainer:
         with self._autocast():
             terms, keep = generator_terms(self.model, self.dis, x_s, x_t, z_s, z_t,
                                           self.cfg.ref_styles)
+            if self.labeller is not None:
+                y_s = y_s.to(self.device, non_blocking=True)
+                terms["class"] = self._class_term(keep["x_st"], y_s, x_t)
             loss_g = sum(self.weights[k] * v for k, v in terms.items())
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
@@ -247,6 +287,12 @@ class StyleTrainer:
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(loss_d).backward()
         self.scaler.step(self.opt_d)
+        if self.labeller is not None:  # the labeller learns the source labels on translations
+            with self._autocast():
+                d_terms["labeller"] = self.labeller_loss(self.labeller(keep["x_st"].detach()), y_s)
+            self.opt_l.zero_grad(set_to_none=True)
+            self.scaler.scale(d_terms["labeller"]).backward()
+            self.scaler.step(self.opt_l)
         self.scaler.update()
         self.step_count += 1
 
@@ -259,19 +305,38 @@ class StyleTrainer:
                                    + ", ".join(f"{k}={out[k]}" for k in bad))
         return out
 
+    def _class_term(self, x_st: torch.Tensor, y_s: torch.Tensor,
+                    x_t: torch.Tensor) -> torch.Tensor:
+        """The class-wise appearance loss of translated source B×1×H×W (source labels B×H×W)
+        against the real target, labelled where the labeller is confident; 0 before
+        ``class_start``."""
+        if self.step_count < self.cfg.class_start:
+            return x_st.float().sum().mul(0.0).abs()
+        with torch.no_grad():
+            conf, y_t = self.labeller(x_t).float().softmax(1).max(1)
+            y_t[conf < self.cfg.class_conf] = -1
+        return losses.class_appearance_loss(x_st, y_s, x_t, y_t, self.n_classes)
+
     def state_dict(self) -> dict:
         """Everything an exact resume needs, storable with ``weights_only``."""
-        return {"step": self.step_count, "model": self.model.state_dict(),
-                "dis": self.dis.state_dict(), "opt_g": self.opt_g.state_dict(),
-                "opt_d": self.opt_d.state_dict(), "scaler": self.scaler.state_dict(),
-                "noise": self.noise.get_state(), "rng": rng_state(),
-                "config": config_to_dict(self.cfg)}
+        state = {"step": self.step_count, "model": self.model.state_dict(),
+                 "dis": self.dis.state_dict(), "opt_g": self.opt_g.state_dict(),
+                 "opt_d": self.opt_d.state_dict(), "scaler": self.scaler.state_dict(),
+                 "noise": self.noise.get_state(), "rng": rng_state(),
+                 "config": config_to_dict(self.cfg)}
+        if self.labeller is not None:
+            state.update(labeller=self.labeller.state_dict(), opt_l=self.opt_l.state_dict(),
+                         n_classes=self.n_classes)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.dis.load_state_dict(state["dis"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        if self.labeller is not None:
+            self.labeller.load_state_dict(state["labeller"])
+            self.opt_l.load_state_dict(state["opt_l"])
         if self.amp and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.noise.set_state(state["noise"])
@@ -456,7 +521,7 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
                              f"{config.image_size}×{config.image_size} (image_size)")
 
     set_seed(config.seed)
-    trainer = StyleTrainer(config, device)
+    trainer = StyleTrainer(config, device, n_classes=len(data["classes"]))
     ckpt = out_dir / CHECKPOINT
     if ckpt.is_file():
         state = load_checkpoint(ckpt)
@@ -493,7 +558,8 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
     with open(log_path, "a", encoding="utf-8") as log:
         for batch_s, batch_t in zip(*loaders):
             try:
-                values = trainer.step(batch_s["image"], batch_t["image"])
+                values = trainer.step(batch_s["image"], batch_t["image"],
+                                      batch_s["label"] if trainer.labeller is not None else None)
             except TrainingDiverged as err:
                 bar.close()
                 kept = (f"the checkpoint of step {load_checkpoint(ckpt)['step']} in {ckpt} is "
