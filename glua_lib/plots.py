@@ -445,7 +445,8 @@ def style_architecture(fig: Figure | None = None) -> Figure:
     arrow(8.1, 1.4, 8.4, 1.4)
     arrow(9.2, 4.0, 9.2, 4.35, colour="#b0507a")
     ax.text(5.0, -0.1, "losses: image and cycle reconstruction, content/style code "
-            "reconstruction,\nLSGAN on images, content adversarial, style prior, MIND structure",
+            "reconstruction,\nLSGAN on images, content adversarial, style prior, MIND structure,"
+            "\nclass-wise appearance of $x_{s\\to t}$ against pseudo-labelled $x_t$",
             ha="center", va="top", fontsize=7)
     return fig
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from glua_lib import DEMO, load_config, save_config
+from glua_lib.config import config_to_dict
 from glua_lib.cli import main
 from glua_lib.checkpoint import load_checkpoint
 from glua_lib.data import (Volume, load_volumes, make_manifest, read_manifest, save_volume,
@@ -87,6 +88,9 @@ def test_config_from_profile_and_json_round_trip(tmp_path):
         == DEMO.batch_size * DEMO.style_steps  # demo: the profile's slices, on half batches
     assert (cfg.w_image, cfg.w_cycle, cfg.w_content, cfg.w_style, cfg.w_adv) == (10, 10, 1, 1, 1)
     assert load_config(StyleConfig, save_config(cfg, tmp_path / "c.json")) == cfg
+    stored = {k: v for k, v in config_to_dict(cfg).items() if k not in ("w_class", "w_structure")}
+    old = StyleConfig.from_dict(stored)  # a checkpoint from before those losses existed
+    assert (old.w_class, old.w_structure) == (0, 0) and cfg.w_class > 0
     with pytest.raises(ValueError, match="divisible"):
         dataclasses.replace(cfg, image_size=60).check()
 

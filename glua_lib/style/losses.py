@@ -6,8 +6,8 @@ discriminator output is one tensor B×1×h×w or a list of them (one per scale o
 scales** of the per-scale mean. All functions return a scalar tensor.
 
 Weights (DAR-UNet, MUNIT): image reconstruction 10, cycle 10, content code 1, style code 1,
-adversarial 1; content adversarial, style prior and the structure term are this project's choices
-(see ``StyleConfig``).
+adversarial 1; content adversarial, style prior, the structure term and the class-wise appearance
+term are this project's choices (see ``StyleConfig``).
 """
 from __future__ import annotations
 

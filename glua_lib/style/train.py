@@ -43,6 +43,10 @@ from glua_lib.style.models import CHANNELS, Discriminators, StyleTransfer
 CHECKPOINT = "checkpoint.pt"
 
 
+# loss weights added after the first runs were saved: their value in configs that lack them
+_ADDED_LATER = {"w_structure": 0.0, "w_class": 0.0}
+
+
 @dataclass(frozen=True)
 class StyleConfig:
     """Every setting of a style-transfer run (defaults: paper scale, see :meth:`from_profile`)."""
@@ -112,8 +116,9 @@ class StyleConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "StyleConfig":
-        """Inverse of ``config_to_dict`` (as stored in checkpoints)."""
-        data = {k: v for k, v in data.items() if k != "_type"}
+        """Inverse of ``config_to_dict`` (as stored in checkpoints). A loss added after a
+        checkpoint was written is off in its config (the run was trained without it)."""
+        data = {**_ADDED_LATER, **{k: v for k, v in data.items() if k != "_type"}}
         data["betas"] = tuple(data["betas"])
         return cls(**data)
 
@@ -207,7 +212,8 @@ def critic_terms(dis: Discriminators, x_s: torch.Tensor, x_t: torch.Tensor, keep
 
 
 class StyleTrainer:
-    """Model, critics, optimisers, loss scaler and the random-style generator of one run.
+    """Model, critics, optimisers, loss scaler and the random-style generator of one run, and
+    with ``w_class > 0`` the labeller U-Net of the class-wise term (``n_classes`` outputs).
 
     :meth:`step` is one update of the generator then of the critics (the critics see the
     translations of the same forward pass, detached); :meth:`state_dict` holds everything an
