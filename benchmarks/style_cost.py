@@ -1,9 +1,11 @@
 """Training cost of the style-transfer model: steps/s and peak memory, on synthetic batches.
 
     .venv/bin/python benchmarks/style_cost.py [--steps 20] [--profile demo|full] [--threads N]
+        [--w-class W]
 
-Times :meth:`StyleTrainer.step` (one generator, one critic and one labeller update, the class-wise
-term switched on; the ``StyleConfig`` of the profile, AMP as the profile says on CUDA) on random slices of the profile's size, so it measures
+Times :meth:`StyleTrainer.step` (one generator and one critic update, and with ``--w-class`` the
+labeller update and the class-wise term switched on; the ``StyleConfig`` of the profile, AMP as
+the profile says on CUDA) on random slices of the profile's size, so it measures
 the model step alone, not data loading. Runs ``demo`` on the CPU, and ``full`` too when CUDA is
 present (or only the ``--profile`` given). Peak memory: ``torch.cuda.max_memory_allocated`` on a
 GPU; on a CPU the peak traced by ``tracemalloc`` does not see torch's allocator, so the process's
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="only this profile (default: demo on CPU, and full on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--w-class", type=float, default=None,
+                        help="weight of the class-wise term (default: the config's)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -83,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}; RSS before building models: {rss_mib():.0f} MiB")
     for name, device in runs:
         profile = PROFILES[name]
-        config = StyleConfig.from_profile(profile)
+        config = StyleConfig.from_profile(profile, **({} if args.w_class is None
+                                                       else {"w_class": args.w_class}))
         r = measure(config, device, args.steps)
         mem = "CUDA max allocated" if device.type == "cuda" else "process max RSS"
         print(f"{name}: {device_name(device)}; batch {config.batch_size}×1×{config.image_size}"

@@ -446,7 +446,7 @@ def style_architecture(fig: Figure | None = None) -> Figure:
     arrow(9.2, 4.0, 9.2, 4.35, colour="#b0507a")
     ax.text(5.0, -0.1, "losses: image and cycle reconstruction, content/style code "
             "reconstruction,\nLSGAN on images, content adversarial, style prior, MIND structure,"
-            "\nclass-wise appearance of $x_{s\\to t}$ against pseudo-labelled $x_t$",
+            "\n(optional) class-wise appearance of $x_{s\\to t}$ against pseudo-labelled $x_t$",
             ha="center", va="top", fontsize=7)
     return fig
 

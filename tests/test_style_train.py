@@ -19,8 +19,7 @@ from glua_lib.style.translate import load_style_model, translate_folder
 
 TINY = StyleConfig(dim=4, n_res=1, mlp_dim=8, dis_dim=4, dis_layers=2, dis_scales=2,
                    image_size=16, batch_size=2, steps=6, amp=False, log_every=1,
-                   sample_every=2, checkpoint_every=2, num_workers=0,
-                   w_class=0.0)  # the class-wise term has tests of its own
+                   sample_every=2, checkpoint_every=2, num_workers=0)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -88,9 +87,11 @@ def test_config_from_profile_and_json_round_trip(tmp_path):
         == DEMO.batch_size * DEMO.style_steps  # demo: the profile's slices, on half batches
     assert (cfg.w_image, cfg.w_cycle, cfg.w_content, cfg.w_style, cfg.w_adv) == (10, 10, 1, 1, 1)
     assert load_config(StyleConfig, save_config(cfg, tmp_path / "c.json")) == cfg
-    stored = {k: v for k, v in config_to_dict(cfg).items() if k not in ("w_class", "w_structure")}
-    old = StyleConfig.from_dict(stored)  # a checkpoint from before those losses existed
-    assert (old.w_class, old.w_structure) == (0, 0) and cfg.w_class > 0
+    stored = {k: v for k, v in config_to_dict(cfg).items() if k != "w_structure"}
+    old = StyleConfig.from_dict(stored)  # a checkpoint from before the structure loss existed
+    assert old.w_structure == 0 and cfg.w_structure > 0 and cfg.w_class == 0  # class term: off
+    with pytest.raises(ValueError, match="labeller_depth 4 needs a multiple of 16, at least 32"):
+        dataclasses.replace(TINY, w_class=5.0).check()  # 16 px: too small for the labeller
     with pytest.raises(ValueError, match="divisible"):
         dataclasses.replace(cfg, image_size=60).check()
 
@@ -136,7 +137,7 @@ def test_class_term_needs_labels_and_starts_after_class_start():
                               labeller_depth=2)
     with pytest.raises(ValueError, match="n_classes"):
         StyleTrainer(cfg, "cpu")
-    assert StyleTrainer(TINY, "cpu").labeller is None  # w_class = 0: no labeller, no term
+    assert StyleTrainer(TINY, "cpu").labeller is None  # w_class = 0 (default): no labeller
     torch.manual_seed(0)
     trainer = StyleTrainer(cfg, "cpu", n_classes=3)
     y = torch.zeros(2, 16, 16, dtype=torch.long)
@@ -283,17 +284,13 @@ def test_cli_errors_name_the_folder(data, tmp_path, capsys):
 
 
 def test_cli_trains_and_translates(data, tmp_path, capsys):
-    run, small = tmp_path / "run", tmp_path / "small"
-    code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(data["ct"]),
-                      "--out", str(small), "--profile", "demo", "--device", "cpu"], capsys)
-    assert code == 2 and "image_size 16" in err and "labeller_depth" in err  # 16 px: too small
-    mr, ct = _prepared(tmp_path / "mr", "mr", size=32), _prepared(tmp_path / "ct", "ct", size=32)
+    run = tmp_path / "run"
+    mr, ct = data["mr"], data["ct"]
     assert main(["train-style", "--source", str(mr), "--target", str(ct),
                  "--out", str(run), "--profile", "demo", "--steps", "1", "--device", "cpu",
                  "--no-progress"]) == 0
     cfg = load_config(StyleConfig, run / "config.json")
-    assert (cfg.steps, cfg.image_size, cfg.dim) == (1, 32, StyleConfig.from_profile(DEMO).dim)
-    assert cfg.w_class > 0 and "labeller" in load_checkpoint(run / "checkpoint.pt")
+    assert (cfg.steps, cfg.image_size, cfg.dim) == (1, 16, StyleConfig.from_profile(DEMO).dim)
     out = tmp_path / "translated"
     assert main(["translate", "--run", str(run), "--source", str(mr), "--out", str(out),
                  "--styles", "1", "--device", "cpu", "--no-progress"]) == 0

@@ -73,7 +73,7 @@ class StyleConfig:
     w_content_adv: float = 1.0  # content-code adversarial: domain-invariant content (ours)
     w_style_prior: float = 0.1  # moment matching of encoded styles to N(0, I) (ours)
     w_structure: float = 5.0  # MIND structure loss, each image vs its translation (ours)
-    w_class: float = 5.0  # class-wise appearance loss vs pseudo-labelled target; 0: off (ours)
+    w_class: float = 0.0  # class-wise appearance loss vs pseudo-labelled target, e.g. 5 (ours)
     class_start: int = 25_000  # steps before it starts (the labeller learns first)
     class_conf: float = 0.9  # softmax confidence a target pixel's pseudo-label needs
     labeller_width: int = 16  # U-Net width of the labeller (trained on translated source)
