@@ -45,7 +45,7 @@ def measure(config: StyleConfig, device: torch.device, steps: int, warmup: int =
     set_seed(0)
     n_classes = 5  # background + 4 classes, as both tasks have
     trainer = StyleTrainer(config, device, n_classes=n_classes)
-    trainer.step_count = config.class_start  # time the class-wise term switched on
+    trainer.step_count = config.class_start  # with w_class > 0: time the class-wise term on
     b, size = config.batch_size, config.image_size
     x_s = torch.rand(b, 1, size, size, device=device) * 2 - 1
     x_t = torch.rand(b, 1, size, size, device=device) * 2 - 1
