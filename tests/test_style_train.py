@@ -285,16 +285,15 @@ def test_cli_errors_name_the_folder(data, tmp_path, capsys):
 
 def test_cli_trains_and_translates(data, tmp_path, capsys):
     run = tmp_path / "run"
-    mr, ct = data["mr"], data["ct"]
-    assert main(["train-style", "--source", str(mr), "--target", str(ct),
+    assert main(["train-style", "--source", str(data["mr"]), "--target", str(data["ct"]),
                  "--out", str(run), "--profile", "demo", "--steps", "1", "--device", "cpu",
                  "--no-progress"]) == 0
     cfg = load_config(StyleConfig, run / "config.json")
     assert (cfg.steps, cfg.image_size, cfg.dim) == (1, 16, StyleConfig.from_profile(DEMO).dim)
     out = tmp_path / "translated"
-    assert main(["translate", "--run", str(run), "--source", str(mr), "--out", str(out),
+    assert main(["translate", "--run", str(run), "--source", str(data["mr"]), "--out", str(out),
                  "--styles", "1", "--device", "cpu", "--no-progress"]) == 0
     assert read_manifest(out)["modality"] == "ct" and len(load_volumes(out)) == 3
-    code, err = _cli(["translate", "--run", str(run), "--source", str(mr),
+    code, err = _cli(["translate", "--run", str(run), "--source", str(data["mr"]),
                       "--out", str(out), "--device", "cpu", "--no-progress"], capsys)
     assert code == 2 and "--overwrite" in err
