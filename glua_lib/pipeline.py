@@ -103,18 +103,28 @@ def evaluate_on(run: str | Path, prep_dir: str | Path, name: str, split: str | N
                 device: torch.device | None = None) -> dict:
     """Segment ``prep_dir`` (one split, or all with ``None``) with ``run`` and score it against
     the folder's own labels; cached in the run folder as ``pred-{name}/`` and
-    ``metrics-{name}.json``."""
+    ``metrics-{name}.json``.
+
+    The cached metrics are reused only while ``prep_dir`` and its ``manifest.json`` are the
+    same as when they were computed (the manifest names, e.g., the style run a translated
+    folder came from); otherwise they are recomputed, so a folder that was remade under the
+    same ``name`` is never reported with its predecessor's scores.
+    """
     from glua_lib.seg.predict import evaluate_folders, predict_folder
 
-    run = Path(run)
+    run, prep_dir = Path(run), Path(prep_dir)
     result = run / f"metrics-{name}.json"
+    stamp = hashlib.sha1((prep_dir / "manifest.json").read_bytes()).hexdigest() \
+        if (prep_dir / "manifest.json").is_file() else None  # missing: evaluate_folders says so
     with FileLock(str(run) + ".eval.lock"):
-        if not result.is_file():
+        cached = json.loads(result.read_text()) if result.is_file() else {}
+        if (stamp is None or cached.get("gt_dir") != str(prep_dir.resolve())
+                or cached.get("gt_manifest_sha1") != stamp):
             pred = predict_folder(run, prep_dir, run / f"pred-{name}", device=device, split=split,
                                   overwrite=True, progress=False)
-            metrics = evaluate_folders(pred, prep_dir, split=split)
-            atomic_write_text(result, json.dumps(metrics, indent=2) + "\n")
-    return json.loads(result.read_text())
+            cached = {**evaluate_folders(pred, prep_dir, split=split), "gt_manifest_sha1": stamp}
+            atomic_write_text(result, json.dumps(cached, indent=2) + "\n")
+    return cached
 
 
 def translated_dir(task: str, source: str, target: str, profile: Profile | None = None,

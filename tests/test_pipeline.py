@@ -1,9 +1,12 @@
 """The cached-run pipeline: trains once, reuses afterwards, evaluates on the target test split."""
 import dataclasses
+import json
+import shutil
 
 import torch
 
 from glua_lib import DEMO, pipeline
+from glua_lib.data import phantom_dir
 
 TINY = dataclasses.replace(DEMO, name="demo", slice_size=32, n_slices=6, n_train=2, n_test=1,
                            batch_size=2, seg_steps=3)
@@ -29,3 +32,24 @@ def test_seg_run_is_trained_once_and_evaluated_on_target_test(tmp_path, monkeypa
     other = pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=cpu, steps=2)
     assert "steps=2" in other.name and other != run
     assert pipeline.fingerprint(TINY) != pipeline.fingerprint(dataclasses.replace(TINY, seg_steps=4))
+
+
+def test_evaluate_on_recomputes_when_the_folder_was_remade(tmp_path, monkeypatch):
+    # chapter 2 scores translated folders under one name per seed; when a changed style default
+    # remakes the folder, the cached scores of the old one must not be returned
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "cache"))
+    cpu = torch.device("cpu")
+    run = pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=cpu)
+    folder = tmp_path / "scored"
+    shutil.copytree(phantom_dir("cardiac", "ct", TINY), folder)
+    first = pipeline.evaluate_on(run, folder, "scored")
+    written = (run / "metrics-scored.json").stat().st_mtime_ns
+    assert pipeline.evaluate_on(run, folder, "scored") == first  # same folder: reused
+    assert (run / "metrics-scored.json").stat().st_mtime_ns == written
+
+    shutil.rmtree(folder)
+    shutil.copytree(phantom_dir("cardiac", "mr", TINY), folder)  # remade: other images
+    second = pipeline.evaluate_on(run, folder, "scored")
+    assert second["gt_manifest_sha1"] != first["gt_manifest_sha1"]
+    assert second["volumes"] != first["volumes"]
+    assert json.loads((run / "metrics-scored.json").read_text()) == second
