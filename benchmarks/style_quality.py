@@ -8,9 +8,13 @@ For each style run (trained if missing, else taken from the cache, as chapter 2 
 ``n_styles`` target styles and prints, per class, the appearance gap to the real target before
 and after translation and its floor (real target subjects against each other), whether the gap
 shrank, the spread of the class means between styles and between real subjects (0 between
-styles: a collapsed style code), and the edge alignment (content kept). All measures are
-:func:`glua_lib.style.measure.translation_report`; the JSON file holds them with the command,
-code version, seeds and device.
+styles: a collapsed style code), the edge alignment (content kept), and the **judge**: the
+Dice (%, per class, mean over test volumes) against the source labels of a segmenter trained on
+real target labels (the ablation's ``oracle`` of the same seed, chapter 2's content check), on
+the source test images as they are and translated; high on the translations only if they look
+like the target and the anatomy stayed put. The image measures are
+:func:`glua_lib.style.measure.translation_report`; the JSON file holds all of them with the
+command, code version, seeds and device.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -31,24 +37,39 @@ from glua_lib.style.measure import translation_report  # noqa: E402
 DIRECTIONS = (("mr", "ct"), ("ct", "mr"))
 
 
+def judge_dice(metrics: dict, classes: list[str]) -> dict[str, float]:
+    """Per-class Dice in %, mean over the volumes of one :func:`pipeline.evaluate_on` result."""
+    volumes = metrics["volumes"].values()
+    return {c: 100 * float(np.mean([v["dice"][c] for v in volumes])) for c in classes}
+
+
 def measure(task: str, source: str, target: str, profile, seed: int, device) -> dict:
-    """:func:`translation_report` of the style run of ``seed`` on the test split."""
+    """:func:`translation_report` of the style run of ``seed`` on the test split, and the
+    judge's Dice (``judge_source``, ``judge_translated``; chapter 2's cache names)."""
     translated = pipeline.translated_dir(task, source, target, profile, seed, device)
-    return translation_report(load_volumes(phantom_dir(task, source, profile), "test"),
-                              load_volumes(phantom_dir(task, target, profile), "test"),
-                              load_volumes(translated, "test"), get_task(task).classes,
-                              seed=seed)
+    classes = list(get_task(task).classes)
+    report = translation_report(load_volumes(phantom_dir(task, source, profile), "test"),
+                                load_volumes(phantom_dir(task, target, profile), "test"),
+                                load_volumes(translated, "test"), classes, seed=seed)
+    judge = pipeline.seg_run("oracle", task, source, target, profile, seed, device)
+    on_source = pipeline.evaluate_on(judge, phantom_dir(task, source, profile),
+                                     f"{source}-source-test", device=device)
+    on_translated = pipeline.evaluate_on(judge, translated,
+                                         f"{source}2{target}-translated-seed{seed}", device=device)
+    return {**report, "judge_source": judge_dice(on_source, classes[1:]),
+            "judge_translated": judge_dice(on_translated, classes[1:])}
 
 
 def table(reports: dict[int, dict], classes: list[str]) -> str:
     """One markdown table: a row per seed and class."""
     lines = ["| seed | class | before | after | floor | shrank | between styles | "
-             "between subjects |", "|---|---|---|---|---|---|---|---|"]
+             "between subjects | judge Dice % source → translated |", "|" + "---|" * 9]
     for seed, r in reports.items():
         for c in classes:
             lines.append(f"| {seed} | {c} | {r['before'][c]:.3f} | {r['after'][c]:.3f} | "
                          f"{r['floor'][c]:.3f} | {'yes' if c in r['shrank'] else 'NO'} | "
-                         f"{r['between_styles'][c]:.4f} | {r['between_subjects'][c]:.4f} |")
+                         f"{r['between_styles'][c]:.4f} | {r['between_subjects'][c]:.4f} | "
+                         f"{r['judge_source'][c]:.1f} → {r['judge_translated'][c]:.1f} |")
     edges = ", ".join(f"{r['edge_alignment']:.3f}" for r in reports.values())
     ratios = ", ".join(f"{r['style_ratio']:.1%}" for r in reports.values())
     return "\n".join(lines) + f"\n\nedge alignment by seed: {edges}; " \

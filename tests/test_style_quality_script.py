@@ -39,7 +39,20 @@ def script(monkeypatch):
         return [V(subject=f"t{i}", label=lab, image=np.array([[[0.0, 1, 1, 1, 1]]]) + 0.1 * i)
                 for i in range(2)]
 
+    def seg_run(method, task, source, target, profile, seed, device):
+        assert method == "oracle"  # the judge: trained on real target labels
+        return f"judge/{seed}"
+
+    def evaluate_on(run, folder, name, device=None):
+        # two volumes; the judge finds MYO (Dice 0.2 and 0.4) on the source as it is, and
+        # (0.8 and 0.9) once translated
+        myo = (0.8, 0.9) if folder.startswith("translated/") else (0.2, 0.4)
+        return {"volumes": {f"v{i}": {"dice": {"MYO": d, "LAC": 1.0, "LVC": 0.5, "AA": 0.0}}
+                            for i, d in enumerate(myo)}}
+
     monkeypatch.setattr(module.pipeline, "translated_dir", translated_dir)
+    monkeypatch.setattr(module.pipeline, "seg_run", seg_run)
+    monkeypatch.setattr(module.pipeline, "evaluate_on", evaluate_on)
     monkeypatch.setattr(module, "phantom_dir",
                         lambda task, modality, profile: "source" if modality == "mr" else "target")
     monkeypatch.setattr(module, "load_volumes", load_volumes)
@@ -60,6 +73,10 @@ def test_style_quality_writes_per_seed_measures_and_counts_failures(script, tmp_
     assert runs["0"]["shrank"] == ["MYO", "LAC", "LVC", "AA"]
     assert runs["1"]["shrank"] == ["MYO", "LAC", "LVC"]  # AA moved away from the target
     assert runs["0"]["between_styles"]["MYO"] == pytest.approx(0.005)  # styles 0.01 apart
+    assert runs["0"]["judge_source"]["MYO"] == pytest.approx(30.0)  # mean of 0.2 and 0.4, in %
+    assert runs["0"]["judge_translated"] == pytest.approx({"MYO": 85.0, "LAC": 100.0,
+                                                           "LVC": 50.0, "AA": 0.0})
     printed = capsys.readouterr().out
     assert "| 1 | AA |" in printed and "| NO |" in printed
+    assert "| 30.0 → 85.0 |" in printed
     assert "every class in 1 of 2 runs" in printed
