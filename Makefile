@@ -91,8 +91,9 @@ ablation: setup
 	$(PY) benchmarks/ablation.py --profile $(GLUA_PROFILE) \
 		--out benchmarks/results/ablation-$(GLUA_PROFILE).json
 
-# Global alignment measured (appearance gap before/after and its floor, style spread, edges) for
-# every style run of the profile's seeds (the ablation's, from the cache, or trained).
+# Global alignment measured (appearance gap before/after and its floor, style spread, edges, the
+# judge's Dice) for every style run of the profile's seeds (the ablation's, from the cache, or
+# trained).
 style-quality: setup
 	$(PY) benchmarks/style_quality.py --profile $(GLUA_PROFILE) \
 		--out benchmarks/results/style-quality-$(GLUA_PROFILE).json
