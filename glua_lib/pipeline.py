@@ -29,8 +29,11 @@ def _run_folder(kind: str, *parts) -> Path:
 
 def fingerprint(config, *more: str) -> str:
     """8 hex digits identifying a config (and anything else a run depends on): part of every run
-    folder's name, so a changed default trains a new run instead of reusing a stale one."""
-    text = json.dumps(config_to_dict(config), sort_keys=True, default=str) + "|".join(more)
+    folder's name, so a changed default trains a new run instead of reusing a stale one. A config
+    with an ``identity()`` method (:class:`~glua_lib.style.train.StyleConfig`) is identified by
+    what it returns, which leaves out fields that cannot change the run."""
+    data = config.identity() if hasattr(config, "identity") else config_to_dict(config)
+    text = json.dumps(data, sort_keys=True, default=str) + "|".join(more)
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from glua_lib import DEMO, load_config, save_config
+from glua_lib import DEMO, load_config, pipeline, save_config
 from glua_lib.config import config_to_dict
 from glua_lib.cli import main
 from glua_lib.checkpoint import load_checkpoint
@@ -94,6 +94,24 @@ def test_config_from_profile_and_json_round_trip(tmp_path):
         dataclasses.replace(TINY, w_class=5.0).check()  # 16 px: too small for the labeller
     with pytest.raises(ValueError, match="divisible"):
         dataclasses.replace(cfg, image_size=60).check()
+
+
+def test_identity_leaves_out_only_what_cannot_change_the_run():
+    # cached runs are named after identity(): a run trained before the class-wise term existed
+    # (its config lacks the term's six fields) must keep its name while the term is off
+    cfg = StyleConfig.from_profile(DEMO)
+    before_term = {k: v for k, v in config_to_dict(cfg).items()
+                   if k not in ("w_class", "class_start", "class_conf", "labeller_width",
+                                "labeller_depth", "labeller_lr")}
+    assert cfg.identity() == before_term
+    assert pipeline.fingerprint(cfg) == pipeline.fingerprint(
+        dataclasses.replace(cfg, class_start=7, labeller_width=4))  # inert while w_class is 0
+    on = dataclasses.replace(cfg, w_class=5.0)
+    assert on.identity() == config_to_dict(on)  # the term on: every field counts
+    assert len({pipeline.fingerprint(c) for c in (cfg, on, dataclasses.replace(on, class_start=7),
+                                                  dataclasses.replace(cfg, w_structure=0.0),
+                                                  dataclasses.replace(cfg, lr=1e-3))}) == 5
+    assert "w_structure" not in dataclasses.replace(cfg, w_structure=0.0).identity()
 
 
 def test_step_batch_sampler_is_a_function_of_the_step():

@@ -45,6 +45,9 @@ CHECKPOINT = "checkpoint.pt"
 
 # loss weights added after the first runs were saved: their value in configs that lack them
 _ADDED_LATER = {"w_structure": 0.0, "w_class": 0.0}
+# settings that only matter while the weight they belong to is on
+_SETTINGS_OF = {"w_class": ("class_start", "class_conf", "labeller_width", "labeller_depth",
+                            "labeller_lr")}
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,18 @@ class StyleConfig:
         data = {**_ADDED_LATER, **{k: v for k, v in data.items() if k != "_type"}}
         data["betas"] = tuple(data["betas"])
         return cls(**data)
+
+    def identity(self) -> dict:
+        """``config_to_dict`` without what cannot change the run: a loss added later whose weight
+        is off, and that loss's settings. Cached runs are named after it
+        (:func:`glua_lib.pipeline.fingerprint`), so a run trained before the loss existed is
+        still found, not trained again."""
+        data = config_to_dict(self)
+        for name, off in _ADDED_LATER.items():
+            if data[name] == off:
+                for key in (name, *_SETTINGS_OF.get(name, ())):
+                    del data[key]
+        return data
 
     def check(self) -> "StyleConfig":
         """Raise ``ValueError`` for settings that cannot work."""
