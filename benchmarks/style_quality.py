@@ -45,19 +45,14 @@ def judge_dice(metrics: dict, classes: list[str]) -> dict[str, float]:
 
 def measure(task: str, source: str, target: str, profile, seed: int, device) -> dict:
     """:func:`translation_report` of the style run of ``seed`` on the test split, and the
-    judge's Dice (``judge_source``, ``judge_translated``; chapter 2's cache names)."""
+    judge's Dice (``judge_source``, ``judge_translated``: :func:`pipeline.judge_translation`)."""
     translated = pipeline.translated_dir(task, source, target, profile, seed, device)
     classes = list(get_task(task).classes)
     report = translation_report(load_volumes(phantom_dir(task, source, profile), "test"),
                                 load_volumes(phantom_dir(task, target, profile), "test"),
                                 load_volumes(translated, "test"), classes, seed=seed)
-    judge = pipeline.seg_run("oracle", task, source, target, profile, seed, device)
-    on_source = pipeline.evaluate_on(judge, phantom_dir(task, source, profile),
-                                     f"{source}-source-test", device=device)
-    on_translated = pipeline.evaluate_on(judge, translated,
-                                         f"{source}2{target}-translated-seed{seed}", device=device)
-    return {**report, "judge_source": judge_dice(on_source, classes[1:]),
-            "judge_translated": judge_dice(on_translated, classes[1:])}
+    judged = pipeline.judge_translation(task, source, target, profile, seed, device)
+    return {**report, **{f"judge_{k}": judge_dice(v, classes[1:]) for k, v in judged.items()}}
 
 
 def table(reports: dict[int, dict], classes: list[str]) -> str:

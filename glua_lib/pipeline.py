@@ -130,6 +130,22 @@ def evaluate_on(run: str | Path, prep_dir: str | Path, name: str, split: str | N
     return cached
 
 
+def judge_translation(task: str, source: str, target: str, profile: Profile | None = None,
+                      seed: int = 0, device: torch.device | None = None) -> dict[str, dict]:
+    """Global alignment's content check: the ``oracle`` segmenter of ``seed`` (trained on real
+    target labels; trained if missing) scores the source test volumes against their own labels,
+    ``{"source": as they are, "translated": rendered by the style run of ``seed``
+    (:func:`translated_dir`)}``, each an :func:`evaluate_on` result. High Dice on the
+    translations needs both target-like images and anatomy that stayed put."""
+    profile = profile or get_profile(device=device)
+    judge = seg_run("oracle", task, source, target, profile, seed, device)
+    translated = translated_dir(task, source, target, profile, seed, device)
+    return {"source": evaluate_on(judge, phantom_dir(task, source, profile),
+                                  f"{source}-source-test", device=device),
+            "translated": evaluate_on(judge, translated,
+                                      f"{source}2{target}-translated-seed{seed}", device=device)}
+
+
 def translated_dir(task: str, source: str, target: str, profile: Profile | None = None,
                    seed: int = 0, device: torch.device | None = None) -> Path:
     """The source phantoms rendered in ``profile.n_styles`` target styles by the style run of
@@ -147,4 +163,5 @@ def translated_dir(task: str, source: str, target: str, profile: Profile | None 
     return out
 
 
-__all__ = ["DATA_SEED", "evaluate_on", "evaluate_run", "seg_run", "style_run", "translated_dir"]
+__all__ = ["DATA_SEED", "evaluate_on", "evaluate_run", "judge_translation", "seg_run", "style_run",
+           "translated_dir"]

@@ -53,3 +53,18 @@ def test_evaluate_on_recomputes_when_the_folder_was_remade(tmp_path, monkeypatch
     assert second["gt_manifest_sha1"] != first["gt_manifest_sha1"]
     assert second["volumes"] != first["volumes"]
     assert json.loads((run / "metrics-scored.json").read_text()) == second
+
+
+def test_judge_translation_scores_source_and_translation_with_the_oracle(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "cache"))
+    cpu = torch.device("cpu")
+    # a "translation" that leaves the images as they are: the judge must score it like the source
+    unchanged = tmp_path / "translated"
+    shutil.copytree(phantom_dir("cardiac", "mr", TINY), unchanged)
+    monkeypatch.setattr(pipeline, "translated_dir", lambda *args: unchanged)
+    judged = pipeline.judge_translation("cardiac", "mr", "ct", TINY, seed=1, device=cpu)
+    oracle = pipeline.seg_run("oracle", "cardiac", "mr", "ct", TINY, seed=1, device=cpu)
+    assert (oracle / "metrics-mr-source-test.json").is_file()
+    assert (oracle / "metrics-mr2ct-translated-seed1.json").is_file()
+    assert list(judged["source"]["volumes"]) == ["cardiac-mr-002"]  # the source test subject
+    assert judged["translated"]["volumes"] == judged["source"]["volumes"]

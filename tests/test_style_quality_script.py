@@ -39,20 +39,15 @@ def script(monkeypatch):
         return [V(subject=f"t{i}", label=lab, image=np.array([[[0.0, 1, 1, 1, 1]]]) + 0.1 * i)
                 for i in range(2)]
 
-    def seg_run(method, task, source, target, profile, seed, device):
-        assert method == "oracle"  # the judge: trained on real target labels
-        return f"judge/{seed}"
-
-    def evaluate_on(run, folder, name, device=None):
+    def judge_translation(task, source, target, profile, seed, device):
         # two volumes; the judge finds MYO (Dice 0.2 and 0.4) on the source as it is, and
         # (0.8 and 0.9) once translated
-        myo = (0.8, 0.9) if folder.startswith("translated/") else (0.2, 0.4)
-        return {"volumes": {f"v{i}": {"dice": {"MYO": d, "LAC": 1.0, "LVC": 0.5, "AA": 0.0}}
-                            for i, d in enumerate(myo)}}
+        return {k: {"volumes": {f"v{i}": {"dice": {"MYO": d, "LAC": 1.0, "LVC": 0.5, "AA": 0.0}}
+                                for i, d in enumerate(myo)}}
+                for k, myo in (("source", (0.2, 0.4)), ("translated", (0.8, 0.9)))}
 
     monkeypatch.setattr(module.pipeline, "translated_dir", translated_dir)
-    monkeypatch.setattr(module.pipeline, "seg_run", seg_run)
-    monkeypatch.setattr(module.pipeline, "evaluate_on", evaluate_on)
+    monkeypatch.setattr(module.pipeline, "judge_translation", judge_translation)
     monkeypatch.setattr(module, "phantom_dir",
                         lambda task, modality, profile: "source" if modality == "mr" else "target")
     monkeypatch.setattr(module, "load_volumes", load_volumes)
