@@ -202,6 +202,26 @@ def test_interrupted_run_resumes_to_identical_weights(data, tmp_path):
                     progress=False)
 
 
+def test_run_json_names_the_machine_of_each_stretch(data, tmp_path):
+    part = train_style(data["mr"], data["ct"], tmp_path / "b", dataclasses.replace(TINY, steps=3),
+                       "cpu", progress=False)
+    threads = torch.get_num_threads()
+    other = 1 if threads != 1 else 2
+    try:
+        torch.set_num_threads(other)  # floats summed in another order: the run will differ
+        with pytest.warns(UserWarning, match=rf"trained up to step 3 on cpu .*{threads} threads"
+                                             rf".*resumed on cpu .*{other} threads"):
+            train_style(data["mr"], data["ct"], part, TINY, "cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    stretches = json.loads((part / "run.json").read_text())["trained_on"]
+    assert [(s["from_step"], s["threads"]) for s in stretches] == [(0, threads), (3, other)]
+    assert load_checkpoint(part / "checkpoint.pt")["machines"] == stretches
+    # reopening a finished run trains nothing and adds no stretch
+    train_style(data["mr"], data["ct"], part, TINY, "cpu", progress=False)
+    assert json.loads((part / "run.json").read_text())["trained_on"] == stretches
+
+
 def test_resume_is_exact_with_the_class_term(data, tmp_path):
     cfg = dataclasses.replace(TINY, w_class=1.0, class_start=2, class_conf=0.0,
                               labeller_width=4, labeller_depth=2)

@@ -4,7 +4,8 @@ A run folder ``RUN_DIR`` written by :func:`train_style` holds:
 
 =====================  ======================================================================
 ``config.json``        the :class:`StyleConfig` (``glua_lib.save_config``)
-``run.json``           the data: task, modalities, folders
+``run.json``           the data (task, modalities, folders) and ``trained_on``: the machine of
+                       each training stretch (device, torch, threads, first step)
 ``checkpoint.pt``      weights, optimisers, step, RNG states, and the style codes of the real
                        target training slices (``translate_folder`` clusters them)
 ``log.jsonl``          one JSON line of loss terms every ``log_every`` steps
@@ -15,7 +16,9 @@ A run folder ``RUN_DIR`` written by :func:`train_style` holds:
 Rerunning on a folder with a checkpoint continues from its step with the same RNG states and data
 order (batches are a pure function of the step, see :class:`StepBatchSampler`), so an interrupted
 run ends with the same weights as an uninterrupted one: bit for bit on a CPU with the same thread
-count; on CUDA up to the non-determinism of some cuDNN kernels.
+count; on CUDA up to the non-determinism of some cuDNN kernels. A CPU run with another thread count
+sums floats in another order and so follows another GAN trajectory: a resume on another machine
+warns, and ``run.json`` names the machine of every stretch.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +40,7 @@ from glua_lib.config import Profile, config_to_dict, save_config
 from glua_lib.data.datasets import SliceDataset
 from glua_lib.data.prepared import list_subjects, read_manifest
 from glua_lib.io import atomic_path, atomic_write_text
-from glua_lib.runtime import get_device, seed_worker, set_seed
+from glua_lib.runtime import device_description, get_device, seed_worker, set_seed
 from glua_lib.style import losses
 from glua_lib.style.models import CHANNELS, Discriminators, StyleTransfer
 
@@ -544,14 +548,27 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
     set_seed(config.seed)
     trainer = StyleTrainer(config, device, n_classes=len(data["classes"]))
     ckpt = out_dir / CHECKPOINT
+    machines: list[dict] = []  # the machine of each training stretch, oldest first
     if ckpt.is_file():
         state = load_checkpoint(ckpt)
         _check_resume(ckpt, state, config, data)
         trainer.load_state_dict(state)
+        machines = list(state.get("machines", []))
     start = trainer.step_count
+    here = {"device": device_description(device), "torch": str(torch.__version__),
+            "threads": torch.get_num_threads()}
+    if start < config.steps:
+        was = machines[-1] if machines else None
+        if was is not None and (was["device"], was["torch"]) != (here["device"], here["torch"]):
+            warnings.warn(f"{ckpt}: trained up to step {start} on {was['device']} with torch "
+                          f"{was['torch']}, resumed on {here['device']} with torch "
+                          f"{here['torch']}; the result will differ from an uninterrupted run "
+                          "(floats summed in another order)", stacklevel=2)
+        machines.append({"from_step": start, **here})
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.json")
-    atomic_write_text(out_dir / "run.json", json.dumps(data, indent=2) + "\n")
+    atomic_write_text(out_dir / "run.json",
+                      json.dumps({**data, "trained_on": machines}, indent=2) + "\n")
     log_path = out_dir / "log.jsonl"
     _truncate_log(log_path, start)
 
@@ -564,6 +581,7 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
     def save(step: int) -> None:
         state = trainer.state_dict()
         state["data"] = data
+        state["machines"] = machines
         state["target_styles"] = encode_styles(trainer.model, datasets["target"], "target",
                                                device)
         save_checkpoint(ckpt, state)
