@@ -11,10 +11,10 @@ Methods (default): none, global, local, glua-unmasked, glua, oracle (any registe
 e.g. local-unmasked, can be added with ``--methods``); seeds: the profile's (demo and full:
 0, 1, 2); each seed trains its own style model and segmenters. Runs are cached
 (glua_lib.pipeline), so rerunning skips what is already trained and two processes with different
-``--tasks`` can fill the cache side by side. `make ablation` runs
-exactly the command above. The file's ``device`` is that of the call that wrote it; each run's
-own device, torch threads and training time are under ``wall_time`` (runs taken from the cache
-were trained by earlier calls, possibly with other thread counts).
+``--tasks`` can fill the cache side by side. `make ablation` runs exactly the command above. The
+file's ``device`` is that of the call that wrote it; each run's own device, torch threads (and
+``trained_on``, one entry per training stretch) and training time are under ``wall_time`` (runs
+taken from the cache were trained by earlier calls, possibly with other thread counts).
 """
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.results import ABLATION_METHODS, make_tables  # noqa: E402
 
 DIRECTIONS = {"cardiac": [("mr", "ct"), ("ct", "mr")], "abdominal": [("mr", "ct"), ("ct", "mr")]}
+
+
+def _one_or_all(values):
+    """The value if every training stretch had the same, else the list of them."""
+    values = list(values)
+    return values[0] if len(set(map(str, values))) == 1 else values
 
 
 def main(argv: list[str]) -> int:
@@ -57,10 +63,13 @@ def main(argv: list[str]) -> int:
                 trained = next((r["elapsed_s"] for r in reversed(log)
                                 if r.get("event") == "done"), None)
                 info = json.loads((run / "run.json").read_text())
+                stretches = info.get("trained_on") or [  # runs from before the list
+                    {"from_step": 0, "device": info.get("device"), "threads": info.get("threads")}]
                 wall[task, source, target][method].append(
                     {"seed": seed, "run": run.name, "train_s": trained,
-                     "device": info.get("device"), "threads": info.get("threads"),
-                     "this_call_s": round(time.time() - t0, 1)})
+                     "device": _one_or_all(s["device"] for s in stretches),
+                     "threads": _one_or_all(s["threads"] for s in stretches),
+                     "trained_on": stretches, "this_call_s": round(time.time() - t0, 1)})
                 print(f"{task} {source}→{target} {method} seed {seed}: trained in {trained} s",
                       flush=True)
     for task, source, target in experiments:

@@ -101,7 +101,8 @@ def save_config(cfg: Any, path: str | os.PathLike) -> Path:
 
 
 def load_config(cls: type, path: str | os.PathLike):
-    """Read a config written by :func:`save_config` back into dataclass ``cls``.
+    """Read a config written by :func:`save_config` back into dataclass ``cls`` (through
+    ``cls.from_dict`` where it has one, which fills fields the file predates).
 
     Raises:
         ValueError: the file holds another config type or fields ``cls`` does not have.
@@ -118,4 +119,5 @@ def load_config(cls: type, path: str | os.PathLike):
     for key, value in data.items():
         if isinstance(value, list) and "tuple" in str(names[key].type):
             data[key] = tuple(value)
-    return cls(**data)
+    # a config class with from_dict knows the values of fields added after older files
+    return cls.from_dict(data) if hasattr(cls, "from_dict") else cls(**data)

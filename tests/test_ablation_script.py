@@ -26,7 +26,12 @@ def ablation(monkeypatch, tmp_path):
         run = tmp_path / "runs" / f"{method}-{task}-{source}2{target}-{seed}"
         run.mkdir(parents=True, exist_ok=True)
         (run / "log.jsonl").write_text(json.dumps({"event": "done", "elapsed_s": 1.5}) + "\n")
-        (run / "run.json").write_text(json.dumps({"device": "cpu", "threads": 2}))
+        if method == "none" and seed == 1:  # a run resumed with another thread count
+            stretches = [{"from_step": 0, "device": "cpu (x, 2 threads)", "threads": 2},
+                         {"from_step": 300, "device": "cpu (x, 1 threads)", "threads": 1}]
+            (run / "run.json").write_text(json.dumps({"trained_on": stretches}))
+        else:  # a run.json from before the trained_on list
+            (run / "run.json").write_text(json.dumps({"device": "cpu", "threads": 2}))
         calls.append((seed, task, source, method))
         return run
 
@@ -55,6 +60,10 @@ def test_ablation_writes_a_results_file_with_provenance(ablation, tmp_path):
     assert sorted(report["experiments"]) == ["cardiac ct→mr", "cardiac mr→ct"]
     wall = report["experiments"]["cardiac mr→ct"]["wall_time"]["glua"]
     assert [(w["seed"], w["train_s"], w["threads"]) for w in wall] == [(0, 1.5, 2), (1, 1.5, 2)]
+    none = report["experiments"]["cardiac mr→ct"]["wall_time"]["none"]
+    assert none[1]["threads"] == [2, 1] and [s["from_step"] for s in none[1]["trained_on"]] == \
+        [0, 300]
+    assert none[0]["trained_on"] == [{"from_step": 0, "device": "cpu", "threads": 2}]
     rows, _ = ablation_summary(report)
     glua = rows[0]["dice"]["glua"]  # 70 and 71 % over the two seeds
     assert glua == pytest.approx(70.5)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -142,6 +143,37 @@ def test_config_from_profile_and_round_trip(tmp_path):
         SegConfig.from_profile(DEMO, widht=3)
 
 
+def test_augmentation_settings_are_in_the_config_and_name_the_cached_run(tmp_path):
+    from glua_lib.config import config_to_dict, save_config
+    from glua_lib.data import Augment
+    from glua_lib.pipeline import fingerprint
+
+    cfg = SegConfig.from_profile(DEMO)
+    assert cfg.augmentation() == Augment()  # the defaults are Augment's
+    assert dataclasses.replace(cfg, aug_rotate_deg=0.0).augmentation().rotate_deg == 0.0
+    assert dataclasses.replace(cfg, augment=False).augmentation() is None
+    # a config.json written before the aug_* fields existed loads with what its run used,
+    # and names the same cached run
+    stored = {k: v for k, v in config_to_dict(cfg).items() if not k.startswith("aug_")}
+    (tmp_path / "old.json").write_text(json.dumps(stored))
+    old = load_config(SegConfig, tmp_path / "old.json")
+    assert old == cfg and fingerprint(old) == fingerprint(cfg)
+    save_config(cfg, tmp_path / "new.json")
+    assert json.loads((tmp_path / "new.json").read_text())["aug_gamma"] == Augment().gamma
+    # a changed augmentation is another run; with augmentation off its settings do not matter
+    changed = [dataclasses.replace(cfg, **{name: 0.0}) for name in
+               ("aug_rotate_deg", "aug_scale", "aug_shift", "aug_gamma", "aug_noise")]
+    assert len({fingerprint(c) for c in [cfg, *changed]}) == 6
+    off = dataclasses.replace(cfg, augment=False)
+    assert fingerprint(off) != fingerprint(cfg)
+    assert fingerprint(dataclasses.replace(off, aug_gamma=0.5)) == fingerprint(off)
+    for bad, match in (({"aug_scale": 1.0}, "aug_scale must be < 1"),
+                       ({"aug_noise": -0.1}, "aug_noise must be a number >= 0"),
+                       ({"aug_gamma": float("nan")}, "aug_gamma must be a number >= 0")):
+        with pytest.raises(ValueError, match=match):
+            dataclasses.replace(cfg, **bad).validate()
+
+
 def test_step_batches_depend_only_on_seed_and_step():
     a = StepBatches(10, 3, seed=0, start=0, stop=7)
     b = StepBatches(10, 3, seed=0, start=4, stop=7)
@@ -196,6 +228,64 @@ def test_exact_resume_matches_uninterrupted_run(folders, tmp_path):
     losses = lambda run: [r["loss"] for r in read_log(run) if "loss" in r]  # noqa: E731
     assert losses(straight) == losses(split)
     assert [r["event"] for r in read_log(split) if "event" in r] == ["start", "resume", "done"]
+
+
+def test_the_trainer_uses_the_configs_augmentation(folders, tmp_path):
+    src, tgt = folders
+    runs = [train_seg("none", src, tgt, tmp_path / name, tiny_config(steps=2, **cfg), "cpu",
+                      progress=False)
+            for name, cfg in (("a", {}), ("b", {}), ("c", {"aug_noise": 0.5}))]
+    wa, wb, wc = map(_weights, runs)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # same config: same draws
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)  # other noise: other training
+    assert load_config(SegConfig, runs[2] / "config.json").aug_noise == 0.5
+
+
+def test_run_json_names_the_machine_of_each_stretch(folders, tmp_path):
+    src, tgt = folders
+    run = tmp_path / "run"
+    train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False, stop_after=2)
+    threads = torch.get_num_threads()
+    other = 1 if threads != 1 else 2
+    try:
+        torch.set_num_threads(other)  # floats summed in another order: the run will differ
+        with pytest.warns(UserWarning, match=rf"trained up to step 2 on cpu .*{threads} threads"
+                                             rf".*resumed on cpu .*{other} threads"):
+            train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False, stop_after=4)
+    finally:
+        torch.set_num_threads(threads)
+    with pytest.warns(UserWarning, match=rf"resumed on cpu .*{threads} threads"):  # and back
+        train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False)
+    stretches = json.loads((run / "run.json").read_text())["trained_on"]
+    assert [(s["from_step"], s["threads"]) for s in stretches] == \
+        [(0, threads), (2, other), (4, threads)]
+    assert load_checkpoint(run / "checkpoint.pt")["machines"] == stretches
+    assert [r["device"] for r in read_log(run) if r.get("event") in ("start", "resume")] == \
+        [s["device"] for s in stretches]
+    # reopening a finished run trains nothing and adds no stretch
+    train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False)
+    assert json.loads((run / "run.json").read_text())["trained_on"] == stretches
+
+
+def test_resume_of_a_run_from_before_the_stretch_list(folders, tmp_path):
+    src, tgt = folders
+    run = tmp_path / "run"
+    train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False, stop_after=2)
+    # what an older trainer left: run.json with one device, a checkpoint without "machines"
+    info = json.loads((run / "run.json").read_text())
+    del info["trained_on"]
+    threads = torch.get_num_threads()
+    (run / "run.json").write_text(json.dumps({**info, "device": "cpu", "torch": torch.__version__,
+                                              "threads": threads}))
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    del ckpt["machines"]
+    torch.save(ckpt, run / "checkpoint.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same machine as described: no warning
+        train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False)
+    stretches = json.loads((run / "run.json").read_text())["trained_on"]
+    assert [(s["from_step"], s["threads"]) for s in stretches] == [(0, threads), (2, threads)]
+    assert stretches[0]["device"] == stretches[1]["device"]
 
 
 def test_oracle_trains_on_target_and_is_flagged(folders, tmp_path):

@@ -5,7 +5,9 @@ fixed number of steps and writes into ``out_dir`` (the *run folder*):
 
 ================  =================================================================
 ``config.json``   the :class:`SegConfig` (written first; a rerun must match it)
-``run.json``      what was trained on what (folders, method, task, classes, device)
+``run.json``      what was trained on what (folders, method, task, classes) and
+                  ``trained_on``: the machine of each training stretch (device, torch,
+                  CPU threads, first step)
 ``log.jsonl``     one JSON line per logged step (loss terms, lr, time) and events
 ``checkpoint.pt`` the latest training state (model, optimiser, scaler, hook, RNG, step)
 ``model.pt``      the final model (written when the run completes); ``predict`` reads it
@@ -29,8 +31,10 @@ whole point is to use them). An optional *source* validation curve (``val_every`
 **Exact resume.** Rerunning into the same folder with the same config continues from
 ``checkpoint.pt``: the data order and augmentation draws are functions of (seed, step), and the
 model, optimiser, AMP scaler, hook state and RNG states are restored, so 3 steps + resume 3
-steps gives the same weights as 6 steps straight (bit for bit on CPU; on CUDA up to cuDNN's
-nondeterministic kernels). The learning rate is a function of the step, so it needs no state.
+steps gives the same weights as 6 steps straight (bit for bit on a CPU with the same thread count;
+on CUDA up to cuDNN's nondeterministic kernels). The learning rate is a function of the step, so
+it needs no state. A CPU with another thread count sums floats in another order: a resume on
+another machine warns, and ``run.json`` names the machine of every stretch.
 
 **Extending.** The next methods (``local``, ``glua``) add a feature discriminator and a masked
 adversarial loss on unlabelled target features. A :class:`Method` says which labelled folder
@@ -45,7 +49,9 @@ import dataclasses
 import json
 import math
 import os
+import platform
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -58,9 +64,14 @@ from glua_lib.config import Profile, config_to_dict, get_profile, load_config, s
 from glua_lib.data import Augment, SliceDataset, get_task, list_subjects, read_manifest
 from glua_lib.data.prepared import MANIFEST
 from glua_lib.io import atomic_write_text
-from glua_lib.runtime import get_device, seed_worker, set_seed
+from glua_lib.runtime import device_description, get_device, seed_worker, set_seed
 from glua_lib.seg.losses import DiceCELoss
 from glua_lib.seg.unet import UNet, count_parameters
+
+# The augmentation every run used before the aug_* fields existed (their config.json lacks them):
+# a run with these values is named as before (SegConfig.identity), so it is still found.
+_AUG_BEFORE = {"aug_rotate_deg": 10.0, "aug_scale": 0.1, "aug_shift": 0.05, "aug_gamma": 0.2,
+               "aug_noise": 0.02}
 
 CHECKPOINT, FINAL, CONFIG, RUN_INFO, LOG = (
     "checkpoint.pt", "model.pt", "config.json", "run.json", "log.jsonl")
@@ -84,7 +95,12 @@ class SegConfig:
     depth: int = 4  # U-Net downsamplings; the slice size must be divisible by 2^depth
     norm: str = "instance"  # "instance" or "batch" normalisation (see glua_lib.seg.unet)
     context: int = 0  # neighbouring slices on each side fed as extra input channels
-    augment: bool = True  # seeded rotation/scale/shift/gamma/noise (glua_lib.data.Augment)
+    augment: bool = True  # seeded rotation/scale/shift/gamma/noise (the aug_* fields below)
+    aug_rotate_deg: float = Augment.rotate_deg  # rotation drawn uniformly from ± this (degrees)
+    aug_scale: float = Augment.scale  # zoom factor drawn uniformly from 1 ± aug_scale
+    aug_shift: float = Augment.shift  # translation drawn uniformly from ± aug_shift × slice size
+    aug_gamma: float = Augment.gamma  # intensity gamma exp(U(± aug_gamma)), [0, 1]-rescaled slice
+    aug_noise: float = Augment.noise  # Gaussian noise std, relative to the slice's intensity range
     labelled_only: bool = False  # train only on slices containing some foreground
     ce_weight: float = 1.0  # weight of the cross-entropy term
     dice_weight: float = 1.0  # weight of the soft-Dice term (foreground classes)
@@ -125,11 +141,42 @@ class SegConfig:
                                       .uses_target_labels)
         return cfg
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "SegConfig":
+        """Inverse of ``config_to_dict`` (``config.json``, checkpoints). A config written before
+        the ``aug_*`` fields existed gets the augmentation its run was trained with."""
+        return cls(**{**_AUG_BEFORE, **{k: v for k, v in data.items() if k != "_type"}})
+
+    def augmentation(self) -> Augment | None:
+        """The :class:`~glua_lib.data.Augment` this config trains with (``None``: off)."""
+        if not self.augment:
+            return None
+        return Augment(self.aug_rotate_deg, self.aug_scale, self.aug_shift, self.aug_gamma,
+                       self.aug_noise)
+
+    def identity(self) -> dict:
+        """``config_to_dict`` without what cannot change the run: the ``aug_*`` fields when
+        augmentation is off, or when they are what every run used before they existed. Cached
+        runs are named after it (:func:`glua_lib.pipeline.fingerprint`), so a changed
+        augmentation trains a new run and an old run is still found."""
+        data = config_to_dict(self)
+        if not self.augment or all(data[k] == v for k, v in _AUG_BEFORE.items()):
+            for key in _AUG_BEFORE:
+                del data[key]
+        return data
+
     def validate(self) -> "SegConfig":
         method = get_method(self.method)
         for name in ("steps", "batch_size", "width", "depth", "log_every", "ckpt_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SegConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in _AUG_BEFORE:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"SegConfig.{name} must be a number >= 0, got {value}")
+        if self.aug_scale >= 1:
+            raise ValueError(f"SegConfig.aug_scale must be < 1 (zoom 1 ± aug_scale), "
+                             f"got {self.aug_scale}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"SegConfig.lr must be a positive number, got {self.lr}")
         if self.norm not in ("instance", "batch"):
@@ -445,7 +492,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         raise ValueError(f"{train_dir / MANIFEST}: no subjects in split {config.train_split!r}")
 
     set_seed(config.seed)
-    augment = Augment() if config.augment else None
+    augment = config.augmentation()
     data = SliceDataset(train_dir, split=config.train_split, context=config.context,
                         augment=augment, seed=config.seed, labelled_only=config.labelled_only)
     size = data.volumes[0].image.shape[1:]
@@ -475,11 +522,10 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
             "style_run": str(Path(style_run).resolve()) if style_run else None,
             "task": task.name, "classes": list(task.classes), "in_channels": in_channels,
             "model": model.config, "parameters": count_parameters(model),
-            "n_train_slices": len(data), "device": str(device), "amp": use_amp,
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
-    atomic_write_text(out_dir / RUN_INFO, json.dumps(info, indent=2) + "\n")
+            "n_train_slices": len(data), "amp": use_amp}
 
     start = 0
+    machines: list[dict] = []  # the machine of each training stretch, oldest first
     log_path = out_dir / LOG
     if (out_dir / CHECKPOINT).is_file():
         ckpt = load_checkpoint(out_dir / CHECKPOINT, map_location=device)
@@ -489,17 +535,31 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         hook.load_state_dict(ckpt["hook"])
         set_rng_state(ckpt["rng"])
         start = int(ckpt["step"])
+        machines = list(ckpt.get("machines") or _machines_before(out_dir / RUN_INFO))
         _trim_log(log_path, start)
+    here = {"device": device_description(device), "torch": str(torch.__version__),
+            "threads": torch.get_num_threads()}
+    if start < config.steps:
+        was = machines[-1] if machines else None
+        if was is not None and (was["device"], was["torch"]) != (here["device"], here["torch"]):
+            warnings.warn(f"{out_dir / CHECKPOINT}: trained up to step {start} on "
+                          f"{was['device']} with torch {was['torch']}, resumed on "
+                          f"{here['device']} with torch {here['torch']}; the result will differ "
+                          "from an uninterrupted run (floats summed in another order)",
+                          stacklevel=2)
+        machines.append({"from_step": start, **here})
+    atomic_write_text(out_dir / RUN_INFO,
+                      json.dumps({**info, "trained_on": machines}, indent=2) + "\n")
     _append_log(log_path, {"event": "resume" if start else "start", "at_step": start,
                            "method": method, "uses_target_labels": spec.uses_target_labels,
                            **({"note": ORACLE_NOTE} if spec.uses_target_labels else {}),
-                           "device": str(device), "time": time.time()})
+                           "device": here["device"], "time": time.time()})
 
     def save(step: int) -> None:
         save_checkpoint(out_dir / CHECKPOINT, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(), "hook": hook.state_dict(), "step": step,
-            "rng": rng_state(), "config": config_to_dict(config)})
+            "rng": rng_state(), "config": config_to_dict(config), "machines": machines})
 
     stop = config.steps if stop_after is None else min(config.steps, stop_after)
     loader = iter(_loader(data, config, config.seed, start, device))
@@ -576,6 +636,19 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
     _append_log(log_path, {"event": "done", "step": config.steps,
                            "elapsed_s": round(time.time() - t0, 3)})
     return out_dir
+
+
+def _machines_before(info_path: Path) -> list[dict]:
+    """The one stretch an older ``run.json`` (``device``/``torch``/``threads`` keys, no
+    ``trained_on``) names, as far as it says; empty if it names none."""
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    if "trained_on" in info or "device" not in info:
+        return list(info.get("trained_on", []))
+    device = info["device"]
+    if device == "cpu" and "threads" in info:  # described as device_description does
+        device = f"cpu ({platform.processor() or platform.machine()}, {info['threads']} threads)"
+    return [{"from_step": 0, "device": device, "torch": info.get("torch"),
+             "threads": info.get("threads")}]
 
 
 def _val_volumes(train_dir: Path, config: SegConfig) -> list:
