@@ -1,7 +1,7 @@
 """Training cost of the style-transfer model: steps/s and peak memory, on synthetic batches.
 
     .venv/bin/python benchmarks/style_cost.py [--steps 20] [--profile demo|full] [--threads N]
-        [--w-class W]
+        [--w-class W] [--batch-size B [B ...]]
 
 Times :meth:`StyleTrainer.step` (one generator and one critic update, and with ``--w-class`` the
 labeller update and the class-wise term switched on; the ``StyleConfig`` of the profile, AMP as
@@ -10,10 +10,13 @@ the model step alone, not data loading. Runs ``demo`` on the CPU, and ``full`` t
 present (or only the ``--profile`` given). Peak memory: ``torch.cuda.max_memory_allocated`` on a
 GPU; on a CPU the peak traced by ``tracemalloc`` does not see torch's allocator, so the process's
 peak resident set size (``ru_maxrss``, torch and Python included) is printed, before and after.
+``--batch-size`` measures other batch sizes than the profile's, in ascending order (on a CPU the
+peak is the process's so far, which the largest batch yet sets): what a smaller GPU can afford.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import resource
 import sys
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--w-class", type=float, default=None,
                         help="weight of the class-wise term (default: the config's)")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=None, metavar="B",
+                        help="slices per domain and step to measure (default: the profile's)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,15 +94,17 @@ def main(argv: list[str] | None = None) -> int:
         profile = PROFILES[name]
         config = StyleConfig.from_profile(profile, **({} if args.w_class is None
                                                        else {"w_class": args.w_class}))
-        r = measure(config, device, args.steps)
-        mem = "CUDA max allocated" if device.type == "cuda" else "process max RSS"
-        print(f"{name}: {device_name(device)}; batch {config.batch_size}×1×{config.image_size}"
-              f"×{config.image_size}, width {config.dim}, amp {r['amp']}; "
-              f"{r['generator params']:,} generator + {r['critic params']:,} critic + "
-              f"{r['labeller params']:,} labeller params")
-        print(f"  {r['steps/s']:.2f} steps/s ({r['s/step']:.3f} s/step), peak {mem} "
-              f"{r['peak MiB']:.0f} MiB; {config.steps} steps ≈ "
-              f"{config.steps * r['s/step'] / 60:.1f} min")
+        for batch in sorted(args.batch_size or [config.batch_size]):
+            config = dataclasses.replace(config, batch_size=batch)
+            r = measure(config, device, args.steps)
+            mem = "CUDA max allocated" if device.type == "cuda" else "process max RSS"
+            print(f"{name}: {device_name(device)}; batch {config.batch_size}×1×"
+                  f"{config.image_size}×{config.image_size} per domain, width {config.dim}, "
+                  f"amp {r['amp']}; {r['generator params']:,} generator + "
+                  f"{r['critic params']:,} critic + {r['labeller params']:,} labeller params")
+            print(f"  {r['steps/s']:.2f} steps/s ({r['s/step']:.3f} s/step), peak {mem} "
+                  f"{r['peak MiB']:.0f} MiB; {config.steps} steps ≈ "
+                  f"{config.steps * r['s/step'] / 60:.1f} min", flush=True)
     return 0
 
 

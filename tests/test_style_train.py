@@ -266,6 +266,29 @@ def test_diverging_run_stops_and_keeps_the_last_good_checkpoint(data, tmp_path, 
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
+def test_out_of_memory_names_the_batch_and_what_to_do(data, tmp_path, monkeypatch, capsys):
+    real = StyleTrainer.step
+
+    def step(self, *args):  # a GPU that runs out of memory at step 3
+        if self.step_count == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, *args)
+
+    monkeypatch.setattr(StyleTrainer, "step", step)
+    with pytest.raises(torch.OutOfMemoryError,
+                       match=r"oom: out of memory on cpu .* at step 3, with batch_size 2 slices "
+                             r"of 16×16 .*checkpoint of step 2 .* is kept.*--batch-size.*"
+                             r"Tried to allocate 2.00 GiB"):
+        train_style(data["mr"], data["ct"], tmp_path / "oom", TINY, "cpu", progress=False)
+    assert load_checkpoint(tmp_path / "oom" / "checkpoint.pt")["step"] == 2
+    # the command line says it in one line and exits with 1; --batch-size reaches the config
+    code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(data["ct"]),
+                      "--out", str(tmp_path / "cli"), "--profile", "demo", "--steps", "4",
+                      "--batch-size", "1", "--device", "cpu", "--no-progress"], capsys)
+    assert code == 1 and err.startswith("error: ") and "batch_size 1 slices of 16×16" in err
+    assert load_config(StyleConfig, tmp_path / "cli" / "config.json").batch_size == 1
+
+
 def test_translate_folder_writes_prepared_volumes_with_source_labels(data, run_ct_mr, tmp_path):
     out = translate_folder(run_ct_mr, data["ct"], tmp_path / "ct-as-mr", n_styles=2,
                            device="cpu", seed=0, progress=False)

@@ -1,7 +1,7 @@
 """Command lines of chapter 2 (registered in ``glua_lib.cli.COMMANDS``)::
 
     python -m glua_lib train-style --source PREP_SRC --target PREP_TGT --out RUN_DIR \
-        [--profile demo|full] [--steps N] [--seed S] [--device D]
+        [--profile demo|full] [--steps N] [--batch-size B] [--seed S] [--device D]
     python -m glua_lib translate --run RUN_DIR --source PREP_SRC --out PREP_OUT [--styles K] \
         [--overwrite]
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+import torch
 
 from glua_lib.config import PROFILES, get_profile
 from glua_lib.cli import device_arg
@@ -30,6 +32,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="sizes and budget (default: $GLUA_PROFILE, else by device)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: profile)")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="B",
+                        help="slices per domain and step (default: profile; lower it when the "
+                             "GPU runs out of memory)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,11 +53,13 @@ def run_train(args: argparse.Namespace) -> int:
     overrides = {"seed": args.seed, "image_size": int(size)}
     if args.steps is not None:
         overrides["steps"] = args.steps
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
     config = StyleConfig.from_profile(profile, **overrides)
     try:
         out = train_style(args.source, args.target, args.out, config, device=device,
                           progress=not args.no_progress)
-    except TrainingDiverged as err:
+    except (TrainingDiverged, torch.OutOfMemoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(out)

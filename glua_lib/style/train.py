@@ -601,10 +601,19 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
                                       batch_s["label"] if trainer.labeller is not None else None)
             except TrainingDiverged as err:
                 bar.close()
-                kept = (f"the checkpoint of step {load_checkpoint(ckpt)['step']} in {ckpt} is "
-                        "kept" if ckpt.is_file() else "no checkpoint was written yet")
-                raise TrainingDiverged(f"{out_dir}: {err}; {kept}. Lower the learning rate "
-                                       "or turn off amp, then rerun to resume") from None
+                raise TrainingDiverged(f"{out_dir}: {err}; {_kept(ckpt)}. Lower the learning "
+                                       "rate or turn off amp, then rerun to resume") from None
+            except torch.OutOfMemoryError as err:
+                bar.close()
+                raise torch.OutOfMemoryError(
+                    f"{out_dir}: out of memory on {here['device']} at step "
+                    f"{trainer.step_count + 1}, with batch_size {config.batch_size} slices of "
+                    f"{config.image_size}×{config.image_size} per domain (measured costs: "
+                    f"benchmarks/style_cost.py --batch-size); {_kept(ckpt)}. Train with a "
+                    "smaller batch_size into a new run folder (train-style --batch-size; a run "
+                    "resumes only with its own config), or use the demo profile. "
+                    f"The device said: {str(err).splitlines()[0] if str(err) else 'nothing'}"
+                ) from None
             step = trainer.step_count
             bar.update(1)
             if step % config.log_every == 0 or step == config.steps:
@@ -624,6 +633,13 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         save(trainer.step_count)
         sample(trainer.step_count)
     return out_dir
+
+
+def _kept(ckpt: Path) -> str:
+    """What an interrupted run leaves behind, for error messages."""
+    if ckpt.is_file():
+        return f"the checkpoint of step {load_checkpoint(ckpt)['step']} in {ckpt} is kept"
+    return "no checkpoint was written yet"
 
 
 # ``python -m glua_lib train-style`` (see glua_lib.style.cli)
