@@ -281,11 +281,26 @@ def test_resume_of_a_run_from_before_the_stretch_list(folders, tmp_path):
     del ckpt["machines"]
     torch.save(ckpt, run / "checkpoint.pt")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # same machine as described: no warning
-        train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False)
+        warnings.simplefilter("error")  # same machine as far as the old file says: no warning
+        train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False, stop_after=4)
     stretches = json.loads((run / "run.json").read_text())["trained_on"]
-    assert [(s["from_step"], s["threads"]) for s in stretches] == [(0, threads), (2, threads)]
-    assert stretches[0]["device"] == stretches[1]["device"]
+    assert stretches[0] == {"from_step": 0, "device": "cpu", "torch": torch.__version__,
+                            "threads": threads}  # kept as the old file named it
+    assert (stretches[1]["from_step"], stretches[1]["threads"]) == (2, threads)
+    assert stretches[1]["device"].startswith("cpu (")
+    # an old file that names another thread count: the resume warns
+    other = tmp_path / "other"
+    train_seg("none", src, tgt, other, tiny_config(), "cpu", progress=False, stop_after=2)
+    info = json.loads((other / "run.json").read_text())
+    del info["trained_on"]
+    (other / "run.json").write_text(json.dumps({**info, "device": "cpu",
+                                                "torch": torch.__version__,
+                                                "threads": threads + 1}))
+    ckpt = load_checkpoint(other / "checkpoint.pt")
+    del ckpt["machines"]
+    torch.save(ckpt, other / "checkpoint.pt")
+    with pytest.warns(UserWarning, match=rf"on cpu with torch .*resumed on cpu .*{threads} thr"):
+        train_seg("none", src, tgt, other, tiny_config(), "cpu", progress=False)
 
 
 def test_oracle_trains_on_target_and_is_flagged(folders, tmp_path):

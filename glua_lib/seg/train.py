@@ -49,7 +49,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import time
 import warnings
 from dataclasses import dataclass
@@ -541,7 +540,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
             "threads": torch.get_num_threads()}
     if start < config.steps:
         was = machines[-1] if machines else None
-        if was is not None and (was["device"], was["torch"]) != (here["device"], here["torch"]):
+        if was is not None and _other_machine(was, here):
             warnings.warn(f"{out_dir / CHECKPOINT}: trained up to step {start} on "
                           f"{was['device']} with torch {was['torch']}, resumed on "
                           f"{here['device']} with torch {here['torch']}; the result will differ "
@@ -640,15 +639,23 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
 
 def _machines_before(info_path: Path) -> list[dict]:
     """The one stretch an older ``run.json`` (``device``/``torch``/``threads`` keys, no
-    ``trained_on``) names, as far as it says; empty if it names none."""
+    ``trained_on``) names, as it names it; empty if it names none."""
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     if "trained_on" in info or "device" not in info:
         return list(info.get("trained_on", []))
-    device = info["device"]
-    if device == "cpu" and "threads" in info:  # described as device_description does
-        device = f"cpu ({platform.processor() or platform.machine()}, {info['threads']} threads)"
-    return [{"from_step": 0, "device": device, "torch": info.get("torch"),
+    return [{"from_step": 0, "device": info["device"], "torch": info.get("torch"),
              "threads": info.get("threads")}]
+
+
+def _other_machine(was: dict, here: dict) -> bool:
+    """Would a stretch on ``here`` differ from one on ``was``? An older ``run.json`` names the
+    device only as ``cpu``/``cuda:0``: then its kind, and for a CPU the thread count, decide."""
+    if was.get("torch") != here["torch"]:
+        return True
+    if "(" in str(was["device"]):
+        return was["device"] != here["device"]
+    kind = here["device"].split(" ")[0]
+    return was["device"] != kind or (kind == "cpu" and was.get("threads") != here["threads"])
 
 
 def _val_volumes(train_dir: Path, config: SegConfig) -> list:
