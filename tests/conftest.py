@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,22 @@ def root() -> Path:
 def _demo_profile(monkeypatch):
     """Tests never pick the full profile by accident (a developer's GPU, say)."""
     monkeypatch.setenv("GLUA_PROFILE", os.environ.get("GLUA_PROFILE", "demo"))
+
+
+@pytest.fixture
+def other_threads():
+    """``with other_threads() as (before, other):`` runs its block with another torch CPU thread
+    count (floats summed in another order, as on another machine), then restores it."""
+    import torch
+
+    @contextmanager
+    def switch():
+        before = torch.get_num_threads()
+        other = 1 if before != 1 else 2
+        torch.set_num_threads(other)
+        try:
+            yield before, other
+        finally:
+            torch.set_num_threads(before)
+
+    return switch

@@ -241,19 +241,14 @@ def test_the_trainer_uses_the_configs_augmentation(folders, tmp_path):
     assert load_config(SegConfig, runs[2] / "config.json").aug_noise == 0.5
 
 
-def test_run_json_names_the_machine_of_each_stretch(folders, tmp_path):
+def test_run_json_names_the_machine_of_each_stretch(folders, tmp_path, other_threads):
     src, tgt = folders
     run = tmp_path / "run"
     train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False, stop_after=2)
-    threads = torch.get_num_threads()
-    other = 1 if threads != 1 else 2
-    try:
-        torch.set_num_threads(other)  # floats summed in another order: the run will differ
+    with other_threads() as (threads, other):
         with pytest.warns(UserWarning, match=rf"trained up to step 2 on cpu .*{threads} threads"
                                              rf".*resumed on cpu .*{other} threads"):
             train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False, stop_after=4)
-    finally:
-        torch.set_num_threads(threads)
     with pytest.warns(UserWarning, match=rf"resumed on cpu .*{threads} threads"):  # and back
         train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False)
     stretches = json.loads((run / "run.json").read_text())["trained_on"]

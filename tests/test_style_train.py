@@ -202,18 +202,13 @@ def test_interrupted_run_resumes_to_identical_weights(data, tmp_path):
                     progress=False)
 
 
-def test_run_json_names_the_machine_of_each_stretch(data, tmp_path):
+def test_run_json_names_the_machine_of_each_stretch(data, tmp_path, other_threads):
     part = train_style(data["mr"], data["ct"], tmp_path / "b", dataclasses.replace(TINY, steps=3),
                        "cpu", progress=False)
-    threads = torch.get_num_threads()
-    other = 1 if threads != 1 else 2
-    try:
-        torch.set_num_threads(other)  # floats summed in another order: the run will differ
+    with other_threads() as (threads, other):
         with pytest.warns(UserWarning, match=rf"trained up to step 3 on cpu .*{threads} threads"
                                              rf".*resumed on cpu .*{other} threads"):
             train_style(data["mr"], data["ct"], part, TINY, "cpu", progress=False)
-    finally:
-        torch.set_num_threads(threads)
     stretches = json.loads((part / "run.json").read_text())["trained_on"]
     assert [(s["from_step"], s["threads"]) for s in stretches] == [(0, threads), (3, other)]
     assert load_checkpoint(part / "checkpoint.pt")["machines"] == stretches
