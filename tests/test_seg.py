@@ -262,19 +262,24 @@ def test_run_json_names_the_machine_of_each_stretch(folders, tmp_path, other_thr
     assert json.loads((run / "run.json").read_text())["trained_on"] == stretches
 
 
+def _as_older_trainer_left_it(run, threads: int) -> None:
+    """Rewrite ``run`` as the trainer before the stretch list left it: ``run.json`` with one
+    ``device``/``threads``, a checkpoint without ``machines``."""
+    info = json.loads((run / "run.json").read_text())
+    del info["trained_on"]
+    (run / "run.json").write_text(json.dumps({**info, "device": "cpu",
+                                              "torch": torch.__version__, "threads": threads}))
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    del ckpt["machines"]
+    torch.save(ckpt, run / "checkpoint.pt")
+
+
 def test_resume_of_a_run_from_before_the_stretch_list(folders, tmp_path):
     src, tgt = folders
     run = tmp_path / "run"
     train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False, stop_after=2)
-    # what an older trainer left: run.json with one device, a checkpoint without "machines"
-    info = json.loads((run / "run.json").read_text())
-    del info["trained_on"]
     threads = torch.get_num_threads()
-    (run / "run.json").write_text(json.dumps({**info, "device": "cpu", "torch": torch.__version__,
-                                              "threads": threads}))
-    ckpt = load_checkpoint(run / "checkpoint.pt")
-    del ckpt["machines"]
-    torch.save(ckpt, run / "checkpoint.pt")
+    _as_older_trainer_left_it(run, threads)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # same machine as far as the old file says: no warning
         train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False, stop_after=4)
@@ -286,14 +291,7 @@ def test_resume_of_a_run_from_before_the_stretch_list(folders, tmp_path):
     # an old file that names another thread count: the resume warns
     other = tmp_path / "other"
     train_seg("none", src, tgt, other, tiny_config(), "cpu", progress=False, stop_after=2)
-    info = json.loads((other / "run.json").read_text())
-    del info["trained_on"]
-    (other / "run.json").write_text(json.dumps({**info, "device": "cpu",
-                                                "torch": torch.__version__,
-                                                "threads": threads + 1}))
-    ckpt = load_checkpoint(other / "checkpoint.pt")
-    del ckpt["machines"]
-    torch.save(ckpt, other / "checkpoint.pt")
+    _as_older_trainer_left_it(other, threads + 1)
     with pytest.warns(UserWarning, match=rf"on cpu with torch .*resumed on cpu .*{threads} thr"):
         train_seg("none", src, tgt, other, tiny_config(), "cpu", progress=False)
 
