@@ -6,15 +6,34 @@ reader can open it first. Chapters 2 and 3 run on the cache `make test` has alre
 book build trains their models), which keeps CI well inside its time limit.
 """
 import os
+import warnings
 
 import nbformat
 import papermill
 import pytest
+from nbclient.exceptions import CellTimeoutError
 
 from conftest import BOOK, chapters
 
 pytestmark = pytest.mark.slow
 FROM_NOTHING = {"01_data", "04_segmentation"}
+
+
+WIDGET_CELL = "plots.live_slider("  # the cells that open ipywidgets
+WIDGET_TIMEOUT = 300  # s; such a cell draws one figure in a few seconds
+
+
+def _timeout(cell) -> int:
+    """Per-cell limit: short for widget cells, long enough for the slowest cell otherwise (chapter
+    4 training six methods from an empty cache on 1 thread; the whole module takes about 11
+    minutes in CI), so that a hang fails instead of stalling CI."""
+    return WIDGET_TIMEOUT if WIDGET_CELL in cell.source else 1800
+
+
+def _execute(chapter, out) -> None:
+    papermill.execute_notebook(str(chapter), str(out), parameters={"profile": "demo", "seed": 0},
+                               cwd=str(BOOK), kernel_name="python3", progress_bar=False,
+                               execution_timeout=1800, timeout_func=_timeout)
 
 
 @pytest.mark.parametrize("chapter", chapters(), ids=lambda p: p.stem)
@@ -24,14 +43,19 @@ def test_chapter_runs_with_injected_parameters(chapter, tmp_path, monkeypatch):
         monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "cache"))
     cache = os.environ["GLUA_CACHE"]
     out = tmp_path / chapter.name
-    # execution_timeout: nbclient can, rarely, block for good on a cell that opens ipywidgets
-    # (jupyter/nbclient#312, nteract/papermill#723; seen once here on chapter 1's live slider);
-    # a per-cell limit turns such a hang into a failure instead of stalling CI. The slowest cell
-    # (chapter 4 training six methods from an empty cache on 1 thread) stays well under it: the
-    # whole test module ran in about 11 minutes in CI.
-    papermill.execute_notebook(str(chapter), str(out), parameters={"profile": "demo", "seed": 0},
-                               cwd=str(BOOK), kernel_name="python3", progress_bar=False,
-                               execution_timeout=1800)
+    try:
+        _execute(chapter, out)
+    except CellTimeoutError as err:
+        if WIDGET_CELL not in str(err):
+            raise
+        # nbclient can, rarely, miss the reply to a cell that opens ipywidgets and wait for good
+        # while the kernel sits idle (jupyter/nbclient#312, nteract/papermill#723; seen twice on
+        # chapter 1's live slider in this CI, with gdb showing the kernel idle). Only that cell
+        # gets a short limit, and the chapter is run once more from the start; a second timeout,
+        # or one in any other cell, fails the test.
+        warnings.warn(f"{chapter.name}: nbclient timed out on a live-slider cell "
+                      "(jupyter/nbclient#312); running the chapter again", stacklevel=1)
+        _execute(chapter, out)
     nb = nbformat.read(out, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'profile = "demo"' in injected[0].source
