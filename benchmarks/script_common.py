@@ -15,8 +15,12 @@ from glua_lib.runtime import code_version, device_description
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, tasks: Sequence[str]) -> None:
-    """``--profile``, ``--tasks``, ``--seeds``, ``--device`` and the required ``--out``."""
+    """``--profile``, ``--batch-size``, ``--tasks``, ``--seeds``, ``--device`` and the required
+    ``--out``."""
     parser.add_argument("--profile", default=None, help="demo or full (default: by device)")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="B",
+                        help="slices per step (default: the profile's; lower it when the GPU runs "
+                             "out of memory)")
     parser.add_argument("--tasks", nargs="+", default=list(tasks))
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="default: the profile's seeds")
@@ -26,12 +30,14 @@ def add_run_arguments(parser: argparse.ArgumentParser, tasks: Sequence[str]) -> 
 
 def start_report(script: str, argv: Sequence[str],
                  args: argparse.Namespace) -> tuple[dict, Profile, list[int], torch.device]:
-    """The device, profile and seeds the options ask for, and a report holding them with the
-    command (``python <script> <argv>``) and the code version; its ``experiments`` are empty."""
+    """The device, profile (with its batch size) and seeds the options ask for, and a report
+    holding them with the command (``python <script> <argv>``) and the code version; its
+    ``experiments`` are empty."""
     device = get_device(args.device)
-    profile = get_profile(args.profile, device)
+    profile = get_profile(args.profile, device, batch_size=args.batch_size)
     seeds = list(args.seeds or profile.seeds)
     report = {"command": f"python {script} " + shlex.join(argv),
-              "code_version": code_version(), "profile": profile.name, "seeds": seeds,
+              "code_version": code_version(), "profile": profile.name,
+              "batch_size": profile.batch_size, "seeds": seeds,
               "device": device_description(device), "experiments": {}}
     return report, profile, seeds, device

@@ -1,6 +1,7 @@
 """Training cost of the segmenter: steps/s and peak memory, on synthetic batches.
 
-    python benchmarks/seg_cost.py [--profile demo|full] [--steps 30] [--device cpu|cuda]
+    python benchmarks/seg_cost.py [--profile demo|full] [--steps 30] [--device cpu|cuda] \
+        [--batch-size B]
 
 Uses the U-Net, loss, optimiser and AMP setting of ``SegConfig.from_profile`` (the ``demo``
 profile on CPU, ``full`` when CUDA is present, unless ``--profile`` says otherwise) on random
@@ -80,9 +81,11 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default=None)
     parser.add_argument("--device", default=None)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=None, metavar="B",
+                        help="slices per step (default: the profile's)")
     args = parser.parse_args(argv)
     device = get_device(args.device)
-    profile = get_profile(args.profile, device=device)
+    profile = get_profile(args.profile, device=device, batch_size=args.batch_size)
     config = SegConfig.from_profile(profile)
     r = measure(config, profile.slice_size, device, args.steps)
     print(f"device   : {device} ({device_name(device)})")

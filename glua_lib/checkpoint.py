@@ -38,6 +38,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             from err
 
 
+def kept_checkpoint(path: str | os.PathLike) -> str:
+    """What an interrupted run leaves behind at ``path``, for error messages: ``"the checkpoint
+    of step N in PATH is kept"`` or ``"no checkpoint was written yet"``."""
+    path = Path(path)
+    if path.is_file():
+        return f"the checkpoint of step {load_checkpoint(path)['step']} in {path} is kept"
+    return "no checkpoint was written yet"
+
+
 def rng_state() -> dict:
     """Python, NumPy and torch CPU (and CUDA) RNG states, storable with ``weights_only``."""
     np_state = np.random.get_state()

@@ -2,7 +2,8 @@
 
 A *profile* is one frozen dataclass that fixes every size and step count the chapters use, so that
 the same notebook runs in minutes on a laptop CPU (``demo``) or at paper scale on a GPU (``full``).
-It is chosen by device unless the environment variable ``GLUA_PROFILE`` names one.
+It is chosen by device unless the environment variable ``GLUA_PROFILE`` names one; its batch size
+can be lowered for a smaller GPU (:func:`get_profile`).
 """
 from __future__ import annotations
 
@@ -48,25 +49,37 @@ FULL = Profile(
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEMO, FULL)}
 
 
-def get_profile(name: str | None = None, device: Any = None) -> Profile:
+def get_profile(name: str | None = None, device: Any = None,
+                batch_size: int | None = None) -> Profile:
     """Return the profile named ``name``, else ``$GLUA_PROFILE``, else one chosen by device.
 
     ``full`` is chosen on a CUDA device and ``demo`` everywhere else (CPU, Apple MPS).
+    ``batch_size`` (``None``: the profile's) replaces the profile's slices per step, for a GPU
+    with less memory than ``full`` needs. The batch size is part of every run's config, so the
+    chapters train (and cache) such runs in folders of their own.
 
     Raises:
-        ValueError: the name (argument or environment) is not a known profile.
+        ValueError: the name (argument or environment) is not a known profile, or ``batch_size``
+            is not a positive integer.
     """
     chosen = name or os.environ.get(PROFILE_ENV, "").strip() or None
     if chosen is None:
         kind = getattr(device, "type", device)
         chosen = "full" if kind is not None and str(kind).startswith("cuda") else "demo"
     try:
-        return PROFILES[chosen.lower()]
+        profile = PROFILES[chosen.lower()]
     except KeyError:
         src = f"${PROFILE_ENV}" if name is None else "the profile argument"
         raise ValueError(
             f"unknown profile {chosen!r} (from {src}); choose one of {sorted(PROFILES)}"
         ) from None
+    if batch_size is None:
+        return profile
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer (slices per step) or None for "
+                         f"the profile's {profile.batch_size}, got {batch_size!r}")
+    return profile if batch_size == profile.batch_size else dataclasses.replace(
+        profile, batch_size=batch_size)
 
 
 def cache_dir(create: bool = True) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glua_lib.config import Profile, cache_dir, get_profile
+from glua_lib.config import PROFILE_ENV, PROFILES, Profile, cache_dir, get_profile
 
 _REPORTED = ("glua-book", "torch", "numpy", "scipy", "monai", "nibabel", "pydicom", "matplotlib",
              "ipywidgets")
@@ -99,6 +99,25 @@ def device_description(device: torch.device) -> str:
     return f"{device} ({cpu}, {torch.get_num_threads()} threads)"
 
 
+def out_of_memory(err: BaseException, run: str | os.PathLike, device: str, step: int,
+                  batch: str, kept: str, command: str, cost_script: str) -> torch.OutOfMemoryError:
+    """The error a trainer raises in place of the device's out-of-memory error ``err``.
+
+    It names the run folder, the device, the step that failed, the ``batch`` (e.g. ``"batch_size
+    16 slices of 256×256 per domain"``), what was ``kept`` (:func:`~glua_lib.checkpoint.
+    kept_checkpoint`), and how to lower the batch: a chapter's ``batch_size`` parameter, or
+    ``command --batch-size``; the measured costs are printed by ``benchmarks/cost_script``.
+    """
+    said = str(err).splitlines()[0] if str(err) else "nothing"
+    return torch.OutOfMemoryError(
+        f"{run}: out of memory on {device} at step {step}, with {batch} (measured costs: "
+        f"benchmarks/{cost_script} --batch-size); {kept}. Lower the batch size: in a chapter, its "
+        f"batch_size parameter (the chapter then trains into a new cache folder); on the command "
+        f"line, {command} --batch-size into a new run folder (a run resumes only with its own "
+        "config). Or use the demo profile. In Jupyter, restart the kernel first to free the "
+        f"memory. The device said: {said}")
+
+
 def config_report(profile: Profile | None = None, seed: int | None = None,
                   device: torch.device | None = None) -> dict[str, str]:
     """The facts :func:`print_config` prints, as a dict (testable, loggable)."""
@@ -112,9 +131,15 @@ def config_report(profile: Profile | None = None, seed: int | None = None,
     report["torch threads"] = str(torch.get_num_threads())
     report["seed"] = "not set" if seed is None else str(seed)
     report["profile"] = profile.name
-    report["profile source"] = (
-        f"${'GLUA_PROFILE'}" if os.environ.get("GLUA_PROFILE") else "chosen by device"
-    )
+    env = os.environ.get(PROFILE_ENV, "").strip().lower()
+    by_device = "full" if device.type == "cuda" else "demo"
+    report["profile source"] = (f"${PROFILE_ENV}" if env and env == profile.name else
+                                "chosen by device" if not env and by_device == profile.name else
+                                "given (a chapter's profile parameter or an argument)")
+    named = PROFILES.get(profile.name)
+    report["batch size"] = str(profile.batch_size) + (
+        f" (set; the {profile.name} profile's is {named.batch_size})"
+        if named is not None and named.batch_size != profile.batch_size else "")
     report["cache"] = str(cache_dir(create=False))
     return report
 

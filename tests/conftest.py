@@ -1,6 +1,7 @@
 """Shared fixtures. Chapters and papermill runs use the `demo` profile unless told otherwise."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,3 +49,17 @@ def other_threads():
             torch.set_num_threads(before)
 
     return switch
+
+
+@pytest.fixture
+def benchmark_script():
+    """``benchmark_script("ablation")`` imports ``benchmarks/ablation.py`` as a fresh module (the
+    scripts are not a package; each test gets its own copy to monkeypatch)."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"{name}_script",
+                                                      ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

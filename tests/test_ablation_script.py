@@ -2,24 +2,19 @@
 fakes: the script's own logic, not the methods, is under test here)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from glua_lib.results import ablation_summary, load_report
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ablation.py"
 DICE = {"none": 0.2, "global": 0.6, "local": 0.3, "glua-unmasked": 0.6, "glua": 0.7,
         "oracle": 0.9}
 
 
 @pytest.fixture
-def ablation(monkeypatch, tmp_path):
-    spec = importlib.util.spec_from_file_location("ablation_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def ablation(monkeypatch, tmp_path, benchmark_script):
+    module = benchmark_script("ablation")
     calls = []
 
     def seg_run(method, task, source, target, profile, seed, device):
@@ -57,6 +52,7 @@ def test_ablation_writes_a_results_file_with_provenance(ablation, tmp_path):
     report = load_report(out)
     assert report["command"] == "python benchmarks/ablation.py " + " ".join(argv)
     assert report["seeds"] == [0, 1] and report["profile"] == "demo" and report["code_version"]
+    assert report["batch_size"] == 8  # the demo profile's
     assert sorted(report["experiments"]) == ["cardiac ct→mr", "cardiac mr→ct"]
     wall = report["experiments"]["cardiac mr→ct"]["wall_time"]["glua"]
     assert [(w["seed"], w["train_s"], w["threads"]) for w in wall] == [(0, 1.5, 2), (1, 1.5, 2)]
@@ -68,3 +64,16 @@ def test_ablation_writes_a_results_file_with_provenance(ablation, tmp_path):
     glua = rows[0]["dice"]["glua"]  # 70 and 71 % over the two seeds
     assert glua == pytest.approx(70.5)
     assert rows[0]["gap_closed"] == pytest.approx(50 / 70)  # (70.5 − 20.5) / (90.5 − 20.5)
+
+
+def test_batch_size_reaches_every_run_and_the_file(ablation, tmp_path, monkeypatch):
+    module, calls = ablation
+    fake, seen = module.pipeline.seg_run, []
+    monkeypatch.setattr(module.pipeline, "seg_run",
+                        lambda *args: seen.append(args[4].batch_size) or fake(*args))
+    out = tmp_path / "ablation-small.json"
+    assert module.main(["--profile", "demo", "--batch-size", "4", "--tasks", "cardiac",
+                        "--seeds", "0", "--out", str(out)]) == 0
+    assert len(seen) == 2 * len(module.ABLATION_METHODS) and set(seen) == {4}
+    report = load_report(out)
+    assert report["batch_size"] == 4 and "--batch-size 4" in report["command"]

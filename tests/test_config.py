@@ -30,6 +30,19 @@ def test_unknown_profile_names_the_source_and_the_choices(monkeypatch):
         get_profile("paper")
 
 
+def test_batch_size_replaces_the_profiles_and_nothing_else(monkeypatch):
+    monkeypatch.delenv("GLUA_PROFILE", raising=False)
+    assert get_profile("full", batch_size=None) is FULL
+    assert get_profile("full", batch_size=FULL.batch_size) is FULL
+    small = get_profile(device=torch.device("cuda"), batch_size=4)
+    assert small.batch_size == 4 and small.name == "full"
+    assert dataclasses.replace(small, batch_size=FULL.batch_size) == FULL
+    for bad in (0, -2, 2.5, True, "4"):
+        with pytest.raises(ValueError, match=f"batch_size must be a positive integer .* "
+                                             f"profile's 8, got {bad!r}"):
+            get_profile("demo", batch_size=bad)
+
+
 def test_demo_is_smaller_than_full_in_every_budget():
     for field in ("slice_size", "n_slices", "n_train", "style_steps", "seg_steps"):
         assert getattr(DEMO, field) < getattr(FULL, field), field

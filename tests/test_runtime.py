@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import random
 import subprocess
@@ -8,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from glua_lib import DEMO, config_report, get_device, print_config, seed_worker, set_seed
+from glua_lib import DEMO, FULL, config_report, get_device, print_config, seed_worker, set_seed
 
 
 def _draw():
@@ -74,6 +75,19 @@ def test_print_config_reports_versions_device_seed_profile(capsys):
     print_config(DEMO, 3, torch.device("cpu"))
     out = capsys.readouterr().out
     assert "profile" in out and "demo" in out and "seed" in out and torch.__version__ in out
+
+
+def test_config_report_says_where_the_profile_and_its_batch_size_come_from(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("GLUA_PROFILE", raising=False)
+    report = config_report(DEMO, 0, cpu)
+    assert (report["profile source"], report["batch size"]) == ("chosen by device", "8")
+    report = config_report(dataclasses.replace(FULL, batch_size=4), 0, cpu)
+    assert report["profile source"] == "given (a chapter's profile parameter or an argument)"
+    assert report["batch size"] == "4 (set; the full profile's is 16)"
+    monkeypatch.setenv("GLUA_PROFILE", "full")
+    assert config_report(FULL, 0, cpu)["profile source"] == "$GLUA_PROFILE"
+    assert config_report(DEMO, 0, cpu)["profile source"].startswith("given")
 
 
 def test_import_has_no_side_effects(tmp_path):

@@ -2,22 +2,16 @@
 file (style training replaced by hand-made translated folders: the script's logic is under test)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import SimpleNamespace as V
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "style_quality.py"
-
 
 @pytest.fixture
-def script(monkeypatch):
-    spec = importlib.util.spec_from_file_location("style_quality_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def script(monkeypatch, benchmark_script):
+    module = benchmark_script("style_quality")
     lab = np.array([[[0, 1, 2, 3, 4]]], np.uint8)
     calls = []
 

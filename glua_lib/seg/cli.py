@@ -4,7 +4,7 @@
 
     python -m glua_lib train-seg --method METHOD --source PREP_SRC --target PREP_TGT \\
         --out RUN_DIR [--style-run STYLE_RUN] [--profile demo|full] [--seed S] [--steps N] \\
-        [--device D]
+        [--batch-size B] [--device D]
     python -m glua_lib predict --run RUN_DIR --input PREP_DIR --out PRED_DIR [--split test]
     python -m glua_lib evaluate --pred PRED_DIR --gt PREP_DIR [--split test] [--out results.json]
 
@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+import torch
 
 from glua_lib.cli import Command, device_arg
 
@@ -36,6 +38,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    "device)")
     p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: profile)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="slices per step (default: profile; lower it when the GPU runs out of "
+                        "memory)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -69,12 +74,13 @@ def run_train(args: argparse.Namespace) -> int:
     get_method(args.method)  # unknown method: ValueError before anything is read
     device = device_arg(args.device)
     profile = get_profile(args.profile, device=device)
-    overrides = {k: v for k, v in (("seed", args.seed), ("steps", args.steps)) if v is not None}
+    overrides = {k: v for k, v in (("seed", args.seed), ("steps", args.steps),
+                                   ("batch_size", args.batch_size)) if v is not None}
     config = SegConfig.from_profile(profile, method=args.method, **overrides)
     try:
         out = train_seg(args.method, args.source, args.target, args.out, config, device,
                         style_run=args.style_run, progress=not args.no_progress)
-    except NonFiniteLossError as err:
+    except (NonFiniteLossError, torch.OutOfMemoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"trained {args.method} ({config.steps} steps, profile {profile.name}) -> {out}")

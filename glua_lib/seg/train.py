@@ -58,12 +58,14 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from glua_lib.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from glua_lib.checkpoint import (kept_checkpoint, load_checkpoint, rng_state, save_checkpoint,
+                                 set_rng_state)
 from glua_lib.config import Profile, config_to_dict, get_profile, load_config, save_config
 from glua_lib.data import Augment, SliceDataset, get_task, list_subjects, read_manifest
 from glua_lib.data.prepared import MANIFEST
 from glua_lib.io import atomic_write_text
-from glua_lib.runtime import device_description, get_device, seed_worker, set_seed
+from glua_lib.runtime import (device_description, get_device, out_of_memory, seed_worker,
+                              set_seed)
 from glua_lib.seg.losses import DiceCELoss
 from glua_lib.seg.unet import UNet, count_parameters
 
@@ -442,6 +444,8 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         ValueError / FileNotFoundError: unknown method, missing folders, mismatched tasks, a
             run folder holding another config; the message names the file.
         NonFiniteLossError: the loss became NaN/inf (the last good checkpoint is kept).
+        torch.OutOfMemoryError: the device ran out of memory; the message names the batch, the
+            checkpoint kept and what to do (:func:`~glua_lib.runtime.out_of_memory`).
     """
     spec = get_method(method)
     config = config if config is not None else SegConfig.from_profile()
@@ -591,15 +595,11 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
                 extra, extra_logs = hook.loss(step, src, tgt)
                 loss = loss + extra
             if not bool(torch.isfinite(loss)):
-                last = int(load_checkpoint(out_dir / CHECKPOINT)["step"]) \
-                    if (out_dir / CHECKPOINT).is_file() else None
                 msg = (f"step {step}: the loss is {float(loss.detach())} (cross-entropy "
                        f"{float(parts['ce'])}, Dice loss {float(parts['dice_loss'])}, extra "
-                       f"{extra_logs}); training stopped. "
-                       + (f"The last good checkpoint (step {last}) is kept in "
-                          f"{out_dir / CHECKPOINT}. " if last is not None else
-                          "No checkpoint was written yet. ")
-                       + "Lower the learning rate or turn AMP off, then rerun.")
+                       f"{extra_logs}); training stopped; "
+                       f"{kept_checkpoint(out_dir / CHECKPOINT)}. Lower the learning rate or "
+                       "turn AMP off, then rerun.")
                 _append_log(log_path, {"event": "stopped", "step": step, "reason": msg})
                 raise NonFiniteLossError(msg)
             optimizer.zero_grad(set_to_none=True)
@@ -623,6 +623,14 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
                 bar.set_postfix(loss=f"{record['loss']:.3f}")
             if done % config.ckpt_every == 0 or done == stop:
                 save(done)
+    except torch.OutOfMemoryError as err:
+        error = out_of_memory(
+            err, out_dir, here["device"], step + 1,
+            f"batch_size {config.batch_size} slices of {size[0]}×{size[1]}"
+            + (" per domain" if tgt_loader is not None else ""),
+            kept_checkpoint(out_dir / CHECKPOINT), "train-seg", "seg_cost.py")
+        _append_log(log_path, {"event": "stopped", "step": step, "reason": str(error)})
+        raise error from None
     finally:
         bar.close()
     if stop < config.steps:

@@ -35,12 +35,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from glua_lib.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from glua_lib.checkpoint import (kept_checkpoint, load_checkpoint, rng_state, save_checkpoint,
+                                 set_rng_state)
 from glua_lib.config import Profile, config_to_dict, save_config
 from glua_lib.data.datasets import SliceDataset
 from glua_lib.data.prepared import list_subjects, read_manifest
 from glua_lib.io import atomic_path, atomic_write_text
-from glua_lib.runtime import device_description, get_device, seed_worker, set_seed
+from glua_lib.runtime import (device_description, get_device, out_of_memory, seed_worker,
+                              set_seed)
 from glua_lib.style import losses
 from glua_lib.style.models import CHANNELS, Discriminators, StyleTransfer
 
@@ -530,6 +532,8 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         FileNotFoundError / ValueError: a folder is missing, not prepared, the tasks differ, the
             slice size is not ``config.image_size``, or ``out_dir`` was trained otherwise.
         TrainingDiverged: a loss became non-finite; the last good checkpoint is kept.
+        torch.OutOfMemoryError: the device ran out of memory; the message names the batch, the
+            checkpoint kept and what to do (:func:`~glua_lib.runtime.out_of_memory`).
     """
     from tqdm.auto import tqdm
 
@@ -601,19 +605,16 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
                                       batch_s["label"] if trainer.labeller is not None else None)
             except TrainingDiverged as err:
                 bar.close()
-                raise TrainingDiverged(f"{out_dir}: {err}; {_kept(ckpt)}. Lower the learning "
-                                       "rate or turn off amp, then rerun to resume") from None
+                raise TrainingDiverged(f"{out_dir}: {err}; {kept_checkpoint(ckpt)}. Lower the "
+                                       "learning rate or turn off amp, then rerun to resume") \
+                    from None
             except torch.OutOfMemoryError as err:
                 bar.close()
-                raise torch.OutOfMemoryError(
-                    f"{out_dir}: out of memory on {here['device']} at step "
-                    f"{trainer.step_count + 1}, with batch_size {config.batch_size} slices of "
-                    f"{config.image_size}×{config.image_size} per domain (measured costs: "
-                    f"benchmarks/style_cost.py --batch-size); {_kept(ckpt)}. Train with a "
-                    "smaller batch_size into a new run folder (train-style --batch-size; a run "
-                    "resumes only with its own config), or use the demo profile. "
-                    f"The device said: {str(err).splitlines()[0] if str(err) else 'nothing'}"
-                ) from None
+                raise out_of_memory(
+                    err, out_dir, here["device"], trainer.step_count + 1,
+                    f"batch_size {config.batch_size} slices of {config.image_size}×"
+                    f"{config.image_size} per domain", kept_checkpoint(ckpt), "train-style",
+                    "style_cost.py") from None
             step = trainer.step_count
             bar.update(1)
             if step % config.log_every == 0 or step == config.steps:
@@ -633,13 +634,6 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         save(trainer.step_count)
         sample(trainer.step_count)
     return out_dir
-
-
-def _kept(ckpt: Path) -> str:
-    """What an interrupted run leaves behind, for error messages."""
-    if ckpt.is_file():
-        return f"the checkpoint of step {load_checkpoint(ckpt)['step']} in {ckpt} is kept"
-    return "no checkpoint was written yet"
 
 
 # ``python -m glua_lib train-style`` (see glua_lib.style.cli)
