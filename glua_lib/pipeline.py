@@ -43,13 +43,22 @@ def profile_parts(profile: Profile) -> tuple[str, ...]:
             f"{profile.n_test}", f"{profile.n_styles}")
 
 
+def _progress(progress: bool | None, profile: Profile) -> bool:
+    """A training progress bar when asked for; by default (``None``) for the ``full`` profile,
+    whose runs take hours, and not for the ``demo`` profile's minutes (the book's outputs)."""
+    return profile.name == "full" if progress is None else bool(progress)
+
+
 def style_run(task: str, source: str, target: str, profile: Profile | None = None,
-              seed: int = 0, device: torch.device | None = None, progress: bool = False) -> Path:
+              seed: int = 0, device: torch.device | None = None,
+              progress: bool | None = None) -> Path:
     """The global-alignment (style transfer) run ``source → target`` for ``task``; trained if
-    missing. ``source``/``target`` are modalities (``"mr"``/``"ct"``) of the phantoms."""
+    missing. ``source``/``target`` are modalities (``"mr"``/``"ct"``) of the phantoms.
+    ``progress``: a progress bar while training (``None``: for the ``full`` profile only)."""
     from glua_lib.style.train import StyleConfig, train_style
 
     profile = profile or get_profile(device=device)
+    progress = _progress(progress, profile)
     config = StyleConfig.from_profile(profile, seed=seed)
     out = _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}",
                       fingerprint(config, *profile_parts(profile)))
@@ -62,7 +71,7 @@ def style_run(task: str, source: str, target: str, profile: Profile | None = Non
 
 
 def seg_run(method: str, task: str, source: str, target: str, profile: Profile | None = None,
-            seed: int = 0, device: torch.device | None = None, progress: bool = False,
+            seed: int = 0, device: torch.device | None = None, progress: bool | None = None,
             **overrides) -> Path:
     """A segmenter trained with ``method`` on ``task``, ``source → target``; trained if missing.
 
@@ -70,11 +79,13 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     the style run of the same seed (:func:`style_run`). The method's own settings (e.g. the
     local alignment's :class:`~glua_lib.local.methods.LocalConfig`) are part of the folder's
     fingerprint. ``overrides`` change :class:`~glua_lib.seg.train.SegConfig` fields and become
-    part of the folder name.
+    part of the folder name. ``progress``: progress bars while training (``None``: for the
+    ``full`` profile only).
     """
     from glua_lib.seg.train import SegConfig, get_method, train_seg
 
     profile = profile or get_profile(device=device)
+    progress = _progress(progress, profile)
     extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
     style = (style_run(task, source, target, profile, seed, device, progress)
              if get_method(method).needs_style_run else None)

@@ -68,3 +68,23 @@ def test_judge_translation_scores_source_and_translation_with_the_oracle(tmp_pat
     assert (oracle / "metrics-mr2ct-translated-seed1.json").is_file()
     assert list(judged["source"]["volumes"]) == ["cardiac-mr-002"]  # the source test subject
     assert judged["translated"]["volumes"] == judged["source"]["volumes"]
+
+
+def test_progress_bars_show_for_the_full_profiles_long_runs(tmp_path, monkeypatch):
+    from glua_lib.seg import train as seg_train
+
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path))
+    seen = []
+
+    def train_seg(method, source, target, out, config, device, style_run, progress):
+        seen.append(progress)
+        return out
+
+    monkeypatch.setattr(seg_train, "train_seg", train_seg)
+    monkeypatch.setattr(pipeline, "phantom_dir", lambda *args: tmp_path / "phantoms")
+    full = dataclasses.replace(TINY, name="full")
+    for seed, (profile, asked) in enumerate([(TINY, None), (full, None), (TINY, True),
+                                             (full, False)]):
+        pipeline.seg_run("none", "cardiac", "mr", "ct", profile, seed, torch.device("cpu"),
+                         progress=asked)
+    assert seen == [False, True, True, False]
