@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -108,3 +109,14 @@ def test_cli_errors_name_the_file_and_exit_2(trained, tmp_path, capsys, argv, me
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
+
+
+def test_help_names_every_method_train_seg_takes():
+    import glua_lib.local  # noqa: F401  (registers local, glua and their unmasked twins)
+    from glua_lib.cli import COMMANDS
+    from glua_lib.seg import METHODS
+
+    summary = COMMANDS["train-seg"][1]  # its line in `python -m glua_lib --help`
+    assert set(METHODS) > {"none", "global", "local", "glua", "oracle"}
+    for name in METHODS:
+        assert re.search(rf"\b{name.removesuffix('-unmasked')}\b", summary), name
