@@ -13,7 +13,7 @@ from glua_lib.checkpoint import load_checkpoint
 from glua_lib.config import DEMO, FULL, load_config
 from glua_lib.data import Volume, make_manifest, save_volume, write_manifest
 from glua_lib.seg import (METHODS, DiceCELoss, Method, NonFiniteLossError, SegConfig, StepHook,
-                          UNet, read_log, register_method, soft_dice_loss, train_seg)
+                          UNet, read_log, soft_dice_loss, train_seg)
 from glua_lib.seg.train import StepBatches
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +333,8 @@ class _NaNAtStep2(StepHook):
         return (float("nan") if step == 2 else 0.0), {"hook": 1.0}
 
 
-def test_hook_gets_target_features_and_nan_loss_stops_keeping_checkpoint(folders, tmp_path):
+def test_hook_gets_target_features_and_nan_loss_stops_keeping_checkpoint(folders, tmp_path,
+                                                                         monkeypatch):
     src, tgt = folders
     hooks = []
 
@@ -341,15 +342,13 @@ def test_hook_gets_target_features_and_nan_loss_stops_keeping_checkpoint(folders
         hooks.append(_NaNAtStep2())
         return hooks[-1]
 
-    register_method(Method("nan-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
-                           uses_target_images=True, make_hook=make))
-    try:
-        run = tmp_path / "nan"
-        with pytest.raises(NonFiniteLossError, match="step 2: the loss is nan.*the checkpoint "
-                                                     "of step 2 in .*checkpoint.pt is kept"):
-            train_seg("nan-test", src, tgt, run, tiny_config(), "cpu", progress=False)
-    finally:
-        METHODS.pop("nan-test")
+    monkeypatch.setitem(METHODS, "nan-test", Method(  # a test-only method, removed afterwards
+        "nan-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
+        uses_target_images=True, make_hook=make))
+    run = tmp_path / "nan"
+    with pytest.raises(NonFiniteLossError, match="step 2: the loss is nan.*the checkpoint "
+                                                 "of step 2 in .*checkpoint.pt is kept"):
+        train_seg("nan-test", src, tgt, run, tiny_config(), "cpu", progress=False)
     # level-1 features of 4 source and 4 target slices; target batches carry no labels
     assert hooks[0].seen[0] == ((4, 8, 8, 8), (4, 8, 8, 8), None)
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 2 and not (run / "model.pt").exists()
@@ -365,33 +364,31 @@ class _OutOfMemoryAtStep2(StepHook):
         return 0.0, {}
 
 
-def test_out_of_memory_names_the_batch_and_what_to_do(folders, tmp_path, capsys):
+def test_out_of_memory_names_the_batch_and_what_to_do(folders, tmp_path, capsys, monkeypatch):
     from glua_lib.cli import main
 
     src, tgt = folders
-    register_method(Method("oom-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
-                           uses_target_images=True, make_hook=lambda *a: _OutOfMemoryAtStep2()))
-    try:
-        run = tmp_path / "oom"
-        with pytest.raises(torch.OutOfMemoryError,
-                           match=r"oom: out of memory on cpu .* at step 3, with batch_size 4 "
-                                 r"slices of 16×16 per domain .*checkpoint of step 2 .* is kept"
-                                 r".*batch_size parameter.*train-seg --batch-size.*"
-                                 r"Tried to allocate 1.00 GiB"):
-            train_seg("oom-test", src, tgt, run, tiny_config(), "cpu", progress=False)
-        assert load_checkpoint(run / "checkpoint.pt")["step"] == 2
-        assert not (run / "model.pt").exists()
-        stopped = read_log(run)[-1]
-        assert stopped["event"] == "stopped" and "out of memory" in stopped["reason"]
-        # the command line says it in one line and exits with 1; --batch-size reaches the config
-        big_src = make_prepared(tmp_path / "src32", "mr", size=32)  # the demo U-Net needs 32²
-        big_tgt = make_prepared(tmp_path / "tgt32", "ct", size=32, seed=10)
-        code = main(["train-seg", "--method", "oom-test", "--source", str(big_src), "--target",
-                     str(big_tgt), "--out", str(tmp_path / "cli"), "--profile", "demo",
-                     "--steps", "4", "--batch-size", "2", "--device", "cpu", "--no-progress"])
-        err = capsys.readouterr().err
-    finally:
-        METHODS.pop("oom-test")
+    monkeypatch.setitem(METHODS, "oom-test", Method(  # a test-only method, removed afterwards
+        "oom-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
+        uses_target_images=True, make_hook=lambda *a: _OutOfMemoryAtStep2()))
+    run = tmp_path / "oom"
+    with pytest.raises(torch.OutOfMemoryError,
+                       match=r"oom: out of memory on cpu .* at step 3, with batch_size 4 "
+                             r"slices of 16×16 per domain .*checkpoint of step 2 .* is kept"
+                             r".*batch_size parameter.*train-seg --batch-size.*"
+                             r"Tried to allocate 1.00 GiB"):
+        train_seg("oom-test", src, tgt, run, tiny_config(), "cpu", progress=False)
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2
+    assert not (run / "model.pt").exists()
+    stopped = read_log(run)[-1]
+    assert stopped["event"] == "stopped" and "out of memory" in stopped["reason"]
+    # the command line says it in one line and exits with 1; --batch-size reaches the config
+    big_src = make_prepared(tmp_path / "src32", "mr", size=32)  # the demo U-Net needs 32²
+    big_tgt = make_prepared(tmp_path / "tgt32", "ct", size=32, seed=10)
+    code = main(["train-seg", "--method", "oom-test", "--source", str(big_src), "--target",
+                 str(big_tgt), "--out", str(tmp_path / "cli"), "--profile", "demo",
+                 "--steps", "4", "--batch-size", "2", "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ") and "batch_size 2 slices of 32×32" in err
     assert load_config(SegConfig, tmp_path / "cli" / "config.json").batch_size == 2
 
