@@ -355,6 +355,22 @@ def test_hook_gets_target_features_and_nan_loss_stops_keeping_checkpoint(folders
     assert read_log(run)[-1]["event"] == "stopped"
 
 
+def test_target_slices_of_another_size_are_refused(tmp_path, monkeypatch):
+    src = make_prepared(tmp_path / "src", "mr")
+    tgt = make_prepared(tmp_path / "tgt", "ct", seed=10, size=32)  # another --size
+    monkeypatch.setitem(METHODS, "target-test", Method(  # a test-only method, removed afterwards
+        "target-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
+        uses_target_images=True))
+    with pytest.raises(ValueError, match=r"tgt: target slices are 32×32 but the training slices "
+                                         r"\(.*src\) are 16×16; prepare source and target "
+                                         r"with the same --size"):
+        train_seg("target-test", src, tgt, tmp_path / "run", tiny_config(), "cpu",
+                  progress=False)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    # methods that never see target images do not care
+    train_seg("none", src, tgt, tmp_path / "none", tiny_config(steps=1), "cpu", progress=False)
+
+
 class _OutOfMemoryAtStep2(StepHook):
     """A method hook whose third step runs out of device memory."""
 

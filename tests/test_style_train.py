@@ -318,6 +318,11 @@ def test_translate_folder_writes_prepared_volumes_with_source_labels(data, run_c
     with pytest.raises(ValueError, match="translates cardiac ct -> mr"):
         translate_folder(run_ct_mr, data["mr"], tmp_path / "wrong", device="cpu",
                          progress=False)
+    small = _prepared(tmp_path / "ct8", "ct", size=8)  # converted with another --size
+    with pytest.raises(ValueError, match=r"ct8/ct0.npz: slices are 8×8 but the style run .* was "
+                                         r"trained on 16×16; prepare this folder with --size 16"):
+        translate_folder(run_ct_mr, small, tmp_path / "scaled", device="cpu", progress=False)
+    assert not (tmp_path / "scaled").exists()
 
 
 def _cli(argv, capsys):
@@ -333,6 +338,11 @@ def test_cli_errors_name_the_folder(data, tmp_path, capsys):
     code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(data["abd"]),
                       "--out", str(tmp_path / "r"), "--device", "cpu"], capsys)
     assert code == 2 and "task mismatch" in err and str(data["abd"]) in err
+    small = _prepared(tmp_path / "ct8", "ct", size=8)  # converted with another --size
+    code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(small),
+                      "--out", str(tmp_path / "r"), "--device", "cpu"], capsys)
+    assert code == 2 and f"{small}: slices are 8×8 but the config expects 16×16" in err
+    assert "the same --size" in err
     code, err = _cli(["translate", "--run", str(missing), "--source", str(data["mr"]),
                       "--out", str(tmp_path / "o"), "--device", "cpu"], capsys)
     assert code == 2 and f"{missing}: no such style-transfer run" in err

@@ -441,8 +441,9 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
             several sessions); the next call resumes.
 
     Raises:
-        ValueError / FileNotFoundError: unknown method, missing folders, mismatched tasks, a
-            run folder holding another config; the message names the file.
+        ValueError / FileNotFoundError: unknown method, missing folders, mismatched tasks,
+            target slices of another size than the training slices (methods that see target
+            images), a run folder holding another config; the message names the file.
         NonFiniteLossError: the loss became NaN/inf (the last good checkpoint is kept).
         torch.OutOfMemoryError: the device ran out of memory; the message names the batch, the
             checkpoint kept and what to do (:func:`~glua_lib.runtime.out_of_memory`).
@@ -507,6 +508,11 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
     if spec.uses_target_images:  # unlabelled: the batches' labels are dropped below
         target_data = SliceDataset(target_dir, split="train", context=config.context,
                                    augment=augment, seed=config.seed + 1)
+        target_size = target_data.volumes[0].image.shape[1:]
+        if target_size != size:  # one network sees both: the scales must agree
+            raise ValueError(f"{target_dir}: target slices are {target_size[0]}×{target_size[1]} "
+                             f"but the training slices ({train_dir}) are {size[0]}×{size[1]}; "
+                             "prepare source and target with the same --size")
 
     in_channels = 2 * config.context + 1
     model = build_model(config, in_channels, task.n_classes).to(device)

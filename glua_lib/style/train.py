@@ -547,7 +547,9 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         size = datasets[role].volumes[0].image.shape[1:]
         if size != (config.image_size, config.image_size):
             raise ValueError(f"{folder}: slices are {size[0]}×{size[1]} but the config expects "
-                             f"{config.image_size}×{config.image_size} (image_size)")
+                             f"{config.image_size}×{config.image_size} (image_size; train-style "
+                             "takes it from the source folder): prepare source and target "
+                             "with the same --size")
 
     set_seed(config.seed)
     trainer = StyleTrainer(config, device, n_classes=len(data["classes"]))

@@ -131,7 +131,8 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
     Raises:
         FileNotFoundError: the run folder, its checkpoint or ``source_dir`` is missing.
         FileExistsError: ``out_dir`` is not empty and ``overwrite`` is false.
-        ValueError: ``source_dir`` is not the run's source task/modality.
+        ValueError: ``source_dir`` is not the run's source task/modality, or its slices are not
+            the size the run was trained on (named; nothing is written).
     """
     from tqdm.auto import tqdm
 
@@ -154,7 +155,13 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
         bar = tqdm(total=len(subjects) * n_styles, desc="translate", unit="vol",
                    disable=not progress)
         for subject in subjects:
-            vol = load_volume(source_dir / manifest["subjects"][subject]["file"])
+            file = source_dir / manifest["subjects"][subject]["file"]
+            vol = load_volume(file)
+            if vol.image.shape[1:] != (config.image_size,) * 2:  # another scale: a silent mess
+                raise ValueError(f"{file}: slices are {vol.image.shape[1]}×{vol.image.shape[2]} "
+                                 f"but the style run {run_dir} was trained on {config.image_size}"
+                                 f"×{config.image_size}; prepare this folder with --size "
+                                 f"{config.image_size}")
             for k, code in enumerate(codes):
                 name = f"{subject}_style{k}"
                 image = translate_volume(model, vol.image, code)
