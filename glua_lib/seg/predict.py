@@ -80,6 +80,11 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike,
     Writes ``out_dir`` as a prepared folder (atomically: all or nothing): ``label`` = predicted
     classes, ``image``/``spacing``/``modality``/``subject`` and splits copied from the input; the
     manifest records the run and the input folder. Returns ``out_dir``.
+
+    Raises:
+        FileNotFoundError: the input folder or the run's final model is missing.
+        ValueError: another task, no subjects, or slices of another size than the model was
+            trained on (the file named; nothing is written).
     """
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if not input_dir.is_dir():
@@ -98,7 +103,13 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike,
 
     with staged_output(out_dir, overwrite=overwrite) as stage:
         for subject in tqdm(subjects, desc="predict", disable=not progress):
-            vol = load_volume(input_dir / manifest["subjects"][subject]["file"])
+            file = input_dir / manifest["subjects"][subject]["file"]
+            vol = load_volume(file)
+            trained = tuple(ckpt.get("slice_size") or vol.image.shape[1:])  # older runs: unknown
+            if vol.image.shape[1:] != trained:  # another scale than it learnt: a silent mess
+                raise ValueError(f"{file}: slices are {vol.image.shape[1]}×{vol.image.shape[2]} "
+                                 f"but the model in {run_dir} was trained on {trained[0]}×"
+                                 f"{trained[1]}; prepare this folder with --size {trained[0]}")
             pred = predict_volume(model, vol.image, int(ckpt["context"]), device, batch_size, amp)
             save_volume(stage / f"{subject}.npz", Volume(
                 image=vol.image, label=pred, spacing=vol.spacing, modality=vol.modality,

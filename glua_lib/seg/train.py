@@ -531,7 +531,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
             "style_run": str(Path(style_run).resolve()) if style_run else None,
             "task": task.name, "classes": list(task.classes), "in_channels": in_channels,
             "model": model.config, "parameters": count_parameters(model),
-            "n_train_slices": len(data), "amp": use_amp}
+            "n_train_slices": len(data), "slice_size": list(size), "amp": use_amp}
 
     start = 0
     machines: list[dict] = []  # the machine of each training stretch, oldest first
@@ -645,7 +645,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         "model": model.state_dict(), "model_config": dict(model.config), "step": config.steps,
         "config": config_to_dict(config), "task": task.name, "classes": list(task.classes),
         "context": config.context, "method": method,
-        "uses_target_labels": spec.uses_target_labels})
+        "uses_target_labels": spec.uses_target_labels, "slice_size": list(size)})
     _append_log(log_path, {"event": "done", "step": config.steps,
                            "elapsed_s": round(time.time() - t0, 3)})
     return out_dir
