@@ -103,3 +103,13 @@ def test_manifest_checks(tmp_path):
         make_manifest(dataset="t", task="cardiac", modality="mr", normalisation={},
                       splits={"a": "training"}, command="")
     assert json.loads(json.dumps(man)) == man
+
+
+def test_check_slice_size_names_the_file_whose_size_and_fix():
+    from glua_lib.data import check_slice_size
+
+    check_slice_size("a.npz", (16, 16), [16, 16], "the model was trained on", "fix")  # same: quiet
+    with pytest.raises(ValueError, match=r"^a.npz: slices are 8×16 but the model was trained on "
+                                         r"16×16; prepare it with --size 16$"):
+        check_slice_size("a.npz", (8, 16), (16, 16), "the model was trained on",
+                         "prepare it with --size 16")

@@ -361,7 +361,7 @@ def test_target_slices_of_another_size_are_refused(tmp_path, monkeypatch):
     monkeypatch.setitem(METHODS, "target-test", Method(  # a test-only method, removed afterwards
         "target-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
         uses_target_images=True))
-    with pytest.raises(ValueError, match=r"tgt: target slices are 32×32 but the training slices "
+    with pytest.raises(ValueError, match=r"tgt: slices are 32×32 but the training slices "
                                          r"\(.*src\) are 16×16; prepare source and target "
                                          r"with the same --size"):
         train_seg("target-test", src, tgt, tmp_path / "run", tiny_config(), "cpu",

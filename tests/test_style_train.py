@@ -341,7 +341,7 @@ def test_cli_errors_name_the_folder(data, tmp_path, capsys):
     small = _prepared(tmp_path / "ct8", "ct", size=8)  # converted with another --size
     code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(small),
                       "--out", str(tmp_path / "r"), "--device", "cpu"], capsys)
-    assert code == 2 and f"{small}: slices are 8×8 but the config expects 16×16" in err
+    assert code == 2 and f"{small}: slices are 8×8 but the config's image_size is 16×16" in err
     assert "the same --size" in err
     code, err = _cli(["translate", "--run", str(missing), "--source", str(data["mr"]),
                       "--out", str(tmp_path / "o"), "--device", "cpu"], capsys)

@@ -1,12 +1,12 @@
 """Data: the tasks and their classes, the prepared format, and datasets of 2D slices."""
-from glua_lib.data.prepared import (PreparedDataError, Volume, list_subjects, load_extra, load_volume,
-                                    load_volumes, make_manifest, read_manifest, save_volume,
-                                    staged_output, write_manifest)
+from glua_lib.data.prepared import (PreparedDataError, Volume, check_slice_size, list_subjects,
+                                    load_extra, load_volume, load_volumes, make_manifest,
+                                    read_manifest, save_volume, staged_output, write_manifest)
 from glua_lib.data.tasks import ABDOMINAL, CARDIAC, MODALITIES, TASKS, Task, get_task
 
 __all__ = [
     "ABDOMINAL", "CARDIAC", "MODALITIES", "PreparedDataError", "TASKS", "Task", "Volume",
-    "get_task", "list_subjects", "load_extra", "load_volume", "load_volumes", "make_manifest", "read_manifest",
+    "check_slice_size", "get_task", "list_subjects", "load_extra", "load_volume", "load_volumes", "make_manifest", "read_manifest",
     "save_volume", "staged_output", "write_manifest",
 ]
 

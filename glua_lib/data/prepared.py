@@ -201,6 +201,18 @@ def list_subjects(prep_dir: str | os.PathLike, split: str | None = None) -> list
     return sorted(s for s, e in subjects.items() if split is None or e["split"] == split)
 
 
+def check_slice_size(path: str | os.PathLike, size: tuple[int, ...], expected: tuple[int, ...],
+                     whose: str, fix: str) -> None:
+    """``ValueError`` naming ``path`` when its H×W slices (``size``) are not ``expected``.
+
+    ``whose`` says whose size ``expected`` is ("the model in RUN was trained on"), ``fix`` what to
+    do. One network applied at another scale than it learnt gives no error, only wrong results.
+    """
+    if tuple(size) != tuple(expected):
+        raise ValueError(f"{path}: slices are {size[0]}×{size[1]} but {whose} "
+                         f"{expected[0]}×{expected[1]}; {fix}")
+
+
 def load_volumes(prep_dir: str | os.PathLike, split: str | None = None) -> list[Volume]:
     """All volumes of a prepared folder (optionally one split), sorted by subject."""
     prep_dir = Path(prep_dir)

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from glua_lib.checkpoint import load_checkpoint
-from glua_lib.data import (Volume, get_task, list_subjects, load_volume, make_manifest,
-                           read_manifest, save_volume, staged_output, write_manifest)
+from glua_lib.data import (Volume, check_slice_size, get_task, list_subjects, load_volume,
+                           make_manifest, read_manifest, save_volume, staged_output,
+                           write_manifest)
 from glua_lib.metrics import MetricAccumulator
 from glua_lib.runtime import get_device
 from glua_lib.seg.unet import UNet
@@ -105,11 +106,10 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike,
         for subject in tqdm(subjects, desc="predict", disable=not progress):
             file = input_dir / manifest["subjects"][subject]["file"]
             vol = load_volume(file)
-            trained = tuple(ckpt.get("slice_size") or vol.image.shape[1:])  # older runs: unknown
-            if vol.image.shape[1:] != trained:  # another scale than it learnt: a silent mess
-                raise ValueError(f"{file}: slices are {vol.image.shape[1]}×{vol.image.shape[2]} "
-                                 f"but the model in {run_dir} was trained on {trained[0]}×"
-                                 f"{trained[1]}; prepare this folder with --size {trained[0]}")
+            trained = ckpt.get("slice_size") or vol.image.shape[1:]  # older runs: unknown
+            check_slice_size(file, vol.image.shape[1:], trained,
+                             f"the model in {run_dir} was trained on",
+                             f"prepare this folder with --size {trained[0]}")
             pred = predict_volume(model, vol.image, int(ckpt["context"]), device, batch_size, amp)
             save_volume(stage / f"{subject}.npz", Volume(
                 image=vol.image, label=pred, spacing=vol.spacing, modality=vol.modality,

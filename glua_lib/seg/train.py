@@ -61,7 +61,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from glua_lib.checkpoint import (kept_checkpoint, load_checkpoint, rng_state, save_checkpoint,
                                  set_rng_state)
 from glua_lib.config import Profile, config_to_dict, get_profile, load_config, save_config
-from glua_lib.data import Augment, SliceDataset, get_task, list_subjects, read_manifest
+from glua_lib.data import (Augment, SliceDataset, check_slice_size, get_task, list_subjects,
+                           read_manifest)
 from glua_lib.data.prepared import MANIFEST
 from glua_lib.io import atomic_write_text
 from glua_lib.runtime import (device_description, get_device, out_of_memory, seed_worker,
@@ -508,11 +509,9 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
     if spec.uses_target_images:  # unlabelled: the batches' labels are dropped below
         target_data = SliceDataset(target_dir, split="train", context=config.context,
                                    augment=augment, seed=config.seed + 1)
-        target_size = target_data.volumes[0].image.shape[1:]
-        if target_size != size:  # one network sees both: the scales must agree
-            raise ValueError(f"{target_dir}: target slices are {target_size[0]}×{target_size[1]} "
-                             f"but the training slices ({train_dir}) are {size[0]}×{size[1]}; "
-                             "prepare source and target with the same --size")
+        check_slice_size(target_dir, target_data.volumes[0].image.shape[1:], size,
+                         f"the training slices ({train_dir}) are",
+                         "prepare source and target with the same --size")
 
     in_channels = 2 * config.context + 1
     model = build_model(config, in_channels, task.n_classes).to(device)

@@ -39,7 +39,7 @@ from glua_lib.checkpoint import (kept_checkpoint, load_checkpoint, rng_state, sa
                                  set_rng_state)
 from glua_lib.config import Profile, config_to_dict, save_config
 from glua_lib.data.datasets import SliceDataset
-from glua_lib.data.prepared import list_subjects, read_manifest
+from glua_lib.data.prepared import check_slice_size, list_subjects, read_manifest
 from glua_lib.io import atomic_path, atomic_write_text
 from glua_lib.runtime import (device_description, get_device, out_of_memory, seed_worker,
                               set_seed)
@@ -544,12 +544,9 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
     datasets = {"source": SliceDataset(source_dir, split="train"),
                 "target": SliceDataset(target_dir, split="train")}
     for role, folder in (("source", source_dir), ("target", target_dir)):
-        size = datasets[role].volumes[0].image.shape[1:]
-        if size != (config.image_size, config.image_size):
-            raise ValueError(f"{folder}: slices are {size[0]}×{size[1]} but the config expects "
-                             f"{config.image_size}×{config.image_size} (image_size; train-style "
-                             "takes it from the source folder): prepare source and target "
-                             "with the same --size")
+        check_slice_size(folder, datasets[role].volumes[0].image.shape[1:],
+                         (config.image_size,) * 2, "the config's image_size is",
+                         "prepare source and target with the same --size")
 
     set_seed(config.seed)
     trainer = StyleTrainer(config, device, n_classes=len(data["classes"]))

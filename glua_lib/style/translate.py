@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from glua_lib.checkpoint import load_checkpoint
-from glua_lib.data.prepared import (Volume, load_volume, make_manifest, read_manifest,
-                                    save_volume, staged_output, write_manifest)
+from glua_lib.data.prepared import (Volume, check_slice_size, load_volume, make_manifest,
+                                    read_manifest, save_volume, staged_output, write_manifest)
 from glua_lib.runtime import get_device
 from glua_lib.style.models import StyleTransfer
 from glua_lib.style.train import CHECKPOINT, StyleConfig
@@ -157,11 +157,9 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
         for subject in subjects:
             file = source_dir / manifest["subjects"][subject]["file"]
             vol = load_volume(file)
-            if vol.image.shape[1:] != (config.image_size,) * 2:  # another scale: a silent mess
-                raise ValueError(f"{file}: slices are {vol.image.shape[1]}×{vol.image.shape[2]} "
-                                 f"but the style run {run_dir} was trained on {config.image_size}"
-                                 f"×{config.image_size}; prepare this folder with --size "
-                                 f"{config.image_size}")
+            check_slice_size(file, vol.image.shape[1:], (config.image_size,) * 2,
+                             f"the style run {run_dir} was trained on",
+                             f"prepare this folder with --size {config.image_size}")
             for k, code in enumerate(codes):
                 name = f"{subject}_style{k}"
                 image = translate_volume(model, vol.image, code)
