@@ -6,8 +6,8 @@ from glua_lib.data.tasks import ABDOMINAL, CARDIAC, MODALITIES, TASKS, Task, get
 
 __all__ = [
     "ABDOMINAL", "CARDIAC", "MODALITIES", "PreparedDataError", "TASKS", "Task", "Volume",
-    "check_slice_size", "get_task", "list_subjects", "load_extra", "load_volume", "load_volumes", "make_manifest", "read_manifest",
-    "save_volume", "staged_output", "write_manifest",
+    "check_slice_size", "get_task", "list_subjects", "load_extra", "load_volume", "load_volumes",
+    "make_manifest", "read_manifest", "save_volume", "staged_output", "write_manifest",
 ]
 
 from glua_lib.data.datasets import Augment, SliceDataset  # noqa: E402
