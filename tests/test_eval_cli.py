@@ -88,7 +88,7 @@ def test_cli_round_trip(trained, capsys):
 
 
 def test_predict_refuses_slices_of_another_size(trained, tmp_path):
-    root, _, _, run = trained
+    *_, run = trained
     big = make_prepared(tmp_path / "ct32", "ct", seed=10, size=32)  # converted with another --size
     with pytest.raises(ValueError, match=r"ct32/ct00.npz: slices are 32×32 but the model in .* "
                                          r"was trained on 16×16; prepare this folder with --size"):

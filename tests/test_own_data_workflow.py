@@ -23,6 +23,7 @@ from glua_lib.cli import main as glua_main
 from glua_lib.data import list_subjects, load_volume, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md", "### Your own data, end to end")  # the file and its section
 X, Y, Z = 32, 6, 32  # LPS voxels; the default coronal plane gives D×H×W = Y×Z×X = 6×32×32
 SPACING = (1.0, 2.0, 1.0)  # mm along x, y, z
 # MM-WHS label values: MYO 205, LAC 420, LVC 500, AA 820 (600, the right ventricle, → 0)
@@ -77,7 +78,7 @@ def write_mmwhs(raw: Path) -> None:
 
 
 def test_readme_and_intro_give_the_same_commands():
-    readme = documented_commands(ROOT / "README.md", "### Your own data, end to end")
+    readme = documented_commands(*README)
     intro = documented_commands(ROOT / "book" / "intro.md", "## Your own data")
     assert readme == intro
     assert [c[:3] for c in readme] == [["python", "-m", "data_prep"]] * 2 + [
@@ -88,7 +89,7 @@ def test_own_data_commands_run_from_raw_files_to_dice(tmp_path, monkeypatch, cap
     write_mmwhs(tmp_path / "MMWHS_RAW")
     before = snapshot(tmp_path / "MMWHS_RAW")
     monkeypatch.chdir(tmp_path)  # the documented relative paths land in tmp_path
-    for argv in documented_commands(ROOT / "README.md", "### Your own data, end to end"):
+    for argv in documented_commands(*README):
         module, args = argv[2], argv[3:]
         extra = TEST_SIZED["data_prep" if module == "data_prep" else args[0]]
         main = data_prep_main if module == "data_prep" else glua_main
