@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "(+ ablations) or oracle (chapters 3, 4)"),
     "predict": ("glua_lib.seg.cli:predict", "segment a prepared folder with a trained segmenter"),
     "evaluate": ("glua_lib.seg.cli:evaluate", "per-class 3D Dice and ASSD (mm) of predictions"),
+    "compare": ("glua_lib.seg.cli:compare", "several evaluate results in one table (with the "
+                "gap closed when none and oracle are among them)"),
 }
 
 
@@ -50,8 +52,8 @@ def _resolve(target: str):
 
 def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> argparse.ArgumentParser:
     commands = COMMANDS if commands is None else commands
-    parser = argparse.ArgumentParser(prog="python -m glua_lib",
-                                     description="GLUA: train, translate, predict, evaluate.")
+    parser = argparse.ArgumentParser(
+        prog="python -m glua_lib", description="GLUA: train, translate, predict, evaluate, compare.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -191,14 +191,90 @@ def tables_str(tables: Mapping[str, ResultsTable], digits: int = 1) -> str:
 
 
 def save_results(path: str | os.PathLike, per_volume: Mapping,
-                 tables: Mapping[str, ResultsTable] | None = None) -> Path:
-    """Write per-volume metrics (and tables, if given) as JSON atomically."""
+                 tables: Mapping[str, ResultsTable] | None = None,
+                 name: str | None = None) -> Path:
+    """Write per-volume metrics (and tables and the row name, if given) as JSON atomically:
+    ``python -m glua_lib evaluate --out``'s file, read back by :func:`load_evaluation`."""
     path = Path(path)
-    data = {"per_volume": per_volume}
+    data = {**({"name": name} if name is not None else {}), "per_volume": per_volume}
     if tables:
         data["tables"] = {k: t.to_dict() for k, t in tables.items()}
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
     return path
+
+
+def load_evaluation(path: str | os.PathLike) -> tuple[str, dict]:
+    """``(name, per-volume metrics)`` of a file written by ``python -m glua_lib evaluate --out``
+    (:func:`save_results`). The name is the file's ``--name`` (files written before it was
+    stored: the row of their tables, else the file name's stem).
+
+    Raises ``FileNotFoundError`` / ``ValueError`` naming the file and what to do when it is
+    missing, not JSON, or holds no per-volume metrics.
+    """
+    path = Path(path)
+    redo = "write it with `python -m glua_lib evaluate --pred PRED --gt PREP --out FILE`"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such results file; {redo}")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a JSON results file ({err}); {redo}") from None
+    per_volume = data.get("per_volume") if isinstance(data, dict) else None
+    if not isinstance(per_volume, dict) or not per_volume.get("volumes") \
+            or "classes" not in per_volume:
+        raise ValueError(f"{path}: holds no per-volume metrics of `evaluate` (a 'per_volume' "
+                         f"entry with 'classes' and 'volumes'); {redo}")
+    for subject, v in per_volume["volumes"].items():
+        for metric in METRICS:
+            bad = {c: x for c, x in v.get(metric, {}).items()
+                   if not isinstance(x, (int, float)) or not np.isfinite(x)}
+            if metric not in v or bad:
+                raise ValueError(f"{path}: volume {subject!r} has "
+                                 + (f"non-finite {metric} {bad}" if bad else f"no {metric}")
+                                 + f" (evaluate never writes that; the file was edited?); {redo}")
+    name = data.get("name")
+    if name is None:
+        rows = list(data.get("tables", {}).get("dice", {}).get("rows", {}))
+        name = rows[0] if len(rows) == 1 else path.stem
+    return str(name), per_volume
+
+
+def combine_evaluations(paths: Sequence[str | os.PathLike],
+                        names: Sequence[str] | None = None) -> dict[str, dict]:
+    """``{name: per-volume metrics}`` of several :func:`load_evaluation` files, in their order,
+    for :func:`make_tables` (rows named ``none`` and ``oracle`` give the gap closed).
+
+    ``names`` replace the files' own names. The files must be comparable: same task, classes,
+    split and test volumes; otherwise ``ValueError`` names the file that differs from the first
+    and how. Two files with one name are refused too.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("no results files to compare")
+    if names is not None and len(names) != len(paths):
+        raise ValueError(f"{len(names)} names for {len(paths)} results files; give one per file")
+    combined: dict[str, dict] = {}
+    source: dict[str, Path] = {}  # name -> its file
+    for i, path in enumerate(paths):
+        name, per_volume = load_evaluation(path)
+        name = names[i] if names is not None else name
+        if name in combined:
+            raise ValueError(f"{path}: the name {name!r} is taken by {source[name]}; pass "
+                             "--names (one per file) or re-run evaluate with another --name")
+        if combined:
+            ref_path, ref = paths[0], next(iter(combined.values()))
+            for key in ("task", "classes", "split"):
+                if per_volume.get(key) != ref.get(key):
+                    raise ValueError(f"{path}: {key} {per_volume.get(key)!r}, but {ref_path} has "
+                                     f"{ref.get(key)!r}; compare results of one task and split")
+            extra = sorted(set(per_volume["volumes"]) - set(ref["volumes"]))
+            lacking = sorted(set(ref["volumes"]) - set(per_volume["volumes"]))
+            if extra or lacking:
+                raise ValueError(f"{path}: scored other volumes than {ref_path} (missing "
+                                 f"{lacking}, extra {extra}); evaluate every method on the same "
+                                 "--gt folder and --split")
+        combined[name], source[name] = per_volume, path
+    return combined
 
 
 # ---------------------------------------------------------------------------------------------

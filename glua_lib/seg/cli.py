@@ -1,4 +1,4 @@
-"""``python -m glua_lib train-seg | predict | evaluate``.
+"""``python -m glua_lib train-seg | predict | evaluate | compare``.
 
 ::
 
@@ -7,16 +7,18 @@
         [--batch-size B] [--device D]
     python -m glua_lib predict --run RUN_DIR --input PREP_DIR --out PRED_DIR [--split test]
     python -m glua_lib evaluate --pred PRED_DIR --gt PREP_DIR [--split test] [--out results.json]
+    python -m glua_lib compare none.json glua.json oracle.json [--names ...] [--out tables.md]
 
 METHOD: ``none``, ``global``, ``local``, ``glua``, the ablations ``local-unmasked`` and
 ``glua-unmasked``, or ``oracle`` (target labels: the upper bound).
 
-The three commands share this module: each is a :class:`~glua_lib.cli.Command` (its options
+The four commands share this module: each is a :class:`~glua_lib.cli.Command` (its options
 and its ``run``), which the dispatcher finds as ``glua_lib.seg.cli:train`` and so on.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -65,6 +67,15 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                    "as JSON")
 
 
+def _add_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("results", type=Path, nargs="+", metavar="RESULTS_JSON",
+                   help="files written by `evaluate --out`, one per method, in table order")
+    p.add_argument("--names", nargs="+", default=None,
+                   help="row names, one per file (default: each file's evaluate --name)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="write the tables: Markdown for a .md file, else JSON")
+
+
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -106,7 +117,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     tables = make_tables({args.name: per_volume})
     print(tables_str(tables))
     if args.out is not None:
-        save_results(args.out, per_volume, tables)
+        save_results(args.out, per_volume, tables, name=args.name)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from glua_lib.io import atomic_write_text
+    from glua_lib.results import combine_evaluations, make_tables, tables_markdown, tables_str
+
+    tables = make_tables(combine_evaluations(args.results, args.names))
+    print(tables_str(tables))
+    if args.out is not None:
+        text = (tables_markdown(tables) if args.out.suffix == ".md" else json.dumps(
+            {"files": [str(f) for f in args.results],
+             "tables": {k: t.to_dict() for k, t in tables.items()}}, indent=2))
+        atomic_write_text(args.out, text + "\n")
         print(f"wrote {args.out}")
     return 0
 
@@ -114,3 +140,4 @@ def run_evaluate(args: argparse.Namespace) -> int:
 train = Command(_add_train, run_train)
 predict = Command(_add_predict, run_predict)
 evaluate = Command(_add_evaluate, run_evaluate)
+compare = Command(_add_compare, run_compare)
