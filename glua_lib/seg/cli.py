@@ -76,8 +76,6 @@ def _add_compare(p: argparse.ArgumentParser) -> None:
                    help="write the tables: Markdown for a .md file, else JSON")
 
 
-
-
 def run_train(args: argparse.Namespace) -> int:
     from glua_lib.config import get_profile
     from glua_lib.seg.train import NonFiniteLossError, SegConfig, get_method, train_seg
