@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import Callable, NamedTuple
 
 
@@ -63,9 +64,21 @@ def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> argparse
 
 
 def main(argv: list[str] | None = None) -> int:
+    from glua_lib.runtime import AdviceWarning
+
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        return int(_resolve(args._target).run(args) or 0)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # restores showwarning afterwards
+        show = warnings.showwarning
+
+        def plain(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, AdviceWarning):  # advice, not a code location
+                print(f"warning: {message}", file=sys.stderr)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = plain
+        try:
+            return int(_resolve(args._target).run(args) or 0)
+        except (FileNotFoundError, FileExistsError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2

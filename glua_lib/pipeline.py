@@ -9,8 +9,10 @@ chapter 4 first gets the same models chapter 2 would have trained.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -70,6 +72,19 @@ def style_run(task: str, source: str, target: str, profile: Profile | None = Non
     return out
 
 
+@contextlib.contextmanager
+def _styles_known_to_collapse():
+    """Silence :class:`~glua_lib.style.translate.CollapsedStylesWarning` for the book's runs:
+    chapter 2 measures and shows the collapse, and every translated folder's manifest records
+    it (``style_effect``), so the advice meant for a user's own call is not repeated in every
+    chapter and results script."""
+    from glua_lib.style.translate import CollapsedStylesWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapsedStylesWarning)
+        yield
+
+
 def seg_run(method: str, task: str, source: str, target: str, profile: Profile | None = None,
             seed: int = 0, device: torch.device | None = None, progress: bool | None = None,
             **overrides) -> Path:
@@ -95,7 +110,7 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     out = _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
                       *extra, fingerprint(config, *profile_parts(profile),
                                           style.name if style else "", *more))
-    with FileLock(str(out) + ".lock"):
+    with FileLock(str(out) + ".lock"), _styles_known_to_collapse():
         if not (out / DONE).is_file():
             train_seg(method, phantom_dir(task, source, profile), phantom_dir(task, target, profile),
                       out, config, device=device, style_run=style, progress=progress)
@@ -166,7 +181,7 @@ def translated_dir(task: str, source: str, target: str, profile: Profile | None 
     profile = profile or get_profile(device=device)
     run = style_run(task, source, target, profile, seed, device)
     out = run / f"translated-{profile.n_styles}styles"
-    with FileLock(str(out) + ".lock"):
+    with FileLock(str(out) + ".lock"), _styles_known_to_collapse():
         if not (out / "manifest.json").is_file():
             translate_folder(run, phantom_dir(task, source, profile), out,
                              n_styles=profile.n_styles, device=device, seed=seed,

@@ -17,6 +17,11 @@ _REPORTED = ("glua-book", "torch", "numpy", "scipy", "monai", "nibabel", "pydico
              "ipywidgets")
 
 
+class AdviceWarning(UserWarning):
+    """A warning whose message is advice to whoever ran the command: ``python -m glua_lib``
+    prints it as one plain ``warning: ...`` line; in Python it is an ordinary warning."""
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """The best available device: CUDA, then Apple MPS, then CPU.
 

@@ -130,3 +130,44 @@ def test_translation_report_on_hand_made_volumes():
     with pytest.raises(ValueError, match="unknown source subjects"):
         translation_report(src, tgt, [V(subject="b_style0", image=trans[0].image, label=lab)],
                            ["bg", "c1", "c2"])
+
+
+class _StyleAsIntensity(__import__("torch").nn.Module):
+    """A stand-in model whose translation is a flat image of the style code's first number."""
+
+    def __init__(self):
+        import torch
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def translate(self, x, to, style):
+        return x * 0 + style[:, :1, None, None]
+
+
+def test_style_effect_is_the_mean_pairwise_difference_of_renderings():
+    import torch
+
+    from glua_lib.style.translate import COLLAPSE_RATIO, style_effect
+
+    model, image = _StyleAsIntensity(), np.zeros((4, 4), np.float32)
+    codes = torch.tensor([[0.0, 9.0], [0.5, 9.0], [1.0, 9.0]])
+    e = style_effect(model, image, codes, seed=5)
+    assert e.styles == pytest.approx((0.5 + 1.0 + 0.5) / 3)  # |0−.5|, |0−1|, |.5−1|
+    z = e.random_codes[:, 0]
+    assert e.random_codes.shape == (3, 2)
+    drawn = torch.randn(3, 2, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(e.random_codes, drawn)
+    assert e.random == pytest.approx(float((z[0] - z[1]).abs() + (z[0] - z[2]).abs()
+                                           + (z[1] - z[2]).abs()) / 3, rel=1e-6)
+    assert e.ratio == pytest.approx(e.styles / e.random) and not e.collapsed
+    a, b = e.walk_ends(codes)
+    assert torch.equal(a, codes[0]) and torch.equal(b, codes[1])
+    # one style three times: nothing differs, so the walk goes between two prior draws instead
+    same = style_effect(model, image, codes[[1, 1, 1]], seed=5)
+    assert same.styles == 0 and same.ratio == 0 < COLLAPSE_RATIO and same.collapsed
+    a, b = same.walk_ends(codes[[1, 1, 1]])
+    assert torch.equal(a, same.random_codes[0]) and torch.equal(b, same.random_codes[1])
+    with pytest.raises(ValueError, match="K >= 2 style codes"):
+        style_effect(model, image, codes[:1])
+    with pytest.raises(ValueError, match="one H×W slice"):
+        style_effect(model, np.zeros((2, 4, 4), np.float32), codes)

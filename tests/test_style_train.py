@@ -284,6 +284,7 @@ def test_out_of_memory_names_the_batch_and_what_to_do(data, tmp_path, monkeypatc
     assert load_config(StyleConfig, tmp_path / "cli" / "config.json").batch_size == 1
 
 
+@pytest.mark.filterwarnings("ignore::glua_lib.style.translate.CollapsedStylesWarning")
 def test_translate_folder_writes_prepared_volumes_with_source_labels(data, run_ct_mr, tmp_path):
     out = translate_folder(run_ct_mr, data["ct"], tmp_path / "ct-as-mr", n_styles=2,
                            device="cpu", seed=0, progress=False)
@@ -363,3 +364,50 @@ def test_cli_trains_and_translates(data, tmp_path, capsys):
     code, err = _cli(["translate", "--run", str(run), "--source", str(data["mr"]),
                       "--out", str(out), "--device", "cpu", "--no-progress"], capsys)
     assert code == 2 and "--overwrite" in err
+
+
+def _with_target_styles(run, codes, out):
+    """A copy of a run folder whose stored target style codes are ``codes``."""
+    import shutil
+
+    from glua_lib.checkpoint import save_checkpoint
+    from glua_lib.style.train import CHECKPOINT
+    shutil.copytree(run, out)
+    state = load_checkpoint(out / CHECKPOINT)
+    state["target_styles"] = codes
+    save_checkpoint(out / CHECKPOINT, state)
+    return out
+
+
+def test_translate_warns_when_the_kmeans_styles_are_one(data, run_ct_mr, tmp_path, capsys):
+    import warnings
+
+    from glua_lib.style.translate import CollapsedStylesWarning
+    s = TINY.style_dim
+    one = _with_target_styles(run_ct_mr, torch.full((12, s), 0.3), tmp_path / "one")
+    with pytest.warns(CollapsedStylesWarning, match=r"3 k-means target styles render nearly one "
+                                                    r"image .* of ct0 .*--random-styles"):
+        out = translate_folder(one, data["ct"], tmp_path / "t1", n_styles=3, device="cpu",
+                               progress=False)
+    effect = read_manifest(out)["style_transfer"]["style_effect"]
+    assert effect["styles"] == 0 and effect["random"] > 0 and effect["collapsed"] is True
+    # codes as spread as the prior's, or random styles: no warning, and recorded as such
+    spread = _with_target_styles(run_ct_mr, torch.randn(12, s, generator=torch.Generator()
+                                                         .manual_seed(0)), tmp_path / "spread")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapsedStylesWarning)
+        out = translate_folder(spread, data["ct"], tmp_path / "t2", n_styles=3, device="cpu",
+                               progress=False)
+        rnd = translate_folder(one, data["ct"], tmp_path / "t3", n_styles=3, device="cpu",
+                               progress=False, styles="random")
+    assert read_manifest(out)["style_transfer"]["style_effect"]["collapsed"] is False
+    assert read_manifest(rnd)["style_transfer"]["style_effect"]["collapsed"] is False
+    # one style: nothing to compare
+    out = translate_folder(one, data["ct"], tmp_path / "t4", n_styles=1, device="cpu",
+                           progress=False)
+    assert read_manifest(out)["style_transfer"]["style_effect"] is None
+    # the command line prints the advice as one plain line and still writes the folder
+    code, err = _cli(["translate", "--run", str(one), "--source", str(data["ct"]),
+                      "--out", str(tmp_path / "t5"), "--device", "cpu", "--no-progress"], capsys)
+    assert code == 0 and err.startswith("warning: ") and "--random-styles" in err
+    assert len(load_volumes(tmp_path / "t5")) == 9

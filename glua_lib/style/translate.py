@@ -6,10 +6,18 @@ modality becomes the target's, and the manifest copies the source splits and rec
 The ``K`` target styles are the k-means centroids of the style codes of the real target training
 slices (stored in the run's checkpoint), as DAR-UNet does; ``styles="random"`` draws them from the
 N(0, I) prior instead.
+
+When the style encoder gives every real target slice nearly the same code (seen in every `demo`
+run), the k-means centres coincide and the "several styles" render one image, although the
+decoder does respond to the code. :func:`style_effect` measures that on one slice, next to
+N(0, I) draws; :func:`translate_folder` records it in the manifest and warns
+(:class:`CollapsedStylesWarning`).
 """
 from __future__ import annotations
 
 import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +26,7 @@ import torch
 from glua_lib.checkpoint import load_checkpoint
 from glua_lib.data.prepared import (Volume, check_slice_size, load_volume, make_manifest,
                                     read_manifest, save_volume, staged_output, write_manifest)
-from glua_lib.runtime import get_device
+from glua_lib.runtime import AdviceWarning, get_device
 from glua_lib.style.models import StyleTransfer
 from glua_lib.style.train import CHECKPOINT, StyleConfig
 
@@ -65,6 +73,12 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 20, seed: int = 0) -> torch.Ten
     sizes = torch.bincount(torch.cdist(x, centres).argmin(1), minlength=k)
     order = sorted(range(k), key=lambda j: (-int(sizes[j]), float(centres[j, 0])))
     return centres[order]
+
+
+def target_style_codes(run_dir: str | os.PathLike) -> torch.Tensor:
+    """The style codes N×S of the real target training slices, as the run's style encoder gave
+    them at the end of training (stored in its checkpoint; the k-means styles cluster these)."""
+    return load_checkpoint(Path(run_dir) / CHECKPOINT)["target_styles"].float()
 
 
 def style_bank(state: dict, n_styles: int, styles: str = "kmeans", seed: int = 0) -> torch.Tensor:
@@ -116,6 +130,79 @@ def style_walk(model: StyleTransfer, image: np.ndarray, style_a: torch.Tensor,
         .cpu().numpy()
 
 
+COLLAPSE_RATIO = 0.05  # styles that change a rendering < 5 % as much as prior draws count as one
+
+
+@dataclass(frozen=True)
+class StyleEffect:
+    """How much K style codes change the rendering of one source slice, next to K draws from
+    the N(0, I) prior the decoder was trained with (:func:`style_effect`)."""
+
+    styles: float  # mean |difference| over pairs of the K codes' renderings (images in [-1, 1])
+    random: float  # the same for K prior draws
+    random_codes: torch.Tensor  # K×S, the prior draws
+
+    @property
+    def ratio(self) -> float:
+        """``styles / random``: about 1 when the codes differ as much as prior styles do."""
+        return self.styles / self.random if self.random > 0 else float("nan")
+
+    @property
+    def collapsed(self) -> bool:
+        """The codes render nearly one image (``ratio`` below :data:`COLLAPSE_RATIO`)."""
+        return self.ratio < COLLAPSE_RATIO
+
+    def walk_ends(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two target styles (S each) worth walking between: ``codes[0]`` and ``codes[1]``, or the
+        first two prior draws when the codes are collapsed."""
+        pair = self.random_codes if self.collapsed else codes
+        return pair[0], pair[1]
+
+
+def _mean_pairwise_difference(images: np.ndarray) -> float:
+    """Mean absolute difference over all pairs of K images K×H×W."""
+    k = len(images)
+    return float(np.mean([np.abs(images[i] - images[j]).mean()
+                          for i in range(k) for j in range(i + 1, k)]))
+
+
+@torch.inference_mode()
+def style_effect(model: StyleTransfer, image: np.ndarray, codes: torch.Tensor,
+                 seed: int = 0) -> StyleEffect:
+    """Render one source slice ``H×W`` with each of the K ≥ 2 style codes ``codes`` (K×S) and with
+    K N(0, I) draws (``seed``); the mean absolute difference between renderings, per kind.
+
+    The decoder is trained on prior draws, so ``random`` shows how much the code *can* change an
+    image; ``styles`` far below it means the codes are one style (a collapsed style encoder).
+    """
+    if image.ndim != 2:
+        raise ValueError(f"style_effect takes one H×W slice, got shape {image.shape}")
+    codes = torch.as_tensor(codes, dtype=torch.float32).cpu()
+    if codes.ndim != 2 or len(codes) < 2:
+        raise ValueError(f"style_effect needs K >= 2 style codes K×S, got shape "
+                         f"{tuple(codes.shape)}")
+    drawn = torch.randn(codes.shape, generator=torch.Generator().manual_seed(seed))
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(image, np.float32))[None, None]
+    x = x.expand(len(codes), 1, -1, -1).to(device)
+
+    def render(z: torch.Tensor) -> np.ndarray:
+        return model.translate(x, to="target", style=z.to(device))[:, 0].float().cpu().numpy()
+
+    return StyleEffect(_mean_pairwise_difference(render(codes)),
+                       _mean_pairwise_difference(render(drawn)), drawn)
+
+
+class CollapsedStylesWarning(AdviceWarning):
+    """:func:`translate_folder` rendered K k-means styles that are nearly one style."""
+
+
+def busiest_slice(volume: Volume) -> np.ndarray:
+    """The slice H×W with the most labelled foreground (the middle one if there is none)."""
+    area = (volume.label > 0).reshape(len(volume.label), -1).sum(1)
+    return volume.image[int(area.argmax()) if area.any() else len(area) // 2]
+
+
 def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
                      out_dir: str | os.PathLike, n_styles: int = 3,
                      device: torch.device | str | None = None, seed: int = 0,
@@ -127,6 +214,11 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
     modality is the run's target modality. ``styles="kmeans"`` (default) clusters the real
     target style codes; ``"random"`` draws from N(0, I). ``seed`` seeds either. Returns
     ``out_dir`` (resolved).
+
+    With ``n_styles`` ≥ 2, :func:`style_effect` on the busiest slice of the first source subject
+    goes into the manifest (``style_transfer.style_effect``); k-means styles that render nearly
+    one image (the style encoder collapsed) raise a :class:`CollapsedStylesWarning` that says
+    what to do instead.
 
     Raises:
         FileNotFoundError: the run folder, its checkpoint or ``source_dir`` is missing.
@@ -150,7 +242,7 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
             f"{data['target_modality']}")
     codes = style_bank(state, n_styles, styles, seed)
     subjects = sorted(manifest["subjects"])
-    splits, origin = {}, {}
+    splits, origin, effect = {}, {}, None
     with staged_output(out_dir, overwrite=overwrite) as stage:
         bar = tqdm(total=len(subjects) * n_styles, desc="translate", unit="vol",
                    disable=not progress)
@@ -160,6 +252,18 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
             check_slice_size(file, vol.image.shape[1:], (config.image_size,) * 2,
                              f"the style run {run_dir} was trained on",
                              f"prepare this folder with --size {config.image_size}")
+            if effect is None and n_styles >= 2:
+                effect = style_effect(model, busiest_slice(vol), codes, seed=seed + 1)
+                if styles == "kmeans" and effect.collapsed:
+                    warnings.warn(
+                        f"{run_dir}: the {n_styles} k-means target styles render nearly one image "
+                        f"(on a slice of {subject} they differ by {effect.styles:.2g} in mean "
+                        f"absolute intensity, {n_styles} N(0, I) styles by {effect.random:.2g}): "
+                        f"the style encoder gives the real target slices nearly one code, so the "
+                        f"{n_styles} copies of each volume are near duplicates. `python -m "
+                        f"glua_lib translate --random-styles` (styles='random') renders varied "
+                        f"styles instead, and --styles 1 one copy.",
+                        CollapsedStylesWarning, stacklevel=2)
             for k, code in enumerate(codes):
                 name = f"{subject}_style{k}"
                 image = translate_volume(model, vol.image, code)
@@ -183,7 +287,10 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
                 "source_dir": str(source_dir.resolve()),
                 "source_modality": data["source_modality"],
                 "target_dir": data["target_dir"], "styles": styles, "n_styles": n_styles,
-                "seed": seed, "style_codes": codes.tolist(), "source_subject": origin}}))
+                "seed": seed, "style_codes": codes.tolist(), "source_subject": origin,
+                "style_effect": None if effect is None else {
+                    "styles": effect.styles, "random": effect.random, "ratio": effect.ratio,
+                    "collapsed": effect.collapsed}}}))
     return Path(out_dir).resolve()
 
 
