@@ -75,9 +75,11 @@ unit: setup
 
 # The book is built first (so the browser check has pages to open and the cache is warm), then
 # one pytest run: unit tests, `--nbval-lax` over every chapter, papermill runs, browser check.
-# One torch thread per worker: two workers with two threads each thrash on two cores.
+# One torch thread per worker: two workers with two threads each thrash on two cores. The 15
+# slowest tests are listed at the end, to see where CI time goes.
 test: html
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax --nbval-current-env tests book
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 \
+		--nbval-lax --nbval-current-env tests book
 
 clean:
 	rm -rf _build
