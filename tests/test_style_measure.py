@@ -171,3 +171,16 @@ def test_style_effect_is_the_mean_pairwise_difference_of_renderings():
         style_effect(model, image, codes[:1])
     with pytest.raises(ValueError, match="one H×W slice"):
         style_effect(model, np.zeros((2, 4, 4), np.float32), codes)
+
+
+def test_style_effect_of_a_decoder_that_ignores_the_style_counts_as_collapsed():
+    import torch
+
+    from glua_lib.style.translate import style_effect
+
+    class Flat(_StyleAsIntensity):
+        def translate(self, x, to, style):
+            return x * 0
+
+    e = style_effect(Flat(), np.zeros((4, 4), np.float32), torch.eye(3))
+    assert e.styles == e.random == 0 and np.isnan(e.ratio) and e.collapsed

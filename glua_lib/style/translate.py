@@ -7,9 +7,9 @@ The ``K`` target styles are the k-means centroids of the style codes of the real
 slices (stored in the run's checkpoint), as DAR-UNet does; ``styles="random"`` draws them from the
 N(0, I) prior instead.
 
-When the style encoder gives every real target slice nearly the same code (seen in every `demo`
-run), the k-means centres coincide and the "several styles" render one image, although the
-decoder does respond to the code. :func:`style_effect` measures that on one slice, next to
+When the style encoder gives every real target slice nearly the same code (as in every
+committed `demo` run), the k-means centres coincide and the "several styles" render one image,
+although the decoder does respond to the code. :func:`style_effect` measures that on one slice, next to
 N(0, I) draws; :func:`translate_folder` records it in the manifest and warns
 (:class:`CollapsedStylesWarning`).
 """
@@ -149,8 +149,9 @@ class StyleEffect:
 
     @property
     def collapsed(self) -> bool:
-        """The codes render nearly one image (``ratio`` below :data:`COLLAPSE_RATIO`)."""
-        return self.ratio < COLLAPSE_RATIO
+        """The codes render nearly one image: ``styles`` at most :data:`COLLAPSE_RATIO` times
+        ``random`` (so also when neither kind of code changes the image at all)."""
+        return self.styles <= COLLAPSE_RATIO * self.random
 
     def walk_ends(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Two target styles (S each) worth walking between: ``codes[0]`` and ``codes[1]``, or the
