@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from glua_lib.checkpoint import load_checkpoint  # noqa: E402
 from glua_lib.config import cache_dir  # noqa: E402
-from glua_lib.data import load_volume, read_manifest  # noqa: E402
+from glua_lib.data import load_volume, load_volumes, read_manifest  # noqa: E402
 from glua_lib.style.models import StyleTransfer  # noqa: E402
 from glua_lib.style.train import CHECKPOINT, StyleConfig  # noqa: E402
 from glua_lib.style.translate import (busiest_slice, load_style_model, style_bank,  # noqa: E402
@@ -36,9 +36,7 @@ from glua_lib.style.translate import (busiest_slice, load_style_model, style_ban
 def fresh_code_std(config: StyleConfig, target_dir: Path) -> torch.Tensor:
     """Per-dimension std S of the codes a freshly initialised model (the run's config and seed)
     gives the target training slices."""
-    manifest = read_manifest(target_dir)
-    images = [load_volume(target_dir / s["file"]).image for s in manifest["subjects"].values()
-              if s["split"] == "train"]
+    images = [v.image for v in load_volumes(target_dir, "train")]
     torch.manual_seed(config.seed)
     model = StyleTransfer(config).eval()
     x = torch.from_numpy(np.concatenate(images)[:, None].astype(np.float32))

@@ -124,10 +124,15 @@ def style_walk(model: StyleTransfer, image: np.ndarray, style_a: torch.Tensor,
     t = t.reshape(-1, 1)
     n = len(t)
     codes = (1 - t) * style_a.reshape(1, -1).cpu() + t * style_b.reshape(1, -1).cpu()
+    return _render(model, image, codes)
+
+
+def _render(model: StyleTransfer, image: np.ndarray, codes: torch.Tensor) -> np.ndarray:
+    """One source slice ``H×W`` translated with each of the K style codes K×S: float32 K×H×W."""
     device = next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(image, np.float32))[None, None].expand(n, 1, -1, -1)
-    return model.translate(x.to(device), to="target", style=codes.to(device))[:, 0].float()\
-        .cpu().numpy()
+    x = torch.from_numpy(np.ascontiguousarray(image, np.float32))[None, None]
+    x = x.expand(len(codes), 1, -1, -1).to(device)
+    return model.translate(x, to="target", style=codes.to(device))[:, 0].float().cpu().numpy()
 
 
 COLLAPSE_RATIO = 0.05  # styles that change a rendering < 5 % as much as prior draws count as one
@@ -183,15 +188,8 @@ def style_effect(model: StyleTransfer, image: np.ndarray, codes: torch.Tensor,
         raise ValueError(f"style_effect needs K >= 2 style codes K×S, got shape "
                          f"{tuple(codes.shape)}")
     drawn = torch.randn(codes.shape, generator=torch.Generator().manual_seed(seed))
-    device = next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(image, np.float32))[None, None]
-    x = x.expand(len(codes), 1, -1, -1).to(device)
-
-    def render(z: torch.Tensor) -> np.ndarray:
-        return model.translate(x, to="target", style=z.to(device))[:, 0].float().cpu().numpy()
-
-    return StyleEffect(_mean_pairwise_difference(render(codes)),
-                       _mean_pairwise_difference(render(drawn)), drawn)
+    return StyleEffect(_mean_pairwise_difference(_render(model, image, codes)),
+                       _mean_pairwise_difference(_render(model, image, drawn)), drawn)
 
 
 class CollapsedStylesWarning(AdviceWarning):
