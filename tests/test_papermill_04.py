@@ -1,0 +1,13 @@
+"""Chapter 4 under papermill from an empty cache (see ``OWN_MODULE`` in test_papermill.py for
+why it has a module of its own)."""
+import pytest
+
+from conftest import chapters
+from test_papermill import OWN_MODULE, run_and_check
+
+pytestmark = pytest.mark.slow
+
+
+def test_chapter_4_runs_from_an_empty_cache_with_injected_parameters(tmp_path, monkeypatch):
+    (chapter,) = [c for c in chapters() if c.stem == OWN_MODULE]
+    run_and_check(chapter, tmp_path, monkeypatch)
