@@ -9,8 +9,8 @@ prints one row:
   target training slices (stored in the checkpoint; the k-means styles are their centres; the
   prior asks for 1), and the same for a freshly initialised model of the run's config and seed
   (where training started);
-- :func:`glua_lib.style.translate.style_effect` on the busiest slice of the first source subject
-  (as ``translate_folder`` records it): how much the K k-means styles and K N(0, I) draws change
+- :func:`glua_lib.style.translate.volume_style_effect` on the first source subject (as
+  ``translate_folder`` records it): how much the K k-means styles and K N(0, I) draws change
   the rendering (mean absolute difference, images in [-1, 1]), their ratio, and the verdict.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ from glua_lib.config import cache_dir  # noqa: E402
 from glua_lib.data import load_volume, load_volumes, read_manifest  # noqa: E402
 from glua_lib.style.models import StyleTransfer  # noqa: E402
 from glua_lib.style.train import CHECKPOINT, StyleConfig  # noqa: E402
-from glua_lib.style.translate import (busiest_slice, load_style_model, style_bank,  # noqa: E402
-                                      style_effect)
+from glua_lib.style.translate import (load_style_model, style_bank,  # noqa: E402
+                                      target_style_codes, volume_style_effect)
 
 
 def fresh_code_std(config: StyleConfig, target_dir: Path) -> torch.Tensor:
@@ -53,9 +53,9 @@ def measure(run: Path, n_styles: int, seed: int) -> dict:
     source_dir = Path(data["source_dir"])
     manifest = read_manifest(source_dir)
     first = sorted(manifest["subjects"])[0]
-    image = busiest_slice(load_volume(source_dir / manifest["subjects"][first]["file"]))
-    effect = style_effect(model, image, style_bank(state, n_styles, "kmeans", seed), seed=seed + 1)
-    trained = state["target_styles"].float().std(0)
+    volume = load_volume(source_dir / manifest["subjects"][first]["file"])
+    effect = volume_style_effect(model, volume, style_bank(state, n_styles, "kmeans", seed), seed)
+    trained = target_style_codes(run).std(0)
     fresh = fresh_code_std(config, Path(data["target_dir"]))
     return {"run": run.name, "trained_std": (float(trained.min()), float(trained.max())),
             "fresh_std": (float(fresh.min()), float(fresh.max())), "styles": effect.styles,

@@ -184,3 +184,29 @@ def test_style_effect_of_a_decoder_that_ignores_the_style_counts_as_collapsed():
 
     e = style_effect(Flat(), np.zeros((4, 4), np.float32), torch.eye(3))
     assert e.styles == e.random == 0 and np.isnan(e.ratio) and e.collapsed
+
+
+def test_volume_style_effect_renders_the_busiest_slice_with_draws_seeded_seed_plus_one():
+    import torch
+
+    from glua_lib.data import Volume
+    from glua_lib.style.translate import style_effect, volume_style_effect
+
+    class StyleTimesImage(_StyleAsIntensity):
+        def translate(self, x, to, style):
+            return x * style[:, :1, None, None]
+
+    image = np.stack([np.full((4, 4), v, np.float32) for v in (1.0, 2.0, 3.0)])
+    label = np.zeros((3, 4, 4), np.uint8)
+    label[0, :1], label[2, :2] = 1, 2  # slice 2 has the most foreground (8 pixels against 4)
+    vol = Volume(image, label, (1.0, 1.0, 1.0), "mr", "cardiac", "s")
+    codes = torch.tensor([[0.0], [1.0]])
+    e = volume_style_effect(StyleTimesImage(), vol, codes, seed=4)
+    assert e.styles == pytest.approx(3.0)  # renders 0·3 and 1·3 of slice 2
+    drawn = torch.randn(2, 1, generator=torch.Generator().manual_seed(5))  # seed + 1
+    assert torch.equal(e.random_codes, drawn)
+    direct = style_effect(StyleTimesImage(), image[2], codes, seed=5)
+    assert (e.styles, e.random) == (direct.styles, direct.random)
+    # no foreground anywhere: the middle slice (value 2)
+    blank = Volume(image, np.zeros_like(label), (1.0, 1.0, 1.0), "mr", "cardiac", "s")
+    assert volume_style_effect(StyleTimesImage(), blank, codes).styles == pytest.approx(2.0)

@@ -4,7 +4,8 @@
 - :mod:`glua_lib.style.losses`    the loss terms, one function each
 - :mod:`glua_lib.style.train`     ``StyleConfig``, ``StyleTrainer``, the resumable ``train_style``
 - :mod:`glua_lib.style.translate` ``load_style_model``, ``translate_folder`` (k-means styles),
-                                  ``style_effect`` (do the styles differ?)
+                                  ``style_effect``, ``volume_style_effect`` (do the styles
+                                  differ?)
 - :mod:`glua_lib.style.measure`   ``appearance_gap`` and its ``appearance_floor``,
                                   ``class_mean_spread``, ``edge_alignment``, ``translation_report``
 """
@@ -16,7 +17,7 @@ from glua_lib.style.train import (StyleConfig, StyleTrainer, TrainingDiverged, s
                                   train_style)
 from glua_lib.style.translate import (CollapsedStylesWarning, StyleEffect, kmeans,
                                       load_style_model, style_effect, target_style_codes,
-                                      translate_folder)
+                                      translate_folder, volume_style_effect)
 
 __all__ = [
     "CollapsedStylesWarning", "ContentDiscriminator", "ContentEncoder", "Decoder",
@@ -24,4 +25,5 @@ __all__ = [
     "StyleTrainer", "StyleTransfer", "TrainingDiverged", "appearance_floor", "appearance_gap",
     "class_mean_spread", "edge_alignment", "translation_report", "kmeans", "load_style_model",
     "sample_grid", "style_effect", "target_style_codes", "train_style", "translate_folder",
+    "volume_style_effect",
 ]

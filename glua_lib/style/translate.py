@@ -202,6 +202,14 @@ def busiest_slice(volume: Volume) -> np.ndarray:
     return volume.image[int(area.argmax()) if area.any() else len(area) // 2]
 
 
+def volume_style_effect(model: StyleTransfer, volume: Volume, codes: torch.Tensor,
+                        seed: int = 0) -> StyleEffect:
+    """:func:`style_effect` on the :func:`busiest_slice` of ``volume`` with the prior draws seeded
+    ``seed + 1`` (``seed`` seeds the styles): what :func:`translate_folder` records for the first
+    source subject."""
+    return style_effect(model, busiest_slice(volume), codes, seed=seed + 1)
+
+
 def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
                      out_dir: str | os.PathLike, n_styles: int = 3,
                      device: torch.device | str | None = None, seed: int = 0,
@@ -252,7 +260,7 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
                              f"the style run {run_dir} was trained on",
                              f"prepare this folder with --size {config.image_size}")
             if effect is None and n_styles >= 2:
-                effect = style_effect(model, busiest_slice(vol), codes, seed=seed + 1)
+                effect = volume_style_effect(model, vol, codes, seed)
                 if styles == "kmeans" and effect.collapsed:
                     warnings.warn(
                         f"{run_dir}: the {n_styles} k-means target styles render nearly one image "
