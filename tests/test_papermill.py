@@ -29,8 +29,8 @@ WIDGET_TIMEOUT = 300  # s; such a cell draws one figure in a few seconds
 
 def _timeout(cell) -> int:
     """Per-cell limit: short for widget cells, long enough for the slowest cell otherwise (chapter
-    4 training six methods from an empty cache on 1 thread: 11 to 19 minutes in CI), so that a
-    hang fails instead of stalling CI."""
+    4 training six methods from an empty cache: 11 to 19 minutes in CI on 1 thread, 13.5 on 2 on
+    a slow day), so that a hang fails instead of stalling CI."""
     return WIDGET_TIMEOUT if WIDGET_CELL in cell.source else 1800
 
 
