@@ -232,7 +232,7 @@ def test_glua_trains_on_translated_source_with_local_alignment(folders, tmp_path
     calls = []
 
     def translate_folder(run_dir, source_dir, out_dir, n_styles=3, device=None, seed=0,
-                         overwrite=False, progress=True):
+                         overwrite=False, progress=True, *, styles="kmeans"):
         calls.append((run_dir, source_dir))
         shutil.copytree(source_dir, out_dir)
         return out_dir

@@ -174,6 +174,25 @@ def test_augmentation_settings_are_in_the_config_and_name_the_cached_run(tmp_pat
             dataclasses.replace(cfg, **bad).validate()
 
 
+def test_styles_name_the_cached_run_only_when_not_the_kmeans_default(tmp_path):
+    from glua_lib.config import config_to_dict
+    from glua_lib.pipeline import fingerprint
+
+    cfg = SegConfig.from_profile(DEMO, method="global")
+    assert cfg.styles == "kmeans" and "styles" not in cfg.identity()
+    # a config.json written before the field existed: the k-means styles, the same cached run
+    stored = {k: v for k, v in config_to_dict(cfg).items() if k != "styles"}
+    (tmp_path / "old.json").write_text(json.dumps(stored))
+    old = load_config(SegConfig, tmp_path / "old.json")
+    assert old == cfg and fingerprint(old) == fingerprint(cfg)
+    rnd = dataclasses.replace(cfg, styles="random").validate()
+    assert rnd.identity()["styles"] == "random" and fingerprint(rnd) != fingerprint(cfg)
+    with pytest.raises(ValueError, match="styles must be 'kmeans' or 'random', got 'kmean'"):
+        dataclasses.replace(cfg, styles="kmean").validate()
+    with pytest.raises(ValueError, match="only used by methods that translate .* not 'local'"):
+        SegConfig.from_profile(DEMO, method="local", styles="random").validate()
+
+
 def test_step_batches_depend_only_on_seed_and_step():
     a = StepBatches(10, 3, seed=0, start=0, stop=7)
     b = StepBatches(10, 3, seed=0, start=4, stop=7)
@@ -424,8 +443,8 @@ def test_global_trains_on_the_translated_source(folders, tmp_path, monkeypatch):
     calls = []
 
     def translate_folder(run_dir, source_dir, out_dir, n_styles=3, device=None, seed=0,
-                         overwrite=False, progress=True):
-        calls.append((run_dir, source_dir, n_styles, seed))
+                         overwrite=False, progress=True, *, styles="kmeans"):
+        calls.append((run_dir, source_dir, n_styles, seed, styles))
         shutil.copytree(source_dir, out_dir)
         return out_dir
 
@@ -437,7 +456,7 @@ def test_global_trains_on_the_translated_source(folders, tmp_path, monkeypatch):
     cfg = tiny_config(steps=2, n_styles=2)
     run = train_seg("global", src, tgt, tmp_path / "g", cfg, "cpu", style_run=style_run,
                     progress=False)
-    assert calls == [(style_run, src, 2, 0)]
+    assert calls == [(style_run, src, 2, 0, "kmeans")]
     info = json.loads((run / "run.json").read_text())
     assert info["train_dir"] == str((run / "translated").resolve())
     assert info["style_run"] == str(style_run.resolve()) and not info["uses_target_labels"]

@@ -411,3 +411,36 @@ def test_translate_warns_when_the_kmeans_styles_are_one(data, run_ct_mr, tmp_pat
                       "--out", str(tmp_path / "t5"), "--device", "cpu", "--no-progress"], capsys)
     assert code == 0 and err.startswith("warning: ") and "--random-styles" in err
     assert len(load_volumes(tmp_path / "t5")) == 9
+
+
+def test_train_seg_takes_the_warnings_advice(tmp_path, capsys):
+    """train-seg translates for itself: on collapsed styles it warns like translate, and its
+    --random-styles renders the source in prior draws instead (recorded in the run's config and
+    in the manifest of the translations it trains on)."""
+    # the demo segmenter (depth 4) needs 32² slices
+    ct, mr = _prepared(tmp_path / "ct", "ct", size=32), _prepared(tmp_path / "mr", "mr", size=32)
+    run = train_style(ct, mr, tmp_path / "ct2mr", dataclasses.replace(TINY, image_size=32,
+                                                                       steps=1), "cpu", False)
+    one = _with_target_styles(run, torch.full((12, TINY.style_dim), 0.3), tmp_path / "one")
+    argv = ["train-seg", "--method", "global", "--source", str(ct), "--target", str(mr),
+            "--style-run", str(one), "--profile", "demo", "--steps", "2", "--batch-size", "2",
+            "--device", "cpu", "--no-progress"]
+    code, err = _cli(argv + ["--out", str(tmp_path / "kmeans")], capsys)
+    assert code == 0 and "warning: " in err and "train-seg --random-styles" in err, err
+    code, err = _cli(argv + ["--out", str(tmp_path / "random"), "--random-styles"], capsys)
+    assert code == 0 and "warning" not in err
+    for name, styles in (("kmeans", "kmeans"), ("random", "random")):
+        run = tmp_path / name
+        assert json.loads((run / "config.json").read_text())["styles"] == styles
+        record = read_manifest(run / "translated")["style_transfer"]
+        assert record["styles"] == styles and record["style_effect"]["collapsed"] is (
+            styles == "kmeans")
+    # the same folder resumed with the other styles is refused, naming the difference
+    code, err = _cli(argv + ["--out", str(tmp_path / "random")], capsys)
+    assert code != 0 and "differs in ['styles']" in err
+    # no translation, nothing to draw: refused before anything is read
+    code, err = _cli(["train-seg", "--method", "none", "--source", str(ct), "--target", str(mr),
+                      "--out", str(tmp_path / "none"), "--random-styles", "--device", "cpu"],
+                     capsys)
+    assert code != 0 and "only used by methods that translate" in err
+    assert not (tmp_path / "none").exists()

@@ -4,7 +4,7 @@
 
     python -m glua_lib train-seg --method METHOD --source PREP_SRC --target PREP_TGT \\
         --out RUN_DIR [--style-run STYLE_RUN] [--profile demo|full] [--seed S] [--steps N] \\
-        [--batch-size B] [--device D]
+        [--batch-size B] [--random-styles] [--device D]
     python -m glua_lib predict --run RUN_DIR --input PREP_DIR --out PRED_DIR [--split test]
     python -m glua_lib evaluate --pred PRED_DIR --gt PREP_DIR [--split test] [--out results.json]
     python -m glua_lib compare none.json glua.json oracle.json [--names ...] [--out tables.md]
@@ -43,6 +43,10 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
                    help="slices per step (default: profile; lower it when the GPU runs out of "
                         "memory)")
+    p.add_argument("--random-styles", action="store_true",
+                   help="render the translated source in N(0, I) prior styles instead of k-means "
+                        "styles of the real target (methods global, glua; as translate "
+                        "--random-styles)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -85,6 +89,8 @@ def run_train(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile, device=device)
     overrides = {k: v for k, v in (("seed", args.seed), ("steps", args.steps),
                                    ("batch_size", args.batch_size)) if v is not None}
+    if args.random_styles:
+        overrides["styles"] = "random"
     config = SegConfig.from_profile(profile, method=args.method, **overrides)
     try:
         out = train_seg(args.method, args.source, args.target, args.out, config, device,

@@ -108,6 +108,7 @@ class SegConfig:
     dice_weight: float = 1.0  # weight of the soft-Dice term (foreground classes)
     amp: bool = False  # mixed precision (autocast + GradScaler); only takes effect on CUDA
     n_styles: int = 3  # "global": target styles each source volume is rendered in
+    styles: str = "kmeans"  # "global": "kmeans" of the real target's style codes or "random" N(0,I)
     train_split: str = "train"  # split of the labelled folder the segmenter trains on
     log_every: int = 10  # steps between log.jsonl lines
     ckpt_every: int = 100  # steps between checkpoints (and one at the end / on stop)
@@ -160,11 +161,14 @@ class SegConfig:
         """``config_to_dict`` without what cannot change the run: the ``aug_*`` fields when
         augmentation is off, or when they are what every run used before they existed. Cached
         runs are named after it (:func:`glua_lib.pipeline.fingerprint`), so a changed
-        augmentation trains a new run and an old run is still found."""
+        augmentation trains a new run and an old run is still found. Likewise ``styles`` when
+        it is ``"kmeans"``, the only styles before the field existed."""
         data = config_to_dict(self)
         if not self.augment or all(data[k] == v for k, v in _AUG_BEFORE.items()):
             for key in _AUG_BEFORE:
                 del data[key]
+        if data["styles"] == "kmeans":
+            del data["styles"]
         return data
 
     def validate(self) -> "SegConfig":
@@ -183,6 +187,11 @@ class SegConfig:
             raise ValueError(f"SegConfig.lr must be a positive number, got {self.lr}")
         if self.norm not in ("instance", "batch"):
             raise ValueError(f"SegConfig.norm must be 'instance' or 'batch', got {self.norm!r}")
+        if self.styles not in ("kmeans", "random"):
+            raise ValueError(f"SegConfig.styles must be 'kmeans' or 'random', got {self.styles!r}")
+        if self.styles != "kmeans" and not method.needs_style_run:
+            raise ValueError(f"SegConfig.styles={self.styles!r} is only used by methods that "
+                             f"translate the source (global, glua, ...), not {self.method!r}")
         if self.uses_target_labels != method.uses_target_labels:
             raise ValueError(f"SegConfig.uses_target_labels={self.uses_target_labels} contradicts "
                              f"method {self.method!r}")
@@ -296,7 +305,7 @@ def translated_source(ctx: TrainContext) -> Path:
         raise ImportError(f"method {ctx.config.method!r} needs glua_lib.style ({err})") from err
     return Path(translate_folder(ctx.style_run, ctx.source_dir, out, n_styles=ctx.config.n_styles,
                                  device=ctx.device, seed=ctx.config.seed, overwrite=False,
-                                 progress=ctx.progress))
+                                 progress=ctx.progress, styles=ctx.config.styles))
 
 
 register_method(Method("none", "no adaptation: source images and labels",

@@ -268,8 +268,9 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
                         f"absolute intensity, {n_styles} N(0, I) styles by {effect.random:.2g}): "
                         f"the style encoder gives the real target slices nearly one code, so the "
                         f"{n_styles} copies of each volume are near duplicates. `python -m "
-                        f"glua_lib translate --random-styles` (styles='random') renders varied "
-                        f"styles instead, and --styles 1 one copy.",
+                        f"glua_lib translate --random-styles` or `train-seg --random-styles` "
+                        f"(styles='random') renders varied styles instead, and translate "
+                        f"--styles 1 one copy.",
                         CollapsedStylesWarning, stacklevel=2)
             for k, code in enumerate(codes):
                 name = f"{subject}_style{k}"
