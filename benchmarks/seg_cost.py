@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from glua_lib.config import get_profile  # noqa: E402
-from glua_lib.runtime import get_device, set_seed  # noqa: E402
+from glua_lib.runtime import amp_enabled, autocast, get_device, set_seed  # noqa: E402
 from glua_lib.seg.losses import DiceCELoss  # noqa: E402
 from glua_lib.seg.train import SegConfig, build_model  # noqa: E402
 from glua_lib.seg.unet import count_parameters  # noqa: E402
@@ -40,8 +40,8 @@ def measure(config: SegConfig, size: int, device: torch.device, steps: int, warm
     set_seed(0)
     model = build_model(config, 2 * config.context + 1, n_classes).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    use_amp = amp_enabled(config.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
     loss_fn = DiceCELoss()
     x = torch.randn(config.batch_size, 2 * config.context + 1, size, size, device=device)
     y = torch.randint(0, n_classes, (config.batch_size, size, size), device=device)
@@ -49,7 +49,7 @@ def measure(config: SegConfig, size: int, device: torch.device, steps: int, warm
         torch.cuda.reset_peak_memory_stats(device)
 
     def step():
-        with torch.autocast(device.type, enabled=use_amp):
+        with autocast(device, use_amp):
             loss = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()

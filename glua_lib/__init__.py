@@ -3,7 +3,7 @@
 Laid out by concept:
 
 - :mod:`glua_lib.config`  profiles (``demo``/``full``), the cache folder, configs saved as JSON
-- :mod:`glua_lib.runtime` device choice, seeding, the environment report
+- :mod:`glua_lib.runtime` device choice, mixed precision, seeding, the environment report
 - :mod:`glua_lib.data`    the prepared-data format, tasks and their classes, datasets
 - :mod:`glua_lib.plots`   plotting functions (also the callbacks behind the book's sliders)
 

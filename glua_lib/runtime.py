@@ -43,6 +43,25 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+#: Device types on which a config's ``amp=True`` turns mixed precision on. float16 autocast with
+#: a loss scaler pays off on CUDA; on a CPU it is slower than float32. The tests add ``"cpu"``
+#: to run the GPU's code path (autocast, scaler, its checkpointed state) without a GPU.
+AMP_DEVICE_TYPES: tuple[str, ...] = ("cuda",)
+
+
+def amp_enabled(requested: bool, device: torch.device | str) -> bool:
+    """Whether mixed precision is used: ``requested`` (a config's ``amp``) on a device whose type
+    is in :data:`AMP_DEVICE_TYPES`. Every trainer, :func:`autocast` and its
+    ``torch.amp.GradScaler(device.type, enabled=...)`` take this one answer."""
+    return bool(requested) and torch.device(device).type in AMP_DEVICE_TYPES
+
+
+def autocast(device: torch.device | str, enabled: bool):
+    """float16 autocast on ``device`` when ``enabled`` (the precision CUDA AMP uses), else a
+    context that changes nothing. Losses cast their inputs to float32 themselves."""
+    return torch.autocast(torch.device(device).type, dtype=torch.float16, enabled=enabled)
+
+
 def set_seed(seed: int, deterministic: bool = False) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a torch ``Generator`` for DataLoaders.
 

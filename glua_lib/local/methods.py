@@ -64,6 +64,7 @@ import torch
 from glua_lib.local.discriminator import FeatureDiscriminator
 from glua_lib.local.mask import (GANS, NORMS, SCORES, discriminator_loss, gap_score, local_mask,
                                  masked_adversarial_loss, source_probability)
+from glua_lib.runtime import amp_enabled, autocast
 from glua_lib.seg.train import (Batch, Method, NonFiniteLossError, SegConfig, StepHook,
                                 register_method, translated_source)
 from glua_lib.seg.unet import UNet
@@ -169,8 +170,8 @@ class LocalAlignmentHook(StepHook):
                                          self.local.d_width).to(self.device)
         self.optimizer = torch.optim.Adam(self.disc.parameters(), lr=self.local.d_lr,
                                           betas=self.local.d_betas)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp
-                                           and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=amp_enabled(config.amp, self.device))
         n = self.local.snapshots
         self.snapshot_steps = sorted({round(i * self.steps / n) for i in range(n)}) if n else []
         self.snapshots: list[dict] = []
@@ -226,7 +227,7 @@ class LocalAlignmentHook(StepHook):
                    scaler: torch.amp.GradScaler) -> dict[str, float]:
         src = [source.features[lv].detach() for lv in self.feature_levels]
         tgt = [target.features[lv].detach() for lv in self.feature_levels]
-        with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
+        with autocast(self.device, self.scaler.is_enabled()):
             d_src, d_tgt = self.disc(src), self.disc(tgt)
             losses = [discriminator_loss(s, t, self.local.gan) for s, t in zip(d_src, d_tgt)]
             d_loss = torch.stack([x.float() for x in losses]).mean()

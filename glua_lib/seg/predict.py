@@ -21,7 +21,7 @@ from glua_lib.data import (Volume, check_slice_size, get_task, list_subjects, lo
                            make_manifest, read_manifest, save_volume, staged_output,
                            write_manifest)
 from glua_lib.metrics import MetricAccumulator
-from glua_lib.runtime import get_device
+from glua_lib.runtime import amp_enabled, autocast, get_device
 from glua_lib.seg.unet import UNet
 
 
@@ -65,7 +65,7 @@ def predict_volume(model: UNet, image: np.ndarray, context: int = 0,
         zs = np.arange(z0, min(depth, z0 + batch_size))
         idx = np.clip(zs[:, None] + offsets[None, :], 0, depth - 1)
         x = torch.from_numpy(np.ascontiguousarray(image[idx], np.float32)).to(device)
-        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+        with autocast(device, amp_enabled(amp, device)):
             logits = model(x)
         out[zs] = logits.argmax(1).to(torch.uint8).cpu().numpy()
     model.train(was_training)

@@ -65,8 +65,8 @@ from glua_lib.data import (Augment, SliceDataset, check_slice_size, get_task, li
                            read_manifest)
 from glua_lib.data.prepared import MANIFEST
 from glua_lib.io import atomic_write_text
-from glua_lib.runtime import (device_description, get_device, out_of_memory, seed_worker,
-                              set_seed)
+from glua_lib.runtime import (amp_enabled, autocast, device_description, get_device,
+                              out_of_memory, seed_worker, set_seed)
 from glua_lib.seg.losses import DiceCELoss
 from glua_lib.seg.unet import UNet, count_parameters
 
@@ -527,8 +527,8 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
     hook = spec.make_hook(model, config, device) if spec.make_hook else StepHook()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    use_amp = amp_enabled(config.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
     criterion = DiceCELoss(config.ce_weight, config.dice_weight)
 
     info = {"method": method, "description": spec.description,
@@ -597,7 +597,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
             batch = next(loader)
             image = batch["image"].to(device, non_blocking=True)
             label = batch["label"].to(device, non_blocking=True)
-            with torch.autocast(device.type, enabled=use_amp):
+            with autocast(device, use_amp):
                 out = model(image, return_features=need_feats)
                 src = Batch(image, label, *(out if need_feats else (out, None)))
                 tgt = None

@@ -27,7 +27,6 @@ import json
 import os
 import time
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +40,8 @@ from glua_lib.config import Profile, config_to_dict, save_config
 from glua_lib.data.datasets import SliceDataset
 from glua_lib.data.prepared import check_slice_size, list_subjects, read_manifest
 from glua_lib.io import atomic_path, atomic_write_text
-from glua_lib.runtime import (device_description, get_device, out_of_memory, seed_worker,
-                              set_seed)
+from glua_lib.runtime import (amp_enabled, autocast, device_description, get_device,
+                              out_of_memory, seed_worker, set_seed)
 from glua_lib.style import losses
 from glua_lib.style.models import CHANNELS, Discriminators, StyleTransfer
 
@@ -249,7 +248,7 @@ class StyleTrainer:
         adam = dict(lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
         self.opt_g = torch.optim.Adam(self.model.parameters(), **adam)
         self.opt_d = torch.optim.Adam(self.dis.parameters(), **adam)
-        self.amp = bool(config.amp and self.device.type == "cuda")
+        self.amp = amp_enabled(config.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
         self.noise = torch.Generator(self.device).manual_seed(config.seed)
         self.weights = {"image": config.w_image, "cycle": config.w_cycle,
@@ -273,8 +272,7 @@ class StyleTrainer:
             self.weights["class"] = config.w_class
 
     def _autocast(self):
-        return (torch.autocast(self.device.type, dtype=torch.float16) if self.amp
-                else nullcontext())
+        return autocast(self.device, self.amp)
 
     def step(self, x_s: torch.Tensor, x_t: torch.Tensor,
              y_s: torch.Tensor | None = None) -> dict[str, float]:

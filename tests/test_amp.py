@@ -1,0 +1,95 @@
+"""Mixed precision: where it is on, and the GPU's code path (float16 autocast, loss scaler, the
+scaler's checkpointed state, exact resume) run on the CPU.
+
+No test needs a GPU: ``glua_lib.runtime.AMP_DEVICE_TYPES`` is ``("cuda",)``, and the tests that
+run the path add ``"cpu"`` to it, so ``amp=True`` takes the same branches a CUDA run takes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_local_methods import _same, _weights, gap_prepared
+from test_seg import make_prepared, tiny_config
+from test_style_train import TINY, _params, _prepared
+
+import glua_lib.runtime as runtime
+from glua_lib.checkpoint import load_checkpoint
+from glua_lib.runtime import amp_enabled, autocast
+from glua_lib.seg import UNet, read_log, train_seg
+from glua_lib.seg.predict import predict_volume
+from glua_lib.style.train import StyleTrainer, train_style
+
+
+@pytest.fixture
+def amp_on_cpu(monkeypatch):
+    monkeypatch.setattr(runtime, "AMP_DEVICE_TYPES", ("cuda", "cpu"))
+
+
+def test_amp_is_on_only_when_asked_and_on_cuda():
+    assert amp_enabled(True, "cuda") and amp_enabled(True, torch.device("cuda", 1))
+    assert not amp_enabled(True, "cpu") and not amp_enabled(True, "mps")
+    assert not amp_enabled(False, "cuda")
+    assert not StyleTrainer(dataclasses.replace(TINY, amp=True), "cpu").scaler.is_enabled()
+
+
+def test_autocast_is_float16_when_enabled_and_nothing_otherwise():
+    a, b = torch.ones(2, 3), torch.ones(3, 4)
+    with autocast("cpu", True):
+        assert (a @ b).dtype == torch.float16  # CUDA AMP's precision, not CPU's bfloat16
+    with autocast("cpu", False):
+        assert (a @ b).dtype == torch.float32
+
+
+def test_style_training_under_amp_resumes_exactly(amp_on_cpu, tmp_path):
+    mr, ct = _prepared(tmp_path / "mr", "mr"), _prepared(tmp_path / "ct", "ct")
+    cfg = dataclasses.replace(TINY, amp=True)
+    assert StyleTrainer(cfg, "cpu").scaler.is_enabled()
+    straight = train_style(mr, ct, tmp_path / "a", cfg, "cpu", progress=False)
+    part = train_style(mr, ct, tmp_path / "b", dataclasses.replace(cfg, steps=3), "cpu",
+                       progress=False)
+    resumed = train_style(mr, ct, part, cfg, "cpu", progress=False)
+    a, b = _params(straight / "checkpoint.pt"), _params(resumed / "checkpoint.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    scaler = load_checkpoint(straight / "checkpoint.pt")["scaler"]
+    assert scaler and scaler == load_checkpoint(resumed / "checkpoint.pt")["scaler"]
+    log = [json.loads(ln) for ln in (straight / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 6 and all(np.isfinite(r["g_total"]) and np.isfinite(r["d_total"])
+                                 for r in log)
+    # the weights are float32: autocast changes the arithmetic, not what is stored
+    assert all(v.dtype == torch.float32 for v in a.values() if v.is_floating_point())
+
+
+def test_local_run_under_amp_resumes_exactly(amp_on_cpu, tmp_path):
+    src, tgt = make_prepared(tmp_path / "src", "mr"), gap_prepared(tmp_path / "tgt")
+    cfg = tiny_config(steps=4, amp=True)
+    straight = train_seg("local", src, tgt, tmp_path / "a", cfg, "cpu", progress=False)
+    split = tmp_path / "b"
+    train_seg("local", src, tgt, split, cfg, "cpu", progress=False, stop_after=2)
+    train_seg("local", src, tgt, split, cfg, "cpu", progress=False)
+    assert json.loads((straight / "run.json").read_text())["amp"] is True
+    assert _same(_weights(straight), _weights(split))
+    ca, cb = (load_checkpoint(run / "checkpoint.pt") for run in (straight, split))
+    assert ca["scaler"] and ca["scaler"] == cb["scaler"]  # the segmenter's scaler
+    assert ca["hook"]["scaler"] and ca["hook"]["scaler"] == cb["hook"]["scaler"]  # D_f's
+    assert _same(ca["hook"]["disc"], cb["hook"]["disc"])
+    log = [r for r in read_log(straight) if "loss" in r]
+    assert len(log) == 4 and all(np.isfinite(r["loss"]) and np.isfinite(r["d_loss"])
+                                 for r in log)
+    assert [r["loss"] for r in log] == [r["loss"] for r in read_log(split) if "loss" in r]
+
+
+def test_predict_volume_runs_the_model_in_float16_only_under_amp(amp_on_cpu):
+    torch.manual_seed(0)
+    model = UNet(3, 5, width=4, depth=2)
+    seen = []
+    model.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    image = np.random.default_rng(0).normal(size=(5, 16, 16)).astype(np.float32)
+    plain = predict_volume(model, image, context=1, device=torch.device("cpu"), batch_size=2)
+    mixed = predict_volume(model, image, context=1, device=torch.device("cpu"), batch_size=2,
+                           amp=True)
+    assert seen == [torch.float32] * 3 + [torch.float16] * 3
+    assert plain.shape == mixed.shape == (5, 16, 16) and mixed.dtype == np.uint8
