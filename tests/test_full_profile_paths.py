@@ -1,8 +1,9 @@
-"""Mixed precision: where it is on, and the GPU's code path (float16 autocast, loss scaler, the
-scaler's checkpointed state, exact resume) run on the CPU.
+"""The code paths only the ``full`` profile takes, run on the CPU: mixed precision (float16
+autocast, loss scalers, the scalers' checkpointed state, exact resume) and DataLoader workers
+(``num_workers=4`` there, 0 in ``demo``).
 
 No test needs a GPU: ``glua_lib.runtime.AMP_DEVICE_TYPES`` is ``("cuda",)``, and the tests that
-run the path add ``"cpu"`` to it, so ``amp=True`` takes the same branches a CUDA run takes.
+run the AMP path add ``"cpu"`` to it, so ``amp=True`` takes the same branches a CUDA run takes.
 """
 from __future__ import annotations
 
@@ -93,3 +94,17 @@ def test_predict_volume_runs_the_model_in_float16_only_under_amp(amp_on_cpu):
                            amp=True)
     assert seen == [torch.float32] * 3 + [torch.float16] * 3
     assert plain.shape == mixed.shape == (5, 16, 16) and mixed.dtype == np.uint8
+
+
+def test_the_number_of_workers_does_not_change_a_run(tmp_path):
+    """Batches and augmentations are functions of (seed, step), not of which process drew them:
+    a run with 2 workers ends with the weights of a run with none."""
+    src, tgt = make_prepared(tmp_path / "src", "mr"), gap_prepared(tmp_path / "tgt")
+    seg = [train_seg("local", src, tgt, tmp_path / f"seg{w}", tiny_config(steps=4, num_workers=w),
+                     "cpu", progress=False) for w in (0, 2)]
+    assert _same(_weights(seg[0]), _weights(seg[1]))
+    mr, ct = _prepared(tmp_path / "mr", "mr"), _prepared(tmp_path / "ct", "ct")
+    style = [_params(train_style(mr, ct, tmp_path / f"style{w}",
+                                 dataclasses.replace(TINY, steps=3, num_workers=w), "cpu",
+                                 progress=False) / "checkpoint.pt") for w in (0, 2)]
+    assert all(torch.equal(style[0][k], style[1][k]) for k in style[0])
