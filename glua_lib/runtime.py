@@ -123,6 +123,24 @@ def device_description(device: torch.device) -> str:
     return f"{device} ({cpu}, {torch.get_num_threads()} threads)"
 
 
+def diverged_advice(command: str, amp: bool, lr: float) -> str:
+    """What to do after a non-finite loss, the end of a trainer's error message.
+
+    ``command`` is the command line (``train-style``, ``train-seg``), ``amp`` whether the stretch
+    that diverged trained in mixed precision, ``lr`` its learning rate. float16 overflow is the
+    cheap suspect and can be fixed in place: a run resumes with another ``amp`` setting (each
+    stretch's is recorded in ``run.json``). A learning rate is part of a run's config, so a lower
+    one starts a new run.
+    """
+    lower = (f"start over in a new run folder with a lower learning rate ({command} --lr, "
+             f"below {lr:g}; lr= in Python)")
+    if amp:
+        return (f"It trained in mixed precision (float16): rerun {command} with --no-amp "
+                f"(amp=False in Python) on the same folder to resume from that checkpoint in "
+                f"float32; if it diverges again, {lower}.")
+    return lower[0].upper() + lower[1:] + "."
+
+
 def out_of_memory(err: BaseException, run: str | os.PathLike, device: str, step: int,
                   batch: str, kept: str, command: str, cost_script: str) -> torch.OutOfMemoryError:
     """The error a trainer raises in place of the device's out-of-memory error ``err``.

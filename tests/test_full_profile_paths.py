@@ -1,6 +1,6 @@
 """The code paths only the ``full`` profile takes, run on the CPU: mixed precision (float16
-autocast, loss scalers, the scalers' checkpointed state, exact resume) and DataLoader workers
-(``num_workers=4`` there, 0 in ``demo``).
+autocast, loss scalers, the scalers' checkpointed state, exact resume, a run that diverged in
+float16 going on in float32) and DataLoader workers (``num_workers=4`` there, 0 in ``demo``).
 
 No test needs a GPU: ``glua_lib.runtime.AMP_DEVICE_TYPES`` is ``("cuda",)``, and the tests that
 run the AMP path add ``"cpu"`` to it, so ``amp=True`` takes the same branches a CUDA run takes.
@@ -14,15 +14,20 @@ import numpy as np
 import pytest
 import torch
 from test_local_methods import _same, _weights, gap_prepared
-from test_seg import make_prepared, tiny_config
+from test_seg import _NaNAtStep2, make_prepared, tiny_config
 from test_style_train import TINY, _params, _prepared
 
 import glua_lib.runtime as runtime
+import glua_lib.seg.train as seg_train
+import glua_lib.style.train as style_train
 from glua_lib.checkpoint import load_checkpoint
-from glua_lib.runtime import amp_enabled, autocast
-from glua_lib.seg import UNet, read_log, train_seg
+from glua_lib.cli import main
+from glua_lib.config import get_profile
+from glua_lib.runtime import amp_enabled, autocast, diverged_advice
+from glua_lib.seg import METHODS, Method, NonFiniteLossError, UNet, read_log, train_seg
 from glua_lib.seg.predict import predict_volume
-from glua_lib.style.train import StyleTrainer, train_style
+from glua_lib.style import losses
+from glua_lib.style.train import StyleTrainer, TrainingDiverged, train_style
 
 
 @pytest.fixture
@@ -108,3 +113,94 @@ def test_the_number_of_workers_does_not_change_a_run(tmp_path):
                                  dataclasses.replace(TINY, steps=3, num_workers=w), "cpu",
                                  progress=False) / "checkpoint.pt") for w in (0, 2)]
     assert all(torch.equal(style[0][k], style[1][k]) for k in style[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# a run that diverged in float16
+
+
+def _stretches(run):
+    return [(s["from_step"], s["amp"]) for s in json.loads((run / "run.json").read_text())
+            ["trained_on"]]
+
+
+def test_the_advice_after_a_divergence():
+    amp = diverged_advice("train-style", True, 1e-4)
+    assert "rerun train-style with --no-amp (amp=False in Python) on the same folder" in amp
+    assert "lower learning rate (train-style --lr, below 0.0001" in amp
+    plain = diverged_advice("train-seg", False, 2e-3)
+    assert plain.startswith("Start over in a new run folder with a lower learning rate "
+                            "(train-seg --lr, below 0.002") and "amp" not in plain
+
+
+def test_style_run_that_diverged_in_float16_goes_on_in_float32(amp_on_cpu, tmp_path,
+                                                               monkeypatch):
+    mr, ct = _prepared(tmp_path / "mr", "mr"), _prepared(tmp_path / "ct", "ct")
+    cfg, run = dataclasses.replace(TINY, amp=True), tmp_path / "run"
+    calls, real = {"n": 0}, losses.cycle_loss
+
+    def poisoned(x_cycle, x):  # cycle_loss runs twice per step: NaN from step 5 on
+        calls["n"] += 1
+        return real(x_cycle, x) * (float("nan") if calls["n"] > 8 else 1.0)
+
+    monkeypatch.setattr(losses, "cycle_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"step 5.*checkpoint of step 4 .* is kept\. It "
+                                               r"trained in mixed precision.*--no-amp"):
+        train_style(mr, ct, run, cfg, "cpu", progress=False)
+    monkeypatch.setattr(losses, "cycle_loss", real)
+    with pytest.warns(UserWarning, match="trained up to step 4 with amp=True, resumed with "
+                                         "amp=False"):
+        train_style(mr, ct, run, dataclasses.replace(cfg, amp=False), "cpu", progress=False)
+    state = load_checkpoint(run / "checkpoint.pt")
+    assert state["step"] == 6 and state["scaler"] == {}  # the float32 stretch has no scaler
+    assert _stretches(run) == [(0, True), (4, False)]
+    assert json.loads((run / "config.json").read_text())["amp"] is False
+    # the learning rate is part of the run: another one needs another folder
+    with pytest.raises(ValueError, match=r"other settings \(lr\)"):
+        train_style(mr, ct, run, dataclasses.replace(cfg, amp=False, lr=1e-5, steps=8), "cpu",
+                    progress=False)
+
+
+def test_seg_run_resumes_with_amp_switched_off_and_on(amp_on_cpu, tmp_path, monkeypatch):
+    src, tgt = make_prepared(tmp_path / "src", "mr"), gap_prepared(tmp_path / "tgt")
+    on, off, run = tiny_config(steps=6, amp=True), tiny_config(steps=6, amp=False), tmp_path / "r"
+    train_seg("local", src, tgt, run, on, "cpu", progress=False, stop_after=2)
+    with pytest.warns(UserWarning, match="step 2 with amp=True, resumed with amp=False"):
+        train_seg("local", src, tgt, run, off, "cpu", progress=False, stop_after=4)
+    assert json.loads((run / "config.json").read_text())["amp"] is False
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["scaler"] == {} and ckpt["hook"]["scaler"] == {}
+    with pytest.warns(UserWarning, match="step 4 with amp=False, resumed with amp=True"):
+        train_seg("local", src, tgt, run, on, "cpu", progress=False)  # fresh scalers
+    assert _stretches(run) == [(0, True), (2, False), (4, True)]
+    ckpt = load_checkpoint(run / "model.pt")
+    assert ckpt["step"] == 6 and ckpt["config"]["amp"] is True
+    assert all(np.isfinite(r["loss"]) for r in read_log(run) if "loss" in r)
+    with pytest.raises(ValueError, match=r"differs in \['lr'\]"):
+        train_seg("local", src, tgt, tmp_path / "r", tiny_config(steps=6, amp=True, lr=1e-4),
+                  "cpu", progress=False)
+    # a divergence in float16 names the way out
+    monkeypatch.setitem(METHODS, "nan-test", Method(  # a test-only method, removed afterwards
+        "nan-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
+        uses_target_images=True, make_hook=lambda model, config, device: _NaNAtStep2()))
+    with pytest.raises(NonFiniteLossError, match=r"step 2: the loss is nan.*is kept\. It trained "
+                                                 r"in mixed precision.*train-seg with --no-amp"):
+        train_seg("nan-test", src, tgt, tmp_path / "nan", on, "cpu", progress=False)
+
+
+def test_lr_and_no_amp_on_the_command_line(tmp_path, monkeypatch):
+    """``--lr`` and ``--no-amp`` of train-style and train-seg reach the run's config."""
+    mr, ct = _prepared(tmp_path / "mr", "mr"), _prepared(tmp_path / "ct", "ct")
+    seen = []
+    monkeypatch.setattr(style_train, "train_style", lambda *a, **k: seen.append(a[3]) or a[2])
+    monkeypatch.setattr(seg_train, "train_seg", lambda *a, **k: seen.append(a[4]) or a[3])
+    common = ["--source", str(mr), "--target", str(ct), "--profile", "full", "--device", "cpu"]
+    for command in (["train-style"], ["train-seg", "--method", "none"]):
+        assert main([*command, *common, "--out", str(tmp_path / "a")]) == 0
+        assert main([*command, *common, "--out", str(tmp_path / "b"), "--lr", "3e-5",
+                     "--no-amp"]) == 0
+    full = {"train-style": style_train.StyleConfig.from_profile(get_profile("full")),
+            "train-seg": seg_train.SegConfig.from_profile("full")}
+    assert [(c.lr, c.amp) for c in seen] == [
+        (full["train-style"].lr, True), (3e-5, False), (full["train-seg"].lr, True),
+        (3e-5, False)]

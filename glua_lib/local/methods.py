@@ -64,7 +64,7 @@ import torch
 from glua_lib.local.discriminator import FeatureDiscriminator
 from glua_lib.local.mask import (GANS, NORMS, SCORES, discriminator_loss, gap_score, local_mask,
                                  masked_adversarial_loss, source_probability)
-from glua_lib.runtime import amp_enabled, autocast
+from glua_lib.runtime import amp_enabled, autocast, diverged_advice
 from glua_lib.seg.train import (Batch, Method, NonFiniteLossError, SegConfig, StepHook,
                                 register_method, translated_source)
 from glua_lib.seg.unet import UNet
@@ -165,6 +165,7 @@ class LocalAlignmentHook(StepHook):
                  local: LocalConfig | None = None):
         self.local = (local or LocalConfig.for_run(config)).validate(config)
         self.model, self.steps, self.device = model, config.steps, torch.device(device)
+        self.lr = config.lr  # the segmenter's, for the advice when D_f's loss diverges
         self.feature_levels = tuple(self.local.levels)
         self.disc = FeatureDiscriminator([model.feature_channels[lv] for lv in self.feature_levels],
                                          self.local.d_width).to(self.device)
@@ -234,8 +235,10 @@ class LocalAlignmentHook(StepHook):
         if not bool(torch.isfinite(d_loss)):
             raise NonFiniteLossError(
                 f"step {step}: the feature discriminator's loss is {float(d_loss.detach())}; "
-                "training stopped and the last good checkpoint is kept. Lower LocalConfig.d_lr or "
-                "the learning rate, then rerun.")
+                "training stopped and the last good checkpoint is kept. "
+                + diverged_advice("train-seg", self.scaler.is_enabled(), self.lr)
+                + f" The discriminator's own learning rate is LocalConfig.d_lr "
+                  f"({self.local.d_lr:g}).")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(d_loss).backward()
         self.scaler.step(self.optimizer)
@@ -275,7 +278,8 @@ class LocalAlignmentHook(StepHook):
                              "this method's; use another run folder")
         self.disc.load_state_dict(state["disc"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        if self.scaler.is_enabled() and state["scaler"]:  # empty if saved without AMP
+            self.scaler.load_state_dict(state["scaler"])
         self.snapshots = list(state["snapshots"])
 
 

@@ -47,6 +47,11 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="render the translated source in N(0, I) prior styles instead of k-means "
                         "styles of the real target (methods global, glua; as translate "
                         "--random-styles)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: profile; a run resumes only with its own)")
+    p.add_argument("--no-amp", action="store_true",
+                   help="float32 on CUDA too (the full profile trains in mixed precision); a run "
+                        "may resume with or without it")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -88,7 +93,10 @@ def run_train(args: argparse.Namespace) -> int:
     device = device_arg(args.device)
     profile = get_profile(args.profile, device=device)
     overrides = {k: v for k, v in (("seed", args.seed), ("steps", args.steps),
-                                   ("batch_size", args.batch_size)) if v is not None}
+                                   ("batch_size", args.batch_size), ("lr", args.lr))
+                 if v is not None}
+    if args.no_amp:
+        overrides["amp"] = False
     if args.random_styles:
         overrides["styles"] = "random"
     config = SegConfig.from_profile(profile, method=args.method, **overrides)

@@ -4,10 +4,11 @@
 fixed number of steps and writes into ``out_dir`` (the *run folder*):
 
 ================  =================================================================
-``config.json``   the :class:`SegConfig` (written first; a rerun must match it)
+``config.json``   the :class:`SegConfig` (a rerun must match it, except ``amp``: a run
+                  that diverged in float16 may go on in float32)
 ``run.json``      what was trained on what (folders, method, task, classes) and
                   ``trained_on``: the machine of each training stretch (device, torch,
-                  CPU threads, first step)
+                  CPU threads, ``amp``, first step)
 ``log.jsonl``     one JSON line per logged step (loss terms, lr, time) and events
 ``checkpoint.pt`` the latest training state (model, optimiser, scaler, hook, RNG, step)
 ``model.pt``      the final model (written when the run completes); ``predict`` reads it
@@ -65,8 +66,8 @@ from glua_lib.data import (Augment, SliceDataset, check_slice_size, get_task, li
                            read_manifest)
 from glua_lib.data.prepared import MANIFEST
 from glua_lib.io import atomic_write_text
-from glua_lib.runtime import (amp_enabled, autocast, device_description, get_device,
-                              out_of_memory, seed_worker, set_seed)
+from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
+                              get_device, out_of_memory, seed_worker, set_seed)
 from glua_lib.seg.losses import DiceCELoss
 from glua_lib.seg.unet import UNet, count_parameters
 
@@ -106,7 +107,7 @@ class SegConfig:
     labelled_only: bool = False  # train only on slices containing some foreground
     ce_weight: float = 1.0  # weight of the cross-entropy term
     dice_weight: float = 1.0  # weight of the soft-Dice term (foreground classes)
-    amp: bool = False  # mixed precision (autocast + GradScaler); only takes effect on CUDA
+    amp: bool = False  # mixed precision (float16 autocast + GradScaler); only takes effect on CUDA
     n_styles: int = 3  # "global": target styles each source volume is rendered in
     styles: str = "kmeans"  # "global": "kmeans" of the real target's style codes or "random" N(0,I)
     train_split: str = "train"  # split of the labelled folder the segmenter trains on
@@ -426,6 +427,10 @@ def _check_settings(path: Path, method: str, settings: dict) -> None:
         atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
+# config fields a run may be resumed with changed (``run.json`` records each stretch's)
+_RESUMABLE = {"amp"}
+
+
 def _config_diff(a: SegConfig, b: SegConfig) -> list[str]:
     return [f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)]
 
@@ -480,9 +485,9 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
     task = get_task(src_manifest["task"])
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    if (out_dir / CONFIG).is_file():
-        old = load_config(SegConfig, out_dir / CONFIG)
-        diff = _config_diff(old, config)
+    old = load_config(SegConfig, out_dir / CONFIG) if (out_dir / CONFIG).is_file() else None
+    if old is not None:
+        diff = [k for k in _config_diff(old, config) if k not in _RESUMABLE]
         if diff:
             raise ValueError(f"{out_dir / CONFIG}: this run folder holds a run with another "
                              f"config (differs in {diff}); use another --out or delete it")
@@ -495,6 +500,8 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         final = load_checkpoint(out_dir / FINAL)
         if final.get("step") == config.steps:
             return out_dir
+    if old is not None and old != config:  # resumed with another amp: config.json is the latest
+        save_config(config, out_dir / CONFIG)
 
     ctx = TrainContext(source_dir, target_dir, out_dir, config, device,
                        Path(style_run) if style_run is not None else None, progress)
@@ -548,14 +555,15 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         ckpt = load_checkpoint(out_dir / CHECKPOINT, map_location=device)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
+        if use_amp and ckpt["scaler"]:  # empty when the stretch before trained without AMP
+            scaler.load_state_dict(ckpt["scaler"])
         hook.load_state_dict(ckpt["hook"])
         set_rng_state(ckpt["rng"])
         start = int(ckpt["step"])
         machines = list(ckpt.get("machines") or _machines_before(out_dir / RUN_INFO))
         _trim_log(log_path, start)
     here = {"device": device_description(device), "torch": str(torch.__version__),
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "amp": use_amp}
     if start < config.steps:
         was = machines[-1] if machines else None
         if was is not None and _other_machine(was, here):
@@ -564,6 +572,10 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
                           f"{here['device']} with torch {here['torch']}; the result will differ "
                           "from an uninterrupted run (floats summed in another order)",
                           stacklevel=2)
+        elif was is not None and was.get("amp", use_amp) != use_amp:
+            warnings.warn(f"{out_dir / CHECKPOINT}: trained up to step {start} with "
+                          f"amp={was['amp']}, resumed with amp={use_amp}; the result will differ "
+                          "from an uninterrupted run", stacklevel=2)
         machines.append({"from_step": start, **here})
     atomic_write_text(out_dir / RUN_INFO,
                       json.dumps({**info, "trained_on": machines}, indent=2) + "\n")
@@ -612,8 +624,8 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
                 msg = (f"step {step}: the loss is {float(loss.detach())} (cross-entropy "
                        f"{float(parts['ce'])}, Dice loss {float(parts['dice_loss'])}, extra "
                        f"{extra_logs}); training stopped; "
-                       f"{kept_checkpoint(out_dir / CHECKPOINT)}. Lower the learning rate or "
-                       "turn AMP off, then rerun.")
+                       f"{kept_checkpoint(out_dir / CHECKPOINT)}. "
+                       + diverged_advice("train-seg", use_amp, config.lr))
                 _append_log(log_path, {"event": "stopped", "step": step, "reason": msg})
                 raise NonFiniteLossError(msg)
             optimizer.zero_grad(set_to_none=True)

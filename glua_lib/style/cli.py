@@ -35,6 +35,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, metavar="B",
                         help="slices per domain and step (default: profile; lower it when the "
                              "GPU runs out of memory)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default: profile; a run resumes only with its own)")
+    parser.add_argument("--no-amp", action="store_true",
+                        help="float32 on CUDA too (the full profile trains in mixed precision); "
+                             "a run may resume with or without it")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -55,6 +60,10 @@ def run_train(args: argparse.Namespace) -> int:
         overrides["steps"] = args.steps
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size
+    if args.lr is not None:
+        overrides["lr"] = args.lr
+    if args.no_amp:
+        overrides["amp"] = False
     config = StyleConfig.from_profile(profile, **overrides)
     try:
         out = train_style(args.source, args.target, args.out, config, device=device,

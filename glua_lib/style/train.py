@@ -40,8 +40,8 @@ from glua_lib.config import Profile, config_to_dict, save_config
 from glua_lib.data.datasets import SliceDataset
 from glua_lib.data.prepared import check_slice_size, list_subjects, read_manifest
 from glua_lib.io import atomic_path, atomic_write_text
-from glua_lib.runtime import (amp_enabled, autocast, device_description, get_device,
-                              out_of_memory, seed_worker, set_seed)
+from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
+                              get_device, out_of_memory, seed_worker, set_seed)
 from glua_lib.style import losses
 from glua_lib.style.models import CHANNELS, Discriminators, StyleTransfer
 
@@ -92,7 +92,7 @@ class StyleConfig:
     steps: int = 50_000  # optimisation steps (one generator + one critic update each)
     batch_size: int = 16  # slices per domain per step
     image_size: int = 256  # slice size H = W the data must have
-    amp: bool = True  # mixed precision (autocast + GradScaler), only on CUDA
+    amp: bool = True  # mixed precision (float16 autocast + GradScaler), only on CUDA
     seed: int = 0  # seeds initialisation, data order and the random styles
     num_workers: int = 0  # DataLoader workers per domain
     log_every: int = 10  # steps between lines of log.jsonl
@@ -151,6 +151,8 @@ class StyleConfig:
                      "dis_scales", "log_every", "labeller_width", "labeller_depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and np.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
         if self.w_class < 0 or self.class_start < 0 or not 0 <= self.class_conf < 1:
             raise ValueError("need w_class >= 0, class_start >= 0 and 0 <= class_conf < 1; "
                              f"got {self.w_class}, {self.class_start}, {self.class_conf}")
@@ -163,8 +165,9 @@ class StyleConfig:
         return self
 
 
-# fields that may change when a run is resumed (they do not change the weights)
-_RESUMABLE = {"steps", "log_every", "sample_every", "checkpoint_every", "num_workers"}
+# fields that may change when a run is resumed: bookkeeping, the budget, and the precision (a run
+# that diverged in float16 goes on in float32; run.json records each stretch's ``amp``)
+_RESUMABLE = {"steps", "log_every", "sample_every", "checkpoint_every", "num_workers", "amp"}
 
 
 class TrainingDiverged(RuntimeError):
@@ -557,7 +560,7 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         machines = list(state.get("machines", []))
     start = trainer.step_count
     here = {"device": device_description(device), "torch": str(torch.__version__),
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "amp": trainer.amp}
     if start < config.steps:
         was = machines[-1] if machines else None
         if was is not None and (was["device"], was["torch"]) != (here["device"], here["torch"]):
@@ -565,6 +568,10 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
                           f"{was['torch']}, resumed on {here['device']} with torch "
                           f"{here['torch']}; the result will differ from an uninterrupted run "
                           "(floats summed in another order)", stacklevel=2)
+        elif was is not None and was.get("amp", here["amp"]) != here["amp"]:
+            warnings.warn(f"{ckpt}: trained up to step {start} with amp={was['amp']}, resumed "
+                          f"with amp={here['amp']}; the result will differ from an uninterrupted "
+                          "run", stacklevel=2)
         machines.append({"from_step": start, **here})
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.json")
@@ -602,8 +609,8 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
                                       batch_s["label"] if trainer.labeller is not None else None)
             except TrainingDiverged as err:
                 bar.close()
-                raise TrainingDiverged(f"{out_dir}: {err}; {kept_checkpoint(ckpt)}. Lower the "
-                                       "learning rate or turn off amp, then rerun to resume") \
+                raise TrainingDiverged(f"{out_dir}: {err}; {kept_checkpoint(ckpt)}. "
+                                       + diverged_advice("train-style", trainer.amp, config.lr)) \
                     from None
             except torch.OutOfMemoryError as err:
                 bar.close()
