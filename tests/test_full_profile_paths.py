@@ -155,6 +155,9 @@ def test_style_run_that_diverged_in_float16_goes_on_in_float32(amp_on_cpu, tmp_p
     assert state["step"] == 6 and state["scaler"] == {}  # the float32 stretch has no scaler
     assert _stretches(run) == [(0, True), (4, False)]
     assert json.loads((run / "config.json").read_text())["amp"] is False
+    train_style(mr, ct, run, cfg, "cpu", progress=False)  # finished: nothing trains or changes
+    assert json.loads((run / "config.json").read_text())["amp"] is False
+    assert _stretches(run) == [(0, True), (4, False)]
     # the learning rate is part of the run: another one needs another folder
     with pytest.raises(ValueError, match=r"other settings \(lr\)"):
         train_style(mr, ct, run, dataclasses.replace(cfg, amp=False, lr=1e-5, steps=8), "cpu",

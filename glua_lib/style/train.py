@@ -574,7 +574,8 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
                           "run", stacklevel=2)
         machines.append({"from_step": start, **here})
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, out_dir / "config.json")
+    if start < config.steps or not (out_dir / "config.json").is_file():  # that of the last stretch
+        save_config(config, out_dir / "config.json")
     atomic_write_text(out_dir / "run.json",
                       json.dumps({**data, "trained_on": machines}, indent=2) + "\n")
     log_path = out_dir / "log.jsonl"
