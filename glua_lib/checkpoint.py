@@ -59,10 +59,16 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` captured (exact resume of a random stream)."""
+    """Restore what :func:`rng_state` captured (exact resume of a random stream).
+
+    The state may have been loaded onto a GPU (``load_checkpoint(..., map_location="cuda")``):
+    RNG states are CPU byte tensors, so they are copied back first. CUDA states are restored for
+    the GPUs this machine has (a run saved on a machine with more GPUs resumes on fewer).
+    """
     random.setstate((3, tuple(state["python"]), state["python_pos"]))
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
+    np.random.set_state(("MT19937", state["numpy_keys"].cpu().numpy().astype(np.uint32),
                          state["numpy_pos"], 0, 0.0))
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        for i, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state.cpu(), i)

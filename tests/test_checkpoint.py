@@ -39,3 +39,32 @@ def test_rng_state_resumes_every_stream_exactly(tmp_path):
     random.seed(9), np.random.seed(9), torch.manual_seed(9)
     set_rng_state(load_checkpoint(tmp_path / "r.pt")["rng"])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+class _OnTheGPU:
+    """Stands for a tensor that ``load_checkpoint(..., map_location="cuda")`` put on a GPU: only
+    its ``.cpu()`` copy can be handed to the RNG (there is no GPU here to make a real one)."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def cpu(self):
+        return self.tensor
+
+
+def test_rng_state_loaded_onto_a_gpu_restores_on_the_gpus_there_are(monkeypatch):
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    state = rng_state()
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    saved_on_two = [torch.full((8,), 1, dtype=torch.uint8), torch.full((8,), 2, dtype=torch.uint8)]
+    state = {**state, "torch": _OnTheGPU(state["torch"]),
+             "numpy_keys": _OnTheGPU(state["numpy_keys"]),
+             "cuda": [_OnTheGPU(t) for t in saved_on_two]}
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device: restored.append((s, device)))
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    set_rng_state(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    assert len(restored) == 1 and restored[0][0] is saved_on_two[0] and restored[0][1] == 0
