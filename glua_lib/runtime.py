@@ -33,6 +33,10 @@ def get_device(prefer: str | None = None) -> torch.device:
         device = torch.device(prefer)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {prefer!r} requested but CUDA is not available here")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise RuntimeError(f"device {prefer!r} requested but this machine has "
+                               f"{torch.cuda.device_count()} GPU(s): cuda:0 … "
+                               f"cuda:{torch.cuda.device_count() - 1}")
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise RuntimeError(f"device {prefer!r} requested but Apple MPS is not available here")
         return device
@@ -66,8 +70,11 @@ def set_seed(seed: int, deterministic: bool = False) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a torch ``Generator`` for DataLoaders.
 
     With ``deterministic=True`` cuDNN autotuning is off and torch uses deterministic kernels where
-    they exist (slower on GPU, bit-identical reruns). Pair the returned generator with
-    :func:`seed_worker` so DataLoader workers are seeded too::
+    they exist (slower on GPU), warning where they do not: on CUDA, reruns are then closer but
+    not bit-identical (cross-entropy on B×K×H×W, adaptive average pooling and reflection padding
+    have no deterministic backward there, by torch's list). torch's setting is global: it stays
+    on for the rest of the process (``torch.use_deterministic_algorithms(False)`` turns it off).
+    Pair the returned generator with :func:`seed_worker` so DataLoader workers are seeded too::
 
         g = set_seed(0)
         DataLoader(ds, shuffle=True, generator=g, worker_init_fn=seed_worker)
@@ -117,8 +124,9 @@ def code_version() -> str:
 
 def device_description(device: torch.device) -> str:
     """``cuda:0 (NVIDIA H100 …)`` or ``cpu (x86_64, 2 threads)``: what a timing was taken on."""
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cuda":  # "cuda" and "cuda:0" are the same GPU: always name the index
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     cpu = platform.processor() or platform.machine()
     return f"{device} ({cpu}, {torch.get_num_threads()} threads)"
 

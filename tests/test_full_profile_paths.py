@@ -108,6 +108,12 @@ def test_the_number_of_workers_does_not_change_a_run(tmp_path):
     seg = [train_seg("local", src, tgt, tmp_path / f"seg{w}", tiny_config(steps=4, num_workers=w),
                      "cpu", progress=False) for w in (0, 2)]
     assert _same(_weights(seg[0]), _weights(seg[1]))
+    # so a run may resume with another worker count (a machine with fewer cores)
+    train_seg("local", src, tgt, tmp_path / "resumed", tiny_config(steps=4, num_workers=2), "cpu",
+              progress=False, stop_after=2)
+    train_seg("local", src, tgt, tmp_path / "resumed", tiny_config(steps=4, num_workers=0), "cpu",
+              progress=False)
+    assert _same(_weights(seg[0]), _weights(tmp_path / "resumed"))
     mr, ct = _prepared(tmp_path / "mr", "mr"), _prepared(tmp_path / "ct", "ct")
     style = [_params(train_style(mr, ct, tmp_path / f"style{w}",
                                  dataclasses.replace(TINY, steps=3, num_workers=w), "cpu",

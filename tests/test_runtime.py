@@ -111,3 +111,19 @@ def test_code_version_and_device_description():
     assert re.fullmatch(r"[0-9a-f]{40}(\+uncommitted)?", code_version())
     text = device_description(torch.device("cpu"))
     assert text.startswith("cpu (") and f"{torch.get_num_threads()} threads" in text
+
+
+def test_a_gpu_is_named_by_its_index_and_one_that_is_not_there_is_refused(monkeypatch):
+    """Faked one-GPU machine: ``cuda`` and ``cuda:0`` are the same GPU and read the same in
+    ``run.json`` (else a resume would warn of another machine); ``cuda:1`` is refused up front."""
+    from glua_lib.runtime import device_description
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: f"Fake GPU {i}")
+    assert device_description(torch.device("cuda")) == "cuda:0 (Fake GPU 0)"
+    assert device_description(torch.device("cuda:0")) == "cuda:0 (Fake GPU 0)"
+    assert get_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(RuntimeError, match=r"'cuda:1' requested but this machine has 1 GPU"):
+        get_device("cuda:1")

@@ -4,8 +4,8 @@
 fixed number of steps and writes into ``out_dir`` (the *run folder*):
 
 ================  =================================================================
-``config.json``   the :class:`SegConfig` (a rerun must match it, except ``amp``: a run
-                  that diverged in float16 may go on in float32)
+``config.json``   the :class:`SegConfig` (a rerun must match it, except ``amp`` (a run
+                  that diverged in float16 may go on in float32) and ``num_workers``)
 ``run.json``      what was trained on what (folders, method, task, classes) and
                   ``trained_on``: the machine of each training stretch (device, torch,
                   CPU threads, ``amp``, first step)
@@ -427,8 +427,9 @@ def _check_settings(path: Path, method: str, settings: dict) -> None:
         atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
-# config fields a run may be resumed with changed (``run.json`` records each stretch's)
-_RESUMABLE = {"amp"}
+# config fields a run may be resumed with changed: neither changes what it learns from
+# (``run.json`` records each stretch's ``amp``; the worker count does not change a batch)
+_RESUMABLE = {"amp", "num_workers"}
 
 
 def _config_diff(a: SegConfig, b: SegConfig) -> list[str]:
@@ -500,7 +501,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         final = load_checkpoint(out_dir / FINAL)
         if final.get("step") == config.steps:
             return out_dir
-    if old is not None and old != config:  # resumed with another amp: config.json is the latest
+    if old is not None and old != config:  # resumed with other _RESUMABLE fields: the latest
         save_config(config, out_dir / CONFIG)
 
     ctx = TrainContext(source_dir, target_dir, out_dir, config, device,
@@ -552,7 +553,9 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
     machines: list[dict] = []  # the machine of each training stretch, oldest first
     log_path = out_dir / LOG
     if (out_dir / CHECKPOINT).is_file():
-        ckpt = load_checkpoint(out_dir / CHECKPOINT, map_location=device)
+        # on the CPU: load_state_dict moves weights and optimiser state to the device (Adam's
+        # step counts stay on the CPU, where it reads them), RNG states must be CPU tensors
+        ckpt = load_checkpoint(out_dir / CHECKPOINT)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if use_amp and ckpt["scaler"]:  # empty when the stretch before trained without AMP

@@ -230,7 +230,8 @@ class StyleTransfer(nn.Module):
         ``style`` chooses the look:
 
         - ``None``: the zero style code, the mean of the N(0, I) prior (deterministic);
-        - ``"random"``: one N(0, I) draw per image (``generator`` makes it reproducible);
+        - ``"random"``: one N(0, I) draw per image (``generator``, on any device, makes it
+          reproducible: the draws are made on its device, then moved to the images');
         - a B'×C×H×W tensor: *reference images* of domain ``to``; their style codes are used
           (B' = B, or B' = 1 for one style for all);
         - a B'×S or S tensor: style codes used as they are.
@@ -242,8 +243,9 @@ class StyleTransfer(nn.Module):
         elif isinstance(style, str):
             if style != "random":
                 raise ValueError(f"style must be None, 'random' or a tensor, got {style!r}")
-            code = torch.randn(b, self.style_dim, generator=generator, device=images.device,
-                               dtype=images.dtype)
+            where = generator.device if generator is not None else images.device
+            code = torch.randn(b, self.style_dim, generator=generator, device=where,
+                               dtype=images.dtype).to(images.device)
         elif style.dim() == 4:
             code = self.style[_check(to)](style)
         elif style.dim() in (1, 2) and style.shape[-1] == self.style_dim:

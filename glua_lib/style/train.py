@@ -253,7 +253,8 @@ class StyleTrainer:
         self.opt_d = torch.optim.Adam(self.dis.parameters(), **adam)
         self.amp = amp_enabled(config.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
-        self.noise = torch.Generator(self.device).manual_seed(config.seed)
+        # random styles are drawn on the CPU and moved: a CPU generator's state resumes anywhere
+        self.noise = torch.Generator().manual_seed(config.seed)
         self.weights = {"image": config.w_image, "cycle": config.w_cycle,
                         "content": config.w_content, "style": config.w_style,
                         "adv": config.w_adv, "content_adv": config.w_content_adv,
@@ -293,8 +294,8 @@ class StyleTrainer:
         x_s = x_s.to(self.device, non_blocking=True)
         x_t = x_t.to(self.device, non_blocking=True)
         s = self.cfg.style_dim
-        z_s = torch.randn(len(x_s), s, generator=self.noise, device=self.device)
-        z_t = torch.randn(len(x_t), s, generator=self.noise, device=self.device)
+        z_s = torch.randn(len(x_s), s, generator=self.noise).to(self.device)
+        z_t = torch.randn(len(x_t), s, generator=self.noise).to(self.device)
 
         self.dis.requires_grad_(False)  # generator step: gradients flow through, not into, D
         with self._autocast():
@@ -367,7 +368,7 @@ class StyleTrainer:
             self.opt_l.load_state_dict(state["opt_l"])
         if self.amp and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.noise.set_state(state["noise"])
+        self.noise.set_state(state["noise"].cpu())
         set_rng_state(state["rng"])
         self.step_count = int(state["step"])
 
