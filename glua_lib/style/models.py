@@ -231,7 +231,7 @@ class StyleTransfer(nn.Module):
 
         - ``None``: the zero style code, the mean of the N(0, I) prior (deterministic);
         - ``"random"``: one N(0, I) draw per image (``generator``, on any device, makes it
-          reproducible: the draws are made on its device, then moved to the images');
+          reproducible: the draws are made on its device, then moved to the images' device);
         - a B'×C×H×W tensor: *reference images* of domain ``to``; their style codes are used
           (B' = B, or B' = 1 for one style for all);
         - a B'×S or S tensor: style codes used as they are.
