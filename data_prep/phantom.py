@@ -22,6 +22,10 @@ or ``n_slices`` is the same anatomy sampled more finely. Same arguments give bit
 Every subject carries a **gap map** (:func:`gap_map`): the per-voxel local domain gap, defined from
 the rendering parameters; :func:`class_gap` measures the per-class gap on rendered images.
 
+Because a phantom folder keeps each subject's tissue map, its anatomy can be rendered again in the
+other modality (:func:`ideal_translations`): the output of a perfect translator, which no real
+dataset has, and the reference chapter 2 measures a learnt translation against.
+
 Command line::
 
     python -m data_prep phantom --task cardiac --modality mr --n 9 --seed 0 --size 64 \
@@ -31,30 +35,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from data_prep.phantom_anatomy import (FOV_MM, SLAB_MM, TISSUES, build_tissue_map, label_lut,
-                                       tissue_ids)
+                                       make_grid, tissue_ids)
 from data_prep.phantom_render import (CT_PHASE, GAP_SIGMA_MM, MR_SEQUENCE, expected_normalised,
                                       gap_map, normalisation_info, render, tissue_gap_table)
 from glua_lib.config import DEMO
-from glua_lib.data.prepared import (Volume, make_manifest, save_volume, staged_output,
-                                    write_manifest)
+from glua_lib.data.prepared import (PreparedDataError, Volume, list_subjects, load_extra,
+                                    load_volume, make_manifest, read_manifest, save_volume,
+                                    staged_output, write_manifest)
 from glua_lib.data.tasks import MODALITIES, get_task
 
 __all__ = [
     "PhantomSubject", "generate_subject", "generate_subjects", "write_phantoms", "gap_map",
     "class_gap", "class_mean_gap", "tissue_gap_table", "expected_normalised", "tissue_names",
-    "tissue_ids", "subject_id", "GENERATOR_VERSION", "add_arguments", "run",
+    "tissue_ids", "subject_id", "ideal_translations", "GENERATOR_VERSION", "add_arguments", "run",
 ]
 
 GENERATOR_VERSION = 1
 _TASK_KEY = {"cardiac": 0, "abdominal": 1}
 _MODALITY_KEY = {"mr": 0, "ct": 1}
-_ANATOMY, _RENDER = 0, 1
+_ANATOMY, _RENDER, _IDEAL = 0, 1, 2  # random streams: anatomy, rendering, ideal translations
 
 
 @dataclass
@@ -189,6 +195,65 @@ def class_mean_gap(task: str, labels, gaps) -> dict[str, float]:
         total = sum(float(g[lab == c].sum()) for lab, g in zip(labels, gaps))
         count = sum(int((lab == c).sum()) for lab in labels)
         out[name] = total / count if count else float("nan")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the ideal translation
+
+
+def ideal_translations(prep_dir: str | os.PathLike, modality: str, split: str | None = "test",
+                       n_styles: int = 3, draw: int = 0) -> list[Volume]:
+    """The phantom volumes of ``prep_dir`` rendered again, in ``modality``, from their own tissue
+    maps: what a perfect translator would output.
+
+    Each volume keeps its anatomy and labels exactly and takes ``modality``'s appearance with
+    ``n_styles`` independent draws of that modality's subject-to-subject variation (tissue-mean
+    jitter, contrast enhancement, texture, bias field, noise, normalisation): the phantoms'
+    counterpart of rendering a source volume in ``n_styles`` target styles. Real scans have no
+    tissue map, so only phantoms have this reference. ``draw`` selects another independent set
+    of renderings; the same arguments give the same arrays.
+
+    Returns:
+        :class:`~glua_lib.data.prepared.Volume` objects named ``<subject>_style<k>`` (as
+        :func:`glua_lib.style.translate.translate_folder` names translations), modality
+        ``modality``, the source labels and spacing, in the order of ``list_subjects``.
+
+    Raises:
+        PreparedDataError: ``prep_dir`` is not a phantom folder (no generator record or no tissue
+            maps), or a volume's tissue map does not give its labels (the file is named).
+    """
+    if modality not in MODALITIES:
+        raise ValueError(f"unknown modality {modality!r}; choose one of {MODALITIES}")
+    if n_styles < 1 or draw < 0:
+        raise ValueError(f"need n_styles >= 1 and draw >= 0, got {n_styles} and {draw}")
+    prep_dir = Path(prep_dir)
+    manifest = read_manifest(prep_dir)
+    record = manifest.get("phantom")
+    if not isinstance(record, dict) or "seed" not in record:
+        raise PreparedDataError(
+            f"{prep_dir / 'manifest.json'}: not a phantom folder (no 'phantom' generator record); "
+            "ideal translations need the phantoms' tissue maps (python -m data_prep phantom)")
+    task = manifest["task"]
+    out = []
+    for subject in list_subjects(prep_dir, split):
+        path = prep_dir / manifest["subjects"][subject]["file"]
+        vol = load_volume(path)
+        tissue = load_extra(path, "tissue")
+        if tissue.shape != vol.label.shape or not np.array_equal(label_lut(task)[tissue],
+                                                                  vol.label):
+            raise PreparedDataError(f"{path}: its tissue map does not give its labels; the file "
+                                    "was changed after generation: generate the phantoms again")
+        n_slices, size = vol.image.shape[0], vol.image.shape[-1]
+        grid = make_grid(task, size, n_slices)
+        key = zlib.crc32(subject.encode())  # a subject's own streams, whatever the split
+        for k in range(n_styles):
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+                int(record["seed"]), spawn_key=(_TASK_KEY[task], _MODALITY_KEY[modality], key,
+                                                _IDEAL, int(draw), k))))
+            image, _, _ = render(task, modality, tissue, grid, rng)
+            out.append(Volume(image=image, label=vol.label, spacing=vol.spacing,
+                              modality=modality, task=task, subject=f"{subject}_style{k}"))
     return out
 
 

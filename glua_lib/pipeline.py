@@ -14,6 +14,7 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from filelock import FileLock
@@ -189,5 +190,25 @@ def translated_dir(task: str, source: str, target: str, profile: Profile | None 
     return out
 
 
-__all__ = ["DATA_SEED", "evaluate_on", "evaluate_run", "judge_translation", "seg_run", "style_run",
-           "translated_dir"]
+IDEAL_SETS = 20  # independent sets of ideal translations behind a reported ideal gap
+
+
+def ideal_translation_sets(task: str, source: str, target: str, profile: Profile | None = None,
+                           n_sets: int = IDEAL_SETS, split: str | None = "test",
+                           device: torch.device | None = None) -> Iterator[list]:
+    """``n_sets`` independent sets of *ideal* translations of the source phantoms (one split):
+    each source volume's own tissue map rendered in the target modality,
+    ``profile.n_styles`` times, as :func:`translated_dir` renders it in ``n_styles`` styles
+    (:func:`data_prep.phantom.ideal_translations`, ``draw = 0 … n_sets - 1``). A generator: one
+    set is held at a time. For :func:`glua_lib.style.measure.translation_report`'s
+    ``ideal_sets``."""
+    from data_prep.phantom import ideal_translations
+
+    profile = profile or get_profile(device=device)
+    folder = phantom_dir(task, source, profile)
+    return (ideal_translations(folder, target, split, profile.n_styles, draw)
+            for draw in range(n_sets))
+
+
+__all__ = ["DATA_SEED", "IDEAL_SETS", "evaluate_on", "evaluate_run", "ideal_translation_sets",
+           "judge_translation", "seg_run", "style_run", "translated_dir"]

@@ -473,15 +473,24 @@ def image_grid(rows: dict[str, Sequence[np.ndarray]], cell: float = 1.6,
 
 
 def bars_compared(series: dict[str, dict[str, float]], ylabel: str, title: str = "",
+                  ranges: dict[str, tuple[dict[str, float], dict[str, float]]] | None = None,
                   fig: Figure | None = None) -> Figure:
-    """Grouped bars: one group per class, one bar per named series (e.g. before / after)."""
+    """Grouped bars: one group per class, one bar per named series (e.g. before / after).
+
+    ``ranges`` maps a series' name to ``(low, high)`` (``{class: value}`` each), drawn as a
+    vertical line over that series' bars (e.g. the 5–95 % range of the ideal translations).
+    """
     fig = fig or Figure(figsize=(5.0, 2.8))
     ax = fig.add_subplot(1, 1, 1)
     names = list(next(iter(series.values())))
     width = 0.8 / len(series)
     for k, (label, values) in enumerate(series.items()):
-        ax.bar(np.arange(len(names)) + (k - (len(series) - 1) / 2) * width,
-               [values[n] for n in names], width, label=label)
+        x = np.arange(len(names)) + (k - (len(series) - 1) / 2) * width
+        ax.bar(x, [values[n] for n in names], width, label=label)
+        if ranges and label in ranges:
+            low, high = ranges[label]
+            ax.vlines(x, [low[n] for n in names], [high[n] for n in names], color="black",
+                      linewidth=1.2)
     ax.set_xticks(np.arange(len(names)), names)
     return _finish(fig, ax, ylabel, title, legend=True)
 

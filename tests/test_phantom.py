@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from data_prep import phantom
-from data_prep.phantom import (class_gap, gap_map, generate_subject, tissue_gap_table, tissue_ids,
-                               tissue_names, write_phantoms)
+from data_prep.phantom import (class_gap, gap_map, generate_subject, ideal_translations,
+                               tissue_gap_table, tissue_ids, tissue_names, write_phantoms)
 from data_prep.phantom_anatomy import label_lut
-from glua_lib.data.prepared import list_subjects, load_extra, load_volume, read_manifest
+from glua_lib.data.prepared import (PreparedDataError, list_subjects, load_extra, load_volume,
+                                    read_manifest)
 from glua_lib.data.tasks import get_task
 
 TASKS = ("cardiac", "abdominal")
@@ -200,6 +201,58 @@ def test_prepared_folder_round_trip(tmp_path):
     with pytest.raises(FileExistsError):
         write_phantoms(out, "abdominal", "ct", n=1, size=32, n_slices=8, n_test=0,
                        progress=False)
+
+
+def test_ideal_translation_renders_the_same_anatomy_in_the_other_modality(tmp_path):
+    out = write_phantoms(tmp_path / "mr", "cardiac", "mr", n=2, seed=5, size=32, n_slices=8,
+                         n_test=1, progress=False)
+    source = load_volume(out / "cardiac-mr-001.npz")
+    tissue = load_extra(out / "cardiac-mr-001.npz", "tissue")
+    ideal = ideal_translations(out, "ct", "test", n_styles=2)
+    assert [v.subject for v in ideal] == ["cardiac-mr-001_style0", "cardiac-mr-001_style1"]
+    ids = tissue_ids("cardiac")
+    for v in ideal:
+        assert v.modality == "ct" and v.task == "cardiac" and v.spacing == source.spacing
+        np.testing.assert_array_equal(v.label, source.label)  # the labels hold exactly
+        v.validate()
+        # CT contrasts on the MR anatomy: fat bright in bSSFP turns dark, the contrast-filled
+        # blood pool stays at the top of the window
+        fat = tissue == ids["subcutaneous fat"]
+        assert source.image[fat].mean() > 0
+        assert v.image[fat].mean() < -0.4
+        assert v.image[source.label == 2].mean() > 0.8  # LAC
+    # two styles are independent draws; the same call gives the same arrays, another draw others
+    assert not np.array_equal(ideal[0].image, ideal[1].image)
+    again = ideal_translations(out, "ct", "test", n_styles=2)
+    np.testing.assert_array_equal(again[1].image, ideal[1].image)
+    other = ideal_translations(out, "ct", "test", n_styles=1, draw=1)
+    assert not np.array_equal(other[0].image, ideal[0].image)
+    assert len(ideal_translations(out, "ct", None, n_styles=1)) == 2  # both splits
+
+
+def test_ideal_translation_refuses_folders_without_true_tissue_maps(tmp_path):
+    import shutil
+
+    out = write_phantoms(tmp_path / "ct", "abdominal", "ct", n=1, seed=1, size=32, n_slices=8,
+                         n_test=1, progress=False)
+    with pytest.raises(ValueError, match="modality"):
+        ideal_translations(out, "pet")
+    # a tissue map changed after generation no longer gives the labels: the file is named
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    path = bad / "abdominal-ct-000.npz"
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["tissue"] = np.zeros_like(arrays["tissue"])
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(PreparedDataError, match="abdominal-ct-000.npz: its tissue map"):
+        ideal_translations(bad, "mr")
+    # a prepared folder that is not a phantom folder (a converter's) has no tissue maps
+    manifest = read_manifest(out)
+    del manifest["phantom"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PreparedDataError, match="manifest.json: not a phantom folder"):
+        ideal_translations(out, "mr")
 
 
 def test_bad_arguments_are_rejected(tmp_path):

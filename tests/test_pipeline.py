@@ -2,11 +2,13 @@
 import dataclasses
 import json
 import shutil
+import types
 
+import numpy as np
 import torch
 
 from glua_lib import DEMO, pipeline
-from glua_lib.data import phantom_dir
+from glua_lib.data import load_volumes, phantom_dir
 
 TINY = dataclasses.replace(DEMO, name="demo", slice_size=32, n_slices=6, n_train=2, n_test=1,
                            batch_size=2, seg_steps=3)
@@ -88,3 +90,17 @@ def test_progress_bars_show_for_the_full_profiles_long_runs(tmp_path, monkeypatc
         pipeline.seg_run("none", "cardiac", "mr", "ct", profile, seed, torch.device("cpu"),
                          progress=asked)
     assert seen == [False, True, True, False]
+
+
+def test_ideal_translation_sets_render_the_source_test_volumes_in_the_profiles_styles(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path))
+    sets = pipeline.ideal_translation_sets("cardiac", "mr", "ct", TINY, n_sets=2)
+    assert isinstance(sets, types.GeneratorType)  # one set at a time
+    first, second = list(sets)
+    # the one source test subject in the profile's n_styles (3) renderings, as CT
+    assert [v.subject for v in first] == [f"cardiac-mr-002_style{k}" for k in range(3)]
+    assert all(v.modality == "ct" and v.image.shape == (6, 32, 32) for v in first)
+    (source,) = load_volumes(phantom_dir("cardiac", "mr", TINY), "test")
+    assert all(np.array_equal(v.label, source.label) for v in first + second)
+    assert not np.array_equal(first[0].image, second[0].image)  # independent draws

@@ -139,6 +139,14 @@ def test_bars_compared_groups():
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert heights == [1.0, 2.0, 0.5, 0.1]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["before", "after"]
+    # a range over one series' bars: one vertical segment per class, at that series' bars
+    fig = plots.bars_compared({"before": {"a": 1.0, "b": 2.0}, "ideal": {"a": 0.2, "b": 0.3}},
+                              "gap", ranges={"ideal": ({"a": 0.1, "b": 0.2}, {"a": 0.4, "b": 0.5})})
+    (segments,) = fig.axes[0].collections
+    bars = fig.axes[0].patches[2:]  # the ideal series' bars
+    assert [s[:, 1].tolist() for s in segments.get_segments()] == [[0.1, 0.4], [0.2, 0.5]]
+    assert [s[0, 0] for s in segments.get_segments()] == pytest.approx(
+        [b.get_x() + b.get_width() / 2 for b in bars])
 
 
 def test_style_mix_shows_source_and_translation():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from glua_lib.style.measure import (appearance_floor, appearance_gap, class_mean_spread,
-                                    edge_alignment, gradient_magnitude, translation_report)
+                                    edge_alignment, gradient_magnitude, ideal_gap,
+                                    translation_report)
 
 
 def test_appearance_gap_per_class_hand_values():
@@ -106,16 +107,24 @@ def test_class_mean_spread_within_groups_and_collapse_gives_zero():
         class_mean_spread([a, b], [lab, lab], ["bg"], groups=[1])
 
 
-def test_translation_report_on_hand_made_volumes():
-    from types import SimpleNamespace as V
+LAB = np.array([[[0, 1, 1, 2]]])
 
-    lab = np.array([[[0, 1, 1, 2]]])
-    src = [V(subject="a", image=np.array([[[0.0, 0.0, 0.0, 1.0]]]), label=lab)]
-    tgt = [V(subject="t1", image=np.array([[[0.0, 1.0, 1.0, 1.0]]]), label=lab),
-           V(subject="t2", image=np.array([[[0.0, 1.5, 1.5, 1.0]]]), label=lab)]
-    # two styles of "a": class 1 moved halfway towards the target, class 2 made worse
-    trans = [V(subject="a_style0", image=np.array([[[0.0, 0.5, 0.5, 0.2]]]), label=lab),
-             V(subject="a_style1", image=np.array([[[0.0, 0.7, 0.7, 0.2]]]), label=lab)]
+
+def _volume(subject, *values):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(subject=subject, image=np.array([[list(values)]]), label=LAB)
+
+
+# one source volume "a", two target subjects, and two styles of "a": class 1 moved halfway
+# towards the target, class 2 made worse
+SRC = [_volume("a", 0.0, 0.0, 0.0, 1.0)]
+TGT = [_volume("t1", 0.0, 1.0, 1.0, 1.0), _volume("t2", 0.0, 1.5, 1.5, 1.0)]
+TRANS = [_volume("a_style0", 0.0, 0.5, 0.5, 0.2), _volume("a_style1", 0.0, 0.7, 0.7, 0.2)]
+
+
+def test_translation_report_on_hand_made_volumes():
+    src, tgt, trans = SRC, TGT, TRANS
     r = translation_report(src, tgt, trans, ["bg", "c1", "c2"])
     assert r["before"] == {"c1": pytest.approx(1.25), "c2": 0.0}  # |0 − {1, 1.5}|
     assert r["after"]["c1"] == pytest.approx(0.65)  # |{0.5, 0.7} − {1, 1.5}|: (0.5+1+0.3+0.8)/4
@@ -128,8 +137,41 @@ def test_translation_report_on_hand_made_volumes():
     assert r["edge_alignment"] == pytest.approx(-1.0)
     assert r["edge_alignment"] == edge_alignment([src[0].image] * 2, [t.image for t in trans])
     with pytest.raises(ValueError, match="unknown source subjects"):
-        translation_report(src, tgt, [V(subject="b_style0", image=trans[0].image, label=lab)],
+        translation_report(src, tgt, [_volume("b_style0", 0.0, 0.5, 0.5, 0.2)],
                            ["bg", "c1", "c2"])
+
+
+def test_ideal_gap_and_the_reports_ideal_verdict_on_hand_made_volumes():
+    src, tgt, trans = SRC, TGT, TRANS
+
+    def ideal_set(c1, c2):
+        return [_volume("a_style0", 0.0, c1, c1, c2)]
+
+    # c1 against the targets' {1, 1, 1.5, 1.5}: at 1 or 1.25 the gap is 0.25, at 2 it is 0.75;
+    # c2 against {1, 1}: at 1, 0 and 0.9 the gaps are 0, 1 and 0.1
+    sets = (ideal_set(c1, c2) for c1, c2 in ((1.0, 1.0), (1.25, 0.0), (2.0, 0.9)))
+    g = ideal_gap(tgt, sets, ["bg", "c1", "c2"], before={"bg": 0.0, "c1": 1.25, "c2": 0.0})
+    assert g["n_sets"] == 3
+    assert g["median"]["c1"] == pytest.approx(0.25) and g["median"]["c2"] == pytest.approx(0.1)
+    # numpy's linear quantiles of 3 values: 5 % at position 0.1, 95 % at position 1.9
+    assert g["low"]["c1"] == pytest.approx(0.25) and g["high"]["c1"] == pytest.approx(0.7)
+    assert g["low"]["c2"] == pytest.approx(0.01) and g["high"]["c2"] == pytest.approx(0.91)
+    # every ideal set shrinks c1 (before 1.25); none can shrink c2, whose before is 0
+    assert g["shrinks"] == {"bg": 0.0, "c1": 1.0, "c2": 0.0}
+    assert "shrinks" not in ideal_gap(tgt, [ideal_set(1.0, 1.0)], ["bg", "c1", "c2"])
+    with pytest.raises(ValueError, match="at least one set"):
+        ideal_gap(tgt, [], ["bg", "c1", "c2"])
+
+    r = translation_report(src, tgt, trans, ["bg", "c1", "c2"],
+                           ideal_sets=[ideal_set(c1, c2) for c1, c2 in
+                                       ((1.0, 1.0), (1.25, 0.0), (2.0, 0.9))])
+    assert r["ideal"] == {"c1": pytest.approx(0.25), "c2": pytest.approx(0.1)}
+    assert r["ideal_high"]["c1"] == pytest.approx(0.7) and r["ideal_sets"] == 3
+    assert r["ideal_shrinks"] == {"c1": 1.0, "c2": 0.0}
+    # after: c1 0.65 (shrank, and within the ideal range up to 0.7); c2 0.8 (grew from 0, but
+    # within the ideal range up to 0.91)
+    assert r["shrank"] == ["c1"] and r["within_ideal"] == ["c1", "c2"]
+    assert "ideal" not in translation_report(src, tgt, trans, ["bg", "c1", "c2"])
 
 
 class _StyleAsIntensity(__import__("torch").nn.Module):

@@ -40,7 +40,14 @@ def script(monkeypatch, benchmark_script):
                                 for i, d in enumerate(myo)}}
                 for k, myo in (("source", (0.2, 0.4)), ("translated", (0.8, 0.9)))}
 
+    def ideal_translation_sets(task, source, target, profile):
+        # four sets of ideal translations: every class at 1.0 (gap 0.05 to the targets at 1.0
+        # and 1.1), except AA at -0.3 in two sets (gap 1.35)
+        return [[V(subject="s_style0", label=lab, image=np.array([[[0.0, 1, 1, 1, aa]]]))]
+                for aa in (1.0, 1.0, -0.3, -0.3)]
+
     monkeypatch.setattr(module.pipeline, "translated_dir", translated_dir)
+    monkeypatch.setattr(module.pipeline, "ideal_translation_sets", ideal_translation_sets)
     monkeypatch.setattr(module.pipeline, "judge_translation", judge_translation)
     monkeypatch.setattr(module, "phantom_dir",
                         lambda task, modality, profile: "source" if modality == "mr" else "target")
@@ -65,7 +72,20 @@ def test_style_quality_writes_per_seed_measures_and_counts_failures(script, tmp_
     assert runs["0"]["judge_source"]["MYO"] == pytest.approx(30.0)  # mean of 0.2 and 0.4, in %
     assert runs["0"]["judge_translated"] == pytest.approx({"MYO": 85.0, "LAC": 100.0,
                                                            "LVC": 50.0, "AA": 0.0})
+    # ideal gaps 0.05 everywhere but AA: 0.05, 0.05, 1.35, 1.35 (median 0.7, 95 % quantile
+    # 1.35); AA's before (source at 0) is 1.05, so half the ideal sets shrink it
+    assert runs["0"]["ideal"]["MYO"] == pytest.approx(0.05)
+    assert runs["1"]["ideal"]["AA"] == pytest.approx(0.7)
+    assert runs["1"]["ideal_high"]["AA"] == pytest.approx(1.35)
+    assert runs["1"]["ideal_shrinks"] == pytest.approx({"MYO": 1.0, "LAC": 1.0, "LVC": 1.0,
+                                                        "AA": 0.5})
+    # seed 1's AA (at -0.2 and -0.19) is 1.245 from the target: larger than before, within ideal
+    assert runs["1"]["after"]["AA"] == pytest.approx(1.245)
+    assert runs["1"]["within_ideal"] == ["AA"]
     printed = capsys.readouterr().out
-    assert "| 1 | AA |" in printed and "| NO |" in printed
+    assert "| 1 | AA |" in printed and "| as ideal |" in printed
+    assert "| 0.700 (0.050–1.350) | 50% |" in printed
     assert "| 30.0 → 85.0 |" in printed
     assert "every class in 1 of 2 runs" in printed
+    assert "ideal translations' range in 2 of 2 runs" in printed
+    assert "(share of sets that do): cardiac mr→ct AA (50%)" in printed

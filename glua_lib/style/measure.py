@@ -8,10 +8,14 @@
   gradient-magnitude maps of each source slice and its translation (1: edges in the same places
   with proportional strength; ~0: unrelated). Gradient magnitude ignores the sign of a contrast,
   so a modality's contrast inversion (dark fat becoming bright) does not count as lost content.
+- :func:`ideal_gap`: the same gap for *ideal* translations (on phantoms, the source anatomy
+  rendered in the target modality by the phantom generator,
+  :func:`data_prep.phantom.ideal_translations`), over independent draws: what a perfect
+  translator would score, and how often even it shrinks a class's gap.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -157,8 +161,48 @@ def edge_alignment(source_images: Arrays, translated_images: Arrays) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
+IDEAL_QUANTILES = (0.05, 0.95)  # the range of the ideal translations' gaps that is reported
+
+
+def ideal_gap(target: Sequence, ideal_sets: Iterable[Sequence], class_names: Sequence[str],
+              before: dict[str, float] | None = None, seed: int = 0) -> dict:
+    """Per class, the gap to ``target`` of independent sets of ideal translations.
+
+    Args:
+        target: real target volumes (objects with ``.image`` and ``.label``); label value ``i``
+            is ``class_names[i]``.
+        ideal_sets: each item one set of ideal translations of the source volumes (for example
+            :func:`data_prep.phantom.ideal_translations` with ``draw = 0, 1, …``), made the way
+            the learnt translation's set was made, so that the two gaps are alike in sample size.
+            May be a generator: one set at a time is held.
+        before: the source's gaps (``{class: value}``); with it, ``"shrinks"`` is returned.
+
+    Returns:
+        ``{"median", "low", "high"}``: ``{class: value}`` over the sets (median and the
+        :data:`IDEAL_QUANTILES` range), ``"n_sets"``, and with ``before`` ``"shrinks"``:
+        ``{class: fraction of sets whose gap is below before}``.
+    """
+    gaps = [appearance_gap([v.image for v in s], [v.label for v in s],
+                           [v.image for v in target], [v.label for v in target],
+                           class_names, seed=seed) for s in ideal_sets]
+    if not gaps:
+        raise ValueError("ideal_sets is empty: give at least one set of ideal translations")
+    out = {"median": {}, "low": {}, "high": {}, "n_sets": len(gaps)}
+    if before is not None:
+        out["shrinks"] = {}
+    for c in class_names:
+        values = np.array([g[c] for g in gaps])
+        lo, hi = np.quantile(values, IDEAL_QUANTILES)
+        out["median"][c], out["low"][c], out["high"][c] = (float(np.median(values)), float(lo),
+                                                            float(hi))
+        if before is not None:
+            out["shrinks"][c] = float(np.mean(values < before[c]))
+    return out
+
+
 def translation_report(source: Sequence, target: Sequence, translated: Sequence,
-                       class_names: Sequence[str], seed: int = 0) -> dict:
+                       class_names: Sequence[str], seed: int = 0,
+                       ideal_sets: Iterable[Sequence] | None = None) -> dict:
     """Every measure of one translation, from prepared volumes (objects with ``.image``,
     ``.label``, ``.subject``; translations named ``<source subject>_style<k>``).
 
@@ -166,6 +210,12 @@ def translation_report(source: Sequence, target: Sequence, translated: Sequence,
     ``{class: value}`` dict over the foreground classes), ``"shrank"`` (classes whose gap
     shrank), ``"edge_alignment"`` (each translation against its own source volume) and
     ``"style_ratio"`` (mean over classes of between-styles / between-subjects spread).
+
+    With ``ideal_sets`` (see :func:`ideal_gap`) also ``"ideal"`` (median gap of the ideal
+    translations), ``"ideal_low"``/``"ideal_high"`` (their range), ``"ideal_shrinks"`` (the
+    fraction of ideal sets whose gap shrank: below 1, not even a perfect translation always
+    shrinks the class), ``"ideal_sets"`` (how many), and ``"within_ideal"``: the classes whose
+    gap after translation is no larger than ``ideal_high``, as small as a perfect translation's.
     """
     if not source or not target or not translated:
         raise ValueError("source, target and translated volumes must each be non-empty")
@@ -192,7 +242,7 @@ def translation_report(source: Sequence, target: Sequence, translated: Sequence,
     styles = class_mean_spread(images(translated), labels(translated), class_names, origin)
     subjects = class_mean_spread(images(target), labels(target), class_names)
     ratios = [styles[c] / subjects[c] for c in fg if subjects[c] > 0]
-    return {
+    report = {
         "before": {c: before[c] for c in fg}, "after": {c: after[c] for c in fg},
         "floor": {c: floor[c] for c in fg},
         "shrank": [c for c in fg if after[c] < before[c]],
@@ -202,3 +252,11 @@ def translation_report(source: Sequence, target: Sequence, translated: Sequence,
         "edge_alignment": edge_alignment([by_subject[o].image for o in origin],
                                          images(translated)),
     }
+    if ideal_sets is not None:
+        ideal = ideal_gap(target, ideal_sets, class_names, before, seed=seed)
+        report.update({f"ideal{suffix}": {c: ideal[key][c] for c in fg} for suffix, key in
+                       (("", "median"), ("_low", "low"), ("_high", "high"),
+                        ("_shrinks", "shrinks"))})
+        report["ideal_sets"] = ideal["n_sets"]
+        report["within_ideal"] = [c for c in fg if after[c] <= ideal["high"][c]]
+    return report
