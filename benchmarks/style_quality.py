@@ -14,8 +14,8 @@ between styles and between real subjects (0 between styles: a collapsed style co
 alignment (content kept), and the **judge**: the
 Dice (%, per class, mean over test volumes) against the source labels of a segmenter trained on
 real target labels (the ablation's ``oracle`` of the same seed, chapter 2's content check), on
-the source test images as they are and translated; high on the translations only if they look
-like the target and the anatomy stayed put. The image measures are
+the source test images as they are, translated, and ideally translated (the most it can be);
+high on the translations only if they look like the target and the anatomy stayed put. The image measures are
 :func:`glua_lib.style.measure.translation_report`; the JSON file holds all of them with the
 command, code version, seeds and device.
 """
@@ -47,8 +47,9 @@ def judge_dice(metrics: dict, classes: list[str]) -> dict[str, float]:
 
 
 def measure(task: str, source: str, target: str, profile, seed: int, device) -> dict:
-    """:func:`translation_report` of the style run of ``seed`` on the test split, and the
-    judge's Dice (``judge_source``, ``judge_translated``: :func:`pipeline.judge_translation`)."""
+    """:func:`translation_report` of the style run of ``seed`` on the test split, against the
+    ideal translations too, and the judge's Dice (``judge_source``, ``judge_translated``,
+    ``judge_ideal``: :func:`pipeline.judge_translation`)."""
     translated = pipeline.translated_dir(task, source, target, profile, seed, device)
     classes = list(get_task(task).classes)
     report = translation_report(load_volumes(phantom_dir(task, source, profile), "test"),
@@ -70,7 +71,7 @@ def verdict(report: dict, c: str) -> str:
 def table(reports: dict[int, dict], classes: list[str]) -> str:
     """One markdown table: a row per seed and class."""
     lines = ["| seed | class | before | after | floor | ideal (5–95 %) | ideal shrinks | shrank | "
-             "between styles | between subjects | judge Dice % source → translated |",
+             "between styles | between subjects | judge Dice % source → translated (ideal) |",
              "|" + "---|" * 11]
     for seed, r in reports.items():
         for c in classes:
@@ -79,8 +80,10 @@ def table(reports: dict[int, dict], classes: list[str]) -> str:
                          f"{r['ideal_high'][c]:.3f}) | {r['ideal_shrinks'][c]:.0%} | "
                          f"{verdict(r, c)} | "
                          f"{r['between_styles'][c]:.4f} | {r['between_subjects'][c]:.4f} | "
-                         f"{r['judge_source'][c]:.1f} → {r['judge_translated'][c]:.1f} |")
-    edges = ", ".join(f"{r['edge_alignment']:.3f}" for r in reports.values())
+                         f"{r['judge_source'][c]:.1f} → {r['judge_translated'][c]:.1f} "
+                         f"({r['judge_ideal'][c]:.1f}) |")
+    edges = ", ".join(f"{r['edge_alignment']:.3f} (ideal {r['ideal_edge_alignment']:.3f})"
+                      for r in reports.values())
     ratios = ", ".join(f"{r['style_ratio']:.1%}" for r in reports.values())
     return "\n".join(lines) + f"\n\nedge alignment by seed: {edges}; " \
                               f"style spread / subject spread by seed: {ratios}"

@@ -54,7 +54,8 @@ from glua_lib.data.tasks import MODALITIES, get_task
 __all__ = [
     "PhantomSubject", "generate_subject", "generate_subjects", "write_phantoms", "gap_map",
     "class_gap", "class_mean_gap", "tissue_gap_table", "expected_normalised", "tissue_names",
-    "tissue_ids", "subject_id", "ideal_translations", "GENERATOR_VERSION", "add_arguments", "run",
+    "tissue_ids", "subject_id", "ideal_translations", "write_ideal_translations",
+    "GENERATOR_VERSION", "add_arguments", "run",
 ]
 
 GENERATOR_VERSION = 1
@@ -255,6 +256,31 @@ def ideal_translations(prep_dir: str | os.PathLike, modality: str, split: str | 
             out.append(Volume(image=image, label=vol.label, spacing=vol.spacing,
                               modality=modality, task=task, subject=f"{subject}_style{k}"))
     return out
+
+
+def write_ideal_translations(prep_dir: str | os.PathLike, modality: str,
+                             out: str | os.PathLike, split: str | None = "test",
+                             n_styles: int = 3, draw: int = 0, overwrite: bool = False) -> Path:
+    """:func:`ideal_translations` written as a prepared folder at ``out`` (the source splits,
+    ``modality``'s normalisation); returns it. Chapter 2's judge scores it like a learnt
+    translation."""
+    prep_dir = Path(prep_dir)
+    volumes = ideal_translations(prep_dir, modality, split, n_styles, draw)
+    source = read_manifest(prep_dir)
+    with staged_output(out, overwrite=overwrite) as stage:
+        for v in volumes:
+            save_volume(stage / f"{v.subject}.npz", v)
+        write_manifest(stage, make_manifest(
+            dataset="phantom-ideal", task=source["task"], modality=modality,
+            normalisation=normalisation_info(source["task"], modality),
+            splits={v.subject: source["subjects"][v.subject.rsplit("_style", 1)[0]]["split"]
+                    for v in volumes},
+            command=f"write_ideal_translations({str(prep_dir)!r}, {modality!r}, "
+                    f"split={split!r}, n_styles={n_styles}, draw={draw})",
+            extra={"ideal_translation": {"source_dir": str(prep_dir.resolve()),
+                                         "source_modality": source["modality"],
+                                         "n_styles": n_styles, "draw": draw}}))
+    return Path(out).resolve()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -162,15 +162,18 @@ def judge_translation(task: str, source: str, target: str, profile: Profile | No
     """Global alignment's content check: the ``oracle`` segmenter of ``seed`` (trained on real
     target labels; trained if missing) scores the source test volumes against their own labels,
     ``{"source": as they are, "translated": rendered by the style run of ``seed``
-    (:func:`translated_dir`)}``, each an :func:`evaluate_on` result. High Dice on the
-    translations needs both target-like images and anatomy that stayed put."""
+    (:func:`translated_dir`), "ideal": the ideal translation (:func:`ideal_dir`)}``, each an
+    :func:`evaluate_on` result. High Dice on the translations needs both target-like images and
+    anatomy that stayed put; the ideal translation's Dice is as high as it can get."""
     profile = profile or get_profile(device=device)
     judge = seg_run("oracle", task, source, target, profile, seed, device)
     translated = translated_dir(task, source, target, profile, seed, device)
+    ideal = ideal_dir(task, source, target, profile, device)
     return {"source": evaluate_on(judge, phantom_dir(task, source, profile),
                                   f"{source}-source-test", device=device),
             "translated": evaluate_on(judge, translated,
-                                      f"{source}2{target}-translated-seed{seed}", device=device)}
+                                      f"{source}2{target}-translated-seed{seed}", device=device),
+            "ideal": evaluate_on(judge, ideal, f"{source}2{target}-ideal", device=device)}
 
 
 def translated_dir(task: str, source: str, target: str, profile: Profile | None = None,
@@ -193,6 +196,23 @@ def translated_dir(task: str, source: str, target: str, profile: Profile | None 
 IDEAL_SETS = 20  # independent sets of ideal translations behind a reported ideal gap
 
 
+def ideal_dir(task: str, source: str, target: str, profile: Profile | None = None,
+              device: torch.device | None = None) -> Path:
+    """The source phantoms' test volumes rendered in the target modality from their own tissue
+    maps, ``profile.n_styles`` times each (the first set of :func:`ideal_translation_sets`),
+    as a prepared folder in the cache; made if missing."""
+    from data_prep.phantom import write_ideal_translations
+
+    profile = profile or get_profile(device=device)
+    folder = phantom_dir(task, source, profile)
+    out = folder.parent / f"{folder.name}-ideal-{target}-{profile.n_styles}styles"
+    with FileLock(str(out) + ".lock"):
+        if not (out / "manifest.json").is_file():
+            write_ideal_translations(folder, target, out, "test", profile.n_styles,
+                                     overwrite=True)
+    return out
+
+
 def ideal_translation_sets(task: str, source: str, target: str, profile: Profile | None = None,
                            n_sets: int = IDEAL_SETS, split: str | None = "test",
                            device: torch.device | None = None) -> Iterator[list]:
@@ -210,5 +230,5 @@ def ideal_translation_sets(task: str, source: str, target: str, profile: Profile
             for draw in range(n_sets))
 
 
-__all__ = ["DATA_SEED", "IDEAL_SETS", "evaluate_on", "evaluate_run", "ideal_translation_sets",
-           "judge_translation", "seg_run", "style_run", "translated_dir"]
+__all__ = ["DATA_SEED", "IDEAL_SETS", "evaluate_on", "evaluate_run", "ideal_dir",
+           "ideal_translation_sets", "judge_translation", "seg_run", "style_run", "translated_dir"]

@@ -228,6 +228,14 @@ def test_ideal_translation_renders_the_same_anatomy_in_the_other_modality(tmp_pa
     other = ideal_translations(out, "ct", "test", n_styles=1, draw=1)
     assert not np.array_equal(other[0].image, ideal[0].image)
     assert len(ideal_translations(out, "ct", None, n_styles=1)) == 2  # both splits
+    # written as a prepared folder: the source's splits, CT's normalisation
+    folder = phantom.write_ideal_translations(out, "ct", tmp_path / "ideal", n_styles=2)
+    manifest = read_manifest(folder)
+    assert manifest["dataset"] == "phantom-ideal" and manifest["modality"] == "ct"
+    assert manifest["normalisation"]["method"] == "hu_window"
+    assert list_subjects(folder, "test") == [v.subject for v in ideal]
+    np.testing.assert_array_equal(load_volume(folder / "cardiac-mr-001_style1.npz").image,
+                                  ideal[1].image)
 
 
 def test_ideal_translation_refuses_folders_without_true_tissue_maps(tmp_path):

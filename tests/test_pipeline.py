@@ -70,6 +70,9 @@ def test_judge_translation_scores_source_and_translation_with_the_oracle(tmp_pat
     assert (oracle / "metrics-mr2ct-translated-seed1.json").is_file()
     assert list(judged["source"]["volumes"]) == ["cardiac-mr-002"]  # the source test subject
     assert judged["translated"]["volumes"] == judged["source"]["volumes"]
+    # and the ideal translation, in the profile's 3 styles, as the ceiling
+    assert (oracle / "metrics-mr2ct-ideal.json").is_file()
+    assert list(judged["ideal"]["volumes"]) == [f"cardiac-mr-002_style{k}" for k in range(3)]
 
 
 def test_progress_bars_show_for_the_full_profiles_long_runs(tmp_path, monkeypatch):
@@ -104,3 +107,11 @@ def test_ideal_translation_sets_render_the_source_test_volumes_in_the_profiles_s
     (source,) = load_volumes(phantom_dir("cardiac", "mr", TINY), "test")
     assert all(np.array_equal(v.label, source.label) for v in first + second)
     assert not np.array_equal(first[0].image, second[0].image)  # independent draws
+    # the first set, as a prepared folder in the cache (what the judge scores)
+    folder = pipeline.ideal_dir("cardiac", "mr", "ct", TINY)
+    assert folder.parent == phantom_dir("cardiac", "mr", TINY).parent
+    written = load_volumes(folder)
+    assert [v.subject for v in written] == [v.subject for v in first]
+    assert all(np.array_equal(a.image, b.image) and a.modality == "ct"
+               for a, b in zip(written, first))
+    assert pipeline.ideal_dir("cardiac", "mr", "ct", TINY) == folder  # reused

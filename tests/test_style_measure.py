@@ -171,6 +171,10 @@ def test_ideal_gap_and_the_reports_ideal_verdict_on_hand_made_volumes():
     # after: c1 0.65 (shrank, and within the ideal range up to 0.7); c2 0.8 (grew from 0, but
     # within the ideal range up to 0.91)
     assert r["shrank"] == ["c1"] and r["within_ideal"] == ["c1", "c2"]
+    # each ideal set's edge alignment with its source "a" (edges on the right of the row): the
+    # first and third sets have theirs on the left (-1); the second, [0, 1.25, 1.25, 0], has
+    # edges of one strength everywhere, a flat map that is skipped; the median is -1
+    assert r["ideal_edge_alignment"] == pytest.approx(-1.0)
     assert "ideal" not in translation_report(src, tgt, trans, ["bg", "c1", "c2"])
 
 

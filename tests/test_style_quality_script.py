@@ -34,11 +34,12 @@ def script(monkeypatch, benchmark_script):
                 for i in range(2)]
 
     def judge_translation(task, source, target, profile, seed, device):
-        # two volumes; the judge finds MYO (Dice 0.2 and 0.4) on the source as it is, and
-        # (0.8 and 0.9) once translated
+        # two volumes; the judge finds MYO (Dice 0.2 and 0.4) on the source as it is,
+        # (0.8 and 0.9) once translated, and (0.9 and 1.0) on the ideal translation
         return {k: {"volumes": {f"v{i}": {"dice": {"MYO": d, "LAC": 1.0, "LVC": 0.5, "AA": 0.0}}
                                 for i, d in enumerate(myo)}}
-                for k, myo in (("source", (0.2, 0.4)), ("translated", (0.8, 0.9)))}
+                for k, myo in (("source", (0.2, 0.4)), ("translated", (0.8, 0.9)),
+                               ("ideal", (0.9, 1.0)))}
 
     def ideal_translation_sets(task, source, target, profile):
         # four sets of ideal translations: every class at 1.0 (gap 0.05 to the targets at 1.0
@@ -81,11 +82,12 @@ def test_style_quality_writes_per_seed_measures_and_counts_failures(script, tmp_
                                                         "AA": 0.5})
     # seed 1's AA (at -0.2 and -0.19) is 1.245 from the target: larger than before, within ideal
     assert runs["1"]["after"]["AA"] == pytest.approx(1.245)
-    assert runs["1"]["within_ideal"] == ["AA"]
+    assert runs["1"]["within_ideal"] == ["AA"] and "ideal_edge_alignment" in runs["1"]
     printed = capsys.readouterr().out
     assert "| 1 | AA |" in printed and "| as ideal |" in printed
     assert "| 0.700 (0.050–1.350) | 50% |" in printed
-    assert "| 30.0 → 85.0 |" in printed
+    assert runs["0"]["judge_ideal"]["MYO"] == pytest.approx(95.0)
+    assert "| 30.0 → 85.0 (95.0) |" in printed
     assert "every class in 1 of 2 runs" in printed
     assert "ideal translations' range in 2 of 2 runs" in printed
     assert "(share of sets that do): cardiac mr→ct AA (50%)" in printed

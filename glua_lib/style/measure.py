@@ -214,8 +214,11 @@ def translation_report(source: Sequence, target: Sequence, translated: Sequence,
     With ``ideal_sets`` (see :func:`ideal_gap`) also ``"ideal"`` (median gap of the ideal
     translations), ``"ideal_low"``/``"ideal_high"`` (their range), ``"ideal_shrinks"`` (the
     fraction of ideal sets whose gap shrank: below 1, not even a perfect translation always
-    shrinks the class), ``"ideal_sets"`` (how many), and ``"within_ideal"``: the classes whose
-    gap after translation is no larger than ``ideal_high``, as small as a perfect translation's.
+    shrinks the class), ``"ideal_sets"`` (how many), ``"ideal_edge_alignment"`` (the median
+    edge alignment of the ideal translations with their sources: what a perfect translation
+    scores, since contrasts and blur differ between modalities), and ``"within_ideal"``: the
+    classes whose gap after translation is no larger than ``ideal_high``, as small as a perfect
+    translation's.
     """
     if not source or not target or not translated:
         raise ValueError("source, target and translated volumes must each be non-empty")
@@ -253,10 +256,20 @@ def translation_report(source: Sequence, target: Sequence, translated: Sequence,
                                          images(translated)),
     }
     if ideal_sets is not None:
-        ideal = ideal_gap(target, ideal_sets, class_names, before, seed=seed)
+        edges = []
+
+        def with_edges(sets):  # each set's edge alignment, measured as ideal_gap takes it
+            for s in sets:
+                edges.append(edge_alignment(
+                    [by_subject[v.subject.rsplit("_style", 1)[0]].image for v in s], images(s)))
+                yield s
+
+        ideal = ideal_gap(target, with_edges(ideal_sets), class_names, before, seed=seed)
         report.update({f"ideal{suffix}": {c: ideal[key][c] for c in fg} for suffix, key in
                        (("", "median"), ("_low", "low"), ("_high", "high"),
                         ("_shrinks", "shrinks"))})
         report["ideal_sets"] = ideal["n_sets"]
+        report["ideal_edge_alignment"] = (float(np.nanmedian(edges))
+                                          if not np.isnan(edges).all() else float("nan"))
         report["within_ideal"] = [c for c in fg if after[c] <= ideal["high"][c]]
     return report
