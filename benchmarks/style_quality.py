@@ -11,11 +11,11 @@ translations (the source phantoms' own anatomy rendered in the target modality, 
 range over ``pipeline.IDEAL_SETS`` independent sets, and how often even they shrink the gap),
 whether the gap shrank or else ended within the ideal range, the spread of the class means
 between styles and between real subjects (0 between styles: a collapsed style code), the edge
-alignment (content kept), and the **judge**: the
-Dice (%, per class, mean over test volumes) against the source labels of a segmenter trained on
-real target labels (the ablation's ``oracle`` of the same seed, chapter 2's content check), on
-the source test images as they are, translated, and ideally translated (the most it can be);
-high on the translations only if they look like the target and the anatomy stayed put. The image measures are
+alignment (next to the ideal translations'), and the **judge**: the Dice (%, per class, mean
+over test volumes) against the source labels of a segmenter trained on real target labels (the
+ablation's ``oracle`` of the same seed, chapter 2's content check), on the source test images
+as they are, translated, and ideally translated (the most it can be); high on the translations
+only if they look like the target and the anatomy stayed put. The image measures are
 :func:`glua_lib.style.measure.translation_report`; the JSON file holds all of them with the
 command, code version, seeds and device.
 """
@@ -70,8 +70,9 @@ def verdict(report: dict, c: str) -> str:
 
 def table(reports: dict[int, dict], classes: list[str]) -> str:
     """One markdown table: a row per seed and class."""
-    lines = ["| seed | class | before | after | floor | ideal (5–95 %) | ideal shrinks | shrank | "
-             "between styles | between subjects | judge Dice % source → translated (ideal) |",
+    lines = ["| seed | class | before | after | floor | ideal (5–95 %) | ideal shrinks | "
+             "shrank | between styles | between subjects | "
+             "judge Dice % source → translated (ideal) |",
              "|" + "---|" * 11]
     for seed, r in reports.items():
         for c in classes:

@@ -222,7 +222,9 @@ def ideal_translations(prep_dir: str | os.PathLike, modality: str, split: str | 
 
     Raises:
         PreparedDataError: ``prep_dir`` is not a phantom folder (no generator record or no tissue
-            maps), or a volume's tissue map does not give its labels (the file is named).
+            maps), was made by another version of the generator (its rendering may differ), or a
+            volume's tissue map does not give its labels (the file is named).
+        ValueError: an unknown ``modality``, ``n_styles`` < 1 or ``draw`` < 0.
     """
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; choose one of {MODALITIES}")
@@ -235,6 +237,11 @@ def ideal_translations(prep_dir: str | os.PathLike, modality: str, split: str | 
         raise PreparedDataError(
             f"{prep_dir / 'manifest.json'}: not a phantom folder (no 'phantom' generator record); "
             "ideal translations need the phantoms' tissue maps (python -m data_prep phantom)")
+    if record.get("generator_version") != GENERATOR_VERSION:
+        raise PreparedDataError(
+            f"{prep_dir / 'manifest.json'}: made by phantom generator version "
+            f"{record.get('generator_version')}, this is version {GENERATOR_VERSION}, whose "
+            "rendering may differ: generate the phantoms again")
     task = manifest["task"]
     out = []
     for subject in list_subjects(prep_dir, split):

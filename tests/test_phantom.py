@@ -255,8 +255,15 @@ def test_ideal_translation_refuses_folders_without_true_tissue_maps(tmp_path):
     np.savez_compressed(path, **arrays)
     with pytest.raises(PreparedDataError, match="abdominal-ct-000.npz: its tissue map"):
         ideal_translations(bad, "mr")
-    # a prepared folder that is not a phantom folder (a converter's) has no tissue maps
+    # a folder of another generator version would be rendered by other rules
     manifest = read_manifest(out)
+    (out / "manifest.json").write_text(json.dumps({**manifest, "phantom": {
+        **manifest["phantom"], "generator_version": phantom.GENERATOR_VERSION + 1}}))
+    version = phantom.GENERATOR_VERSION
+    with pytest.raises(PreparedDataError,
+                       match=f"generator version {version + 1}, this is version {version}"):
+        ideal_translations(out, "mr")
+    # a prepared folder that is not a phantom folder (a converter's) has no tissue maps
     del manifest["phantom"]
     (out / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(PreparedDataError, match="manifest.json: not a phantom folder"):
