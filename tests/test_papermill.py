@@ -17,9 +17,9 @@ from conftest import BOOK, chapters
 
 pytestmark = pytest.mark.slow
 FROM_NOTHING = {"01_data", "04_segmentation"}
-# Chapter 4 from nothing takes most of this suite's time (19 minutes of a 25-minute pytest run on
-# a slow CI day), so it runs from a module of its own, test_papermill_04.py: `--dist loadfile`
-# keeps a module on one worker, and the other worker runs everything else meanwhile.
+# Chapter 4 from nothing takes most of this suite's time (13 to 19 minutes in CI), and unlike the
+# other chapters it needs nothing the book build makes, so it has a module of its own,
+# test_papermill_04.py, which `make test` runs beside the book build (see the Makefile).
 OWN_MODULE = "04_segmentation"
 
 
