@@ -77,11 +77,11 @@ unit: setup
 # side with one torch thread each (two 1-thread jobs get more out of two cores than two 2-thread
 # jobs one after the other): the book build, which fills the cache the chapter checks reuse, and
 # a pytest run of everything that does not need the built book (chapter 4 under papermill from
-# an empty cache, most of the time, and the unit tests; its output goes to $(SOLO_LOG) and is
-# printed when it ends). Then, on both cores, what needs the built book and its cache:
-# `--nbval-lax` over every chapter, papermill on the other chapters, the browser check. A failure
-# anywhere fails the target and stops the other job. Each pytest run lists its slowest tests at
-# the end, to see where CI time goes.
+# an empty cache, nearly all of its time, and the unit tests; its output goes to $(SOLO_LOG) and
+# is printed when it ends). Then, on both cores, what needs the built book and its cache:
+# `--nbval-lax` over every chapter, papermill on the other chapters, the browser check. Any
+# failure fails the target; a failure of the book build or of these checks also stops the side
+# job. Each pytest run lists its slowest tests at the end, to see where CI time goes.
 SOLO_LOG   := _build/test-solo.log
 BOOK_TESTS := tests/test_papermill.py tests/test_browser.py
 test: setup
