@@ -339,6 +339,10 @@ def test_cli_errors_name_the_folder(data, tmp_path, capsys):
     code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(data["abd"]),
                       "--out", str(tmp_path / "r"), "--device", "cpu"], capsys)
     assert code == 2 and "task mismatch" in err and str(data["abd"]) in err
+    code, err = _cli(["train-style", "--source", str(data["mr"]), "--target",
+                      str(data["mr"]) + "/", "--out", str(tmp_path / "r"), "--device", "cpu"],
+                     capsys)
+    assert code == 2 and f"{data['mr']}: given as both --source and --target" in err
     small = _prepared(tmp_path / "ct8", "ct", size=8)  # converted with another --size
     code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(small),
                       "--out", str(tmp_path / "r"), "--device", "cpu"], capsys)

@@ -412,8 +412,15 @@ def check_pair(source_dir: str | os.PathLike, target_dir: str | os.PathLike) -> 
 
     Raises:
         FileNotFoundError: a folder does not exist (named).
-        ValueError: not a prepared folder, no ``train`` subjects, or the tasks differ (named).
+        ValueError: not a prepared folder, no ``train`` subjects, the tasks differ, or source and
+            target are one folder (named).
+
+    Two folders of the same modality are a valid pair (for example two MR scanners or sequences).
     """
+    if Path(source_dir).resolve() == Path(target_dir).resolve():
+        raise ValueError(f"{source_dir}: given as both --source and --target; the style model "
+                         "learns the difference between two domains, so pass the prepared "
+                         "folder of the other modality (or scanner) as --target")
     manifests = {}
     for role, folder in (("source", source_dir), ("target", target_dir)):
         folder = Path(folder)
