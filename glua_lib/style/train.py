@@ -538,8 +538,9 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
     longer). Returns ``out_dir``.
 
     Raises:
-        FileNotFoundError / ValueError: a folder is missing, not prepared, the tasks differ, the
-            slice size is not ``config.image_size``, or ``out_dir`` was trained otherwise.
+        FileNotFoundError / ValueError: a folder is missing, not prepared, the tasks differ,
+            source and target are one folder, the slice size is not ``config.image_size``, or
+            ``out_dir`` was trained otherwise.
         TrainingDiverged: a loss became non-finite; the last good checkpoint is kept.
         torch.OutOfMemoryError: the device ran out of memory; the message names the batch, the
             checkpoint kept and what to do (:func:`~glua_lib.runtime.out_of_memory`).
