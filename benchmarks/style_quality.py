@@ -15,7 +15,10 @@ alignment (next to the ideal translations'), and the **judge**: the Dice (%, per
 over test volumes) against the source labels of a segmenter trained on real target labels (the
 ablation's ``oracle`` of the same seed, chapter 2's content check), on the source test images
 as they are, translated, and ideally translated (the most it can be); high on the translations
-only if they look like the target and the anatomy stayed put. The image measures are
+only if they look like the target and the anatomy stayed put. Last, what the translation is worth
+to the segmenter: the target test Dice of ``global`` (trained on the translations), of the same
+segmenter trained on ideal translations (:func:`pipeline.ideal_global_run`: ``global``'s
+ceiling) and of ``oracle``. The image measures are
 :func:`glua_lib.style.measure.translation_report`; the JSON file holds all of them with the
 command, code version, seeds and device.
 """
@@ -58,7 +61,14 @@ def measure(task: str, source: str, target: str, profile, seed: int, device) -> 
                                 ideal_sets=pipeline.ideal_translation_sets(task, source, target,
                                                                            profile))
     judged = pipeline.judge_translation(task, source, target, profile, seed, device)
-    return {**report, **{f"judge_{k}": judge_dice(v, classes[1:]) for k, v in judged.items()}}
+    runs = {"global": pipeline.seg_run("global", task, source, target, profile, seed, device),
+            "global_ideal": pipeline.ideal_global_run(task, source, target, profile, seed,
+                                                      device),
+            "oracle": pipeline.seg_run("oracle", task, source, target, profile, seed, device)}
+    dice = {f"dice_{k}": judge_dice(pipeline.evaluate_run(run, task, target, profile, device),
+                                    classes[1:]) for k, run in runs.items()}
+    return {**report, **{f"judge_{k}": judge_dice(v, classes[1:]) for k, v in judged.items()},
+            **dice}
 
 
 def verdict(report: dict, c: str) -> str:
@@ -86,8 +96,13 @@ def table(reports: dict[int, dict], classes: list[str]) -> str:
     edges = ", ".join(f"{r['edge_alignment']:.3f} (ideal {r['ideal_edge_alignment']:.3f})"
                       for r in reports.values())
     ratios = ", ".join(f"{r['style_ratio']:.1%}" for r in reports.values())
+    dice = ", ".join(" / ".join(f"{np.mean(list(r[f'dice_{k}'].values())):.1f}"
+                                for k in ("global", "global_ideal", "oracle"))
+                     for r in reports.values())
     return "\n".join(lines) + f"\n\nedge alignment by seed: {edges}; " \
-                              f"style spread / subject spread by seed: {ratios}"
+                              f"style spread / subject spread by seed: {ratios}\n" \
+                              "target test Dice % (mean of the classes) of `global` / `global` " \
+                              f"on ideal translations / `oracle`, by seed: {dice}"
 
 
 def main(argv: list[str]) -> int:

@@ -98,7 +98,7 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     part of the folder name. ``progress``: progress bars while training (``None``: for the
     ``full`` profile only).
     """
-    from glua_lib.seg.train import SegConfig, get_method, train_seg
+    from glua_lib.seg.train import SegConfig, get_method
 
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
@@ -111,10 +111,38 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     out = _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
                       *extra, fingerprint(config, *profile_parts(profile),
                                           style.name if style else "", *more))
+    return _train_seg_once(out, method, phantom_dir(task, source, profile),
+                           phantom_dir(task, target, profile), config, device, style, progress)
+
+
+def ideal_global_run(task: str, source: str, target: str, profile: Profile | None = None,
+                     seed: int = 0, device: torch.device | None = None,
+                     progress: bool | None = None) -> Path:
+    """The ceiling of the ``global`` method: a segmenter trained as ``global`` is (the same
+    :class:`~glua_lib.seg.train.SegConfig` and seed), on the source labels, but on *ideal*
+    translations of the source phantoms (:func:`ideal_dir` of every split) instead of the style
+    run's; trained if missing. ``global``'s Dice below this run's is what the translator's
+    imperfection costs the segmenter. Only phantoms have ideal translations."""
+    from glua_lib.seg.train import SegConfig
+
+    profile = profile or get_profile(device=device)
+    ideal = ideal_dir(task, source, target, profile, device, split=None)
+    config = SegConfig.from_profile(profile, method="none", seed=seed)  # "none": no translating
+    out = _run_folder("seg", "ideal-global", task, f"{source}2{target}", profile.name,
+                      f"seed{seed}", fingerprint(config, *profile_parts(profile), ideal.name))
+    return _train_seg_once(out, "none", ideal, phantom_dir(task, target, profile), config,
+                           device, None, _progress(progress, profile))
+
+
+def _train_seg_once(out: Path, method: str, source_dir: Path, target_dir: Path, config,
+                    device: torch.device | None, style: Path | None, progress: bool) -> Path:
+    """``train_seg`` into ``out`` unless a finished run is there (``DONE``), under a file lock."""
+    from glua_lib.seg.train import train_seg
+
     with FileLock(str(out) + ".lock"), _styles_known_to_collapse():
         if not (out / DONE).is_file():
-            train_seg(method, phantom_dir(task, source, profile), phantom_dir(task, target, profile),
-                      out, config, device=device, style_run=style, progress=progress)
+            train_seg(method, source_dir, target_dir, out, config, device=device,
+                      style_run=style, progress=progress)
             atomic_write_text(out / DONE, json.dumps({"method": method}) + "\n")
     return out
 
@@ -197,18 +225,20 @@ IDEAL_SETS = 20  # independent sets of ideal translations behind a reported idea
 
 
 def ideal_dir(task: str, source: str, target: str, profile: Profile | None = None,
-              device: torch.device | None = None) -> Path:
-    """The source phantoms' test volumes rendered in the target modality from their own tissue
-    maps, ``profile.n_styles`` times each (the first set of :func:`ideal_translation_sets`),
-    as a prepared folder in the cache; made if missing."""
+              device: torch.device | None = None, split: str | None = "test") -> Path:
+    """The source phantoms' volumes of ``split`` (``None``: every split) rendered in the target
+    modality from their own tissue maps, ``profile.n_styles`` times each (for the test split the
+    first set of :func:`ideal_translation_sets`), as a prepared folder in the cache; made if
+    missing."""
     from data_prep.phantom import write_ideal_translations
 
     profile = profile or get_profile(device=device)
     folder = phantom_dir(task, source, profile)
-    out = folder.parent / f"{folder.name}-ideal-{target}-{profile.n_styles}styles"
+    out = folder.parent / (f"{folder.name}-ideal-{target}-{profile.n_styles}styles"
+                           + ("" if split == "test" else f"-{split or 'all'}"))
     with FileLock(str(out) + ".lock"):
         if not (out / "manifest.json").is_file():
-            write_ideal_translations(folder, target, out, "test", profile.n_styles,
+            write_ideal_translations(folder, target, out, split, profile.n_styles,
                                      overwrite=True)
     return out
 
@@ -231,4 +261,5 @@ def ideal_translation_sets(task: str, source: str, target: str, profile: Profile
 
 
 __all__ = ["DATA_SEED", "IDEAL_SETS", "evaluate_on", "evaluate_run", "ideal_dir",
-           "ideal_translation_sets", "judge_translation", "seg_run", "style_run", "translated_dir"]
+           "ideal_global_run", "ideal_translation_sets", "judge_translation", "seg_run",
+           "style_run", "translated_dir"]

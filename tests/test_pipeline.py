@@ -115,3 +115,30 @@ def test_ideal_translation_sets_render_the_source_test_volumes_in_the_profiles_s
     assert all(np.array_equal(a.image, b.image) and a.modality == "ct"
                for a, b in zip(written, first))
     assert pipeline.ideal_dir("cardiac", "mr", "ct", TINY) == folder  # reused
+
+
+def test_ideal_global_run_trains_like_none_on_every_split_of_the_ideal_translations(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path))
+    cpu = torch.device("cpu")
+    run = pipeline.ideal_global_run("cardiac", "mr", "ct", TINY, seed=1, device=cpu)
+    assert run.name.startswith("seg-ideal-global-cardiac-mr2ct-demo-seed1-")
+    folder = pipeline.ideal_dir("cardiac", "mr", "ct", TINY, split=None)
+    assert folder.name.endswith("-ideal-ct-3styles-all")
+    assert folder != pipeline.ideal_dir("cardiac", "mr", "ct", TINY)  # the test split alone
+    # every source subject (2 train, 1 test) in 3 renderings, as CT, with the source labels
+    written = load_volumes(folder)
+    assert len(written) == 9 and all(v.modality == "ct" for v in written)
+    assert len(load_volumes(folder, "train")) == 6
+    source = {v.subject: v for v in load_volumes(phantom_dir("cardiac", "mr", TINY))}
+    assert all(np.array_equal(v.label, source[v.subject.rsplit("_style", 1)[0]].label)
+               for v in written)
+    record = json.loads((run / "run.json").read_text())
+    assert record["train_dir"] == str(folder.resolve())  # trained on the ideal translations
+    assert record["method"] == "none" and record["style_run"] is None
+    assert json.loads((run / "config.json").read_text())["seed"] == 1
+    done = (run / pipeline.DONE).stat().st_mtime_ns
+    assert pipeline.ideal_global_run("cardiac", "mr", "ct", TINY, seed=1, device=cpu) == run
+    assert (run / pipeline.DONE).stat().st_mtime_ns == done  # reused, not retrained
+    metrics = pipeline.evaluate_run(run, "cardiac", "ct", TINY, cpu)
+    assert list(metrics["volumes"]) == ["cardiac-ct-002"]

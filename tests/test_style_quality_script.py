@@ -47,6 +47,21 @@ def script(monkeypatch, benchmark_script):
         return [[V(subject="s_style0", label=lab, image=np.array([[[0.0, 1, 1, 1, aa]]]))]
                 for aa in (1.0, 1.0, -0.3, -0.3)]
 
+    def seg_run(method, task, source, target, profile, seed, device):
+        return f"run/{method}/{seed}"
+
+    def ideal_global_run(task, source, target, profile, seed, device):
+        return f"run/global_ideal/{seed}"
+
+    def evaluate_run(run, task, target, profile, device):
+        # target test Dice: global 0.6 (seed 0) or 0.4, on ideal translations 0.8, oracle 0.9
+        kind, seed = run.split("/")[1:]
+        d = {"global": 0.6 - 0.2 * int(seed), "global_ideal": 0.8, "oracle": 0.9}[kind]
+        return {"volumes": {"v0": {"dice": {"MYO": d, "LAC": d, "LVC": d, "AA": d}}}}
+
+    monkeypatch.setattr(module.pipeline, "seg_run", seg_run)
+    monkeypatch.setattr(module.pipeline, "ideal_global_run", ideal_global_run)
+    monkeypatch.setattr(module.pipeline, "evaluate_run", evaluate_run)
     monkeypatch.setattr(module.pipeline, "translated_dir", translated_dir)
     monkeypatch.setattr(module.pipeline, "ideal_translation_sets", ideal_translation_sets)
     monkeypatch.setattr(module.pipeline, "judge_translation", judge_translation)
@@ -91,3 +106,7 @@ def test_style_quality_writes_per_seed_measures_and_counts_failures(script, tmp_
     assert "every class in 1 of 2 runs" in printed
     assert "ideal translations' range in 2 of 2 runs" in printed
     assert "(share of sets that do): cardiac mr→ct AA (50%)" in printed
+    # what the translations are worth to the segmenter, against its ceiling and the oracle
+    assert runs["1"]["dice_global"] == pytest.approx({c: 40.0 for c in ("MYO", "LAC", "LVC", "AA")})
+    assert runs["0"]["dice_global_ideal"]["AA"] == pytest.approx(80.0)
+    assert "`oracle`, by seed: 60.0 / 80.0 / 90.0, 40.0 / 80.0 / 90.0" in printed
