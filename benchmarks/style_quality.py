@@ -43,7 +43,7 @@ from glua_lib.style.measure import translation_report  # noqa: E402
 DIRECTIONS = (("mr", "ct"), ("ct", "mr"))
 
 
-def judge_dice(metrics: dict, classes: list[str]) -> dict[str, float]:
+def mean_dice(metrics: dict, classes: list[str]) -> dict[str, float]:
     """Per-class Dice in %, mean over the volumes of one :func:`pipeline.evaluate_on` result."""
     volumes = metrics["volumes"].values()
     return {c: 100 * float(np.mean([v["dice"][c] for v in volumes])) for c in classes}
@@ -65,9 +65,9 @@ def measure(task: str, source: str, target: str, profile, seed: int, device) -> 
             "global_ideal": pipeline.ideal_global_run(task, source, target, profile, seed,
                                                       device),
             "oracle": pipeline.seg_run("oracle", task, source, target, profile, seed, device)}
-    dice = {f"dice_{k}": judge_dice(pipeline.evaluate_run(run, task, target, profile, device),
+    dice = {f"dice_{k}": mean_dice(pipeline.evaluate_run(run, task, target, profile, device),
                                     classes[1:]) for k, run in runs.items()}
-    return {**report, **{f"judge_{k}": judge_dice(v, classes[1:]) for k, v in judged.items()},
+    return {**report, **{f"judge_{k}": mean_dice(v, classes[1:]) for k, v in judged.items()},
             **dice}
 
 
