@@ -64,8 +64,18 @@ $(WIDGETS_JS): book/widgets-js.sha256
 widgets-js: $(WIDGETS_JS)
 
 # Executes every chapter (a raising cell fails the build) and treats Sphinx warnings as errors.
+# First the machine's speed and what it means here (benchmarks/machine_speed.py), then the runs
+# the chapters read are trained into the cache, BOOK_WORKERS at a time with one torch thread each
+# (the runs a 1-thread chapter would train, bit for bit; the chapters then load them), then the
+# book. The log goes to $(BOOK_LOG) as well (benchmarks/book_times.py reads it).
+BOOK_WORKERS ?= 2
+BOOK_LOG     := _build/book-build.log
 html: setup
-	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+	@mkdir -p _build; start=$$(date +%s); \
+	$(if $(SPEED_SHOWN),,$(PY) benchmarks/machine_speed.py;) \
+	$(PY) -m glua_lib cache-book-runs --workers $(BOOK_WORKERS) --threads 1 2>&1 | tee $(BOOK_LOG); \
+	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going 2>&1 | tee -a $(BOOK_LOG); \
+	echo "make book: $$(( $$(date +%s) - start )) s" | tee -a $(BOOK_LOG)
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
 book: html
@@ -85,16 +95,21 @@ unit: setup
 SOLO_LOG   := _build/test-solo.log
 BOOK_TESTS := tests/test_papermill.py tests/test_browser.py
 test: setup
-	@mkdir -p _build; set -m; \
+	@mkdir -p _build; start=$$(date +%s); \
+	$(PY) benchmarks/machine_speed.py --save _build/speed.json; \
+	set -m; \
 	OMP_NUM_THREADS=1 $(PY) -m pytest --durations=10 \
 		$(addprefix --ignore=,$(BOOK_TESTS)) tests > $(SOLO_LOG) 2>&1 & solo=$$!; \
 	trap 'kill -- -'$$solo' 2>/dev/null || true' EXIT INT TERM; \
 	echo "tests that need no built book: running beside the book build ($(SOLO_LOG))"; \
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory html; \
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory html SPEED_SHOWN=1; \
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=10 \
 		--nbval-lax --nbval-current-env $(BOOK_TESTS) book; \
 	rc=0; wait $$solo || rc=$$?; trap - EXIT INT TERM; \
-	echo "--- $(SOLO_LOG) ---"; cat $(SOLO_LOG); exit $$rc
+	echo "--- $(SOLO_LOG) ---"; cat $(SOLO_LOG); \
+	$(PY) benchmarks/book_times.py --speed _build/speed.json --book-log $(BOOK_LOG) \
+		--make-test-s $$(( $$(date +%s) - start )) --out _build/book-times.json; \
+	exit $$rc
 
 clean:
 	rm -rf _build

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("glua_lib.seg.cli:evaluate", "per-class 3D Dice and ASSD (mm) of predictions"),
     "compare": ("glua_lib.seg.cli:compare", "several evaluate results in one table (with the "
                 "gap closed when none and oracle are among them)"),
+    "cache-book-runs": ("glua_lib.cache_cli", "train the runs the chapters read (default "
+                        "parameters), several at a time, into the cache"),
 }
 
 

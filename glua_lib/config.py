@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (DEMO, FULL)}
 
 
 def get_profile(name: str | None = None, device: Any = None,
-                batch_size: int | None = None) -> Profile:
+                batch_size: int | None = None, budget: float | None = None) -> Profile:
     """Return the profile named ``name``, else ``$GLUA_PROFILE``, else one chosen by device.
 
     ``full`` is chosen on a CUDA device and ``demo`` everywhere else (CPU, Apple MPS).
@@ -58,9 +59,15 @@ def get_profile(name: str | None = None, device: Any = None,
     with less memory than ``full`` needs. The batch size is part of every run's config, so the
     chapters train (and cache) such runs in folders of their own.
 
+    ``budget`` (``None``: 1) scales the profile's training steps, ``style_steps`` and
+    ``seg_steps`` (rounded, at least 1 each), and nothing else: a smoke test of a chapter (as
+    MONAI's tutorials run with ``max_epochs=1`` in CI) injects, e.g., ``budget=0.05``. The steps
+    are part of every run's config, so such runs are cached in folders of their own; their
+    figures are not the profile's (:func:`budget_of` tells a profile's budget back).
+
     Raises:
-        ValueError: the name (argument or environment) is not a known profile, or ``batch_size``
-            is not a positive integer.
+        ValueError: the name (argument or environment) is not a known profile, ``batch_size``
+            is not a positive integer, or ``budget`` is not a positive number.
     """
     chosen = name or os.environ.get(PROFILE_ENV, "").strip() or None
     if chosen is None:
@@ -73,13 +80,30 @@ def get_profile(name: str | None = None, device: Any = None,
         raise ValueError(
             f"unknown profile {chosen!r} (from {src}); choose one of {sorted(PROFILES)}"
         ) from None
-    if batch_size is None:
-        return profile
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer (slices per step) or None for "
-                         f"the profile's {profile.batch_size}, got {batch_size!r}")
-    return profile if batch_size == profile.batch_size else dataclasses.replace(
-        profile, batch_size=batch_size)
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer (slices per step) or None "
+                             f"for the profile's {profile.batch_size}, got {batch_size!r}")
+        if batch_size != profile.batch_size:
+            profile = dataclasses.replace(profile, batch_size=batch_size)
+    if budget is not None:
+        if (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                or not math.isfinite(budget) or budget <= 0):
+            raise ValueError(f"budget must be a positive number (a fraction of the profile's "
+                             f"training steps) or None for all of them, got {budget!r}")
+        if budget != 1:
+            profile = dataclasses.replace(
+                profile, style_steps=max(1, round(profile.style_steps * budget)),
+                seg_steps=max(1, round(profile.seg_steps * budget)))
+    return profile
+
+
+def budget_of(profile: Profile) -> float | None:
+    """The fraction of its named profile's segmenter steps ``profile`` trains for (1.0 for a
+    profile as :data:`PROFILES` holds it; see :func:`get_profile`'s ``budget``), or ``None`` for
+    a profile of another name."""
+    named = PROFILES.get(profile.name)
+    return None if named is None else profile.seg_steps / named.seg_steps
 
 
 def cache_dir(create: bool = True) -> Path:

@@ -263,3 +263,71 @@ def ideal_translation_sets(task: str, source: str, target: str, profile: Profile
 __all__ = ["DATA_SEED", "IDEAL_SETS", "evaluate_on", "evaluate_run", "ideal_dir",
            "ideal_global_run", "ideal_translation_sets", "judge_translation", "seg_run",
            "style_run", "translated_dir"]
+
+
+# The methods chapters 3 and 4 train (chapter 2's content check trains "oracle"), in the order
+# :func:`book_runs` hands them out: those that need no style run first.
+BOOK_METHODS = ("local", "local-unmasked", "oracle", "none", "global", "glua", "glua-unmasked")
+
+
+def book_runs(task: str = "cardiac", source: str = "mr", target: str = "ct",
+              seed: int = 0) -> list[tuple[str, ...]]:
+    """The trained runs chapters 2 to 4 read with their default parameters, as
+    :func:`train_runs` jobs: ``("style", task, source, target, seed)`` first (it takes longest
+    and ``global``/``glua``/``glua-unmasked`` need it), then ``("seg", method, task, source,
+    target, seed)`` for each of :data:`BOOK_METHODS`."""
+    return [("style", task, source, target, str(seed)),
+            *(("seg", m, task, source, target, str(seed)) for m in BOOK_METHODS)]
+
+
+def _train_job(job: tuple[str, ...], profile: Profile, device: str, threads: int) -> tuple:
+    """One :func:`train_runs` job in a worker process: its run (trained if missing) and, for a
+    segmenter, its test evaluation; returns ``(job, run folder, seconds)``."""
+    import time
+
+    torch.set_num_threads(threads)
+    start, dev = time.perf_counter(), torch.device(device)
+    kind, *args = job
+    if kind == "style":
+        task, source, target, seed = args
+        run = style_run(task, source, target, profile, int(seed), dev)
+    elif kind == "seg":
+        method, task, source, target, seed = args
+        run = seg_run(method, task, source, target, profile, int(seed), dev)
+        evaluate_run(run, task, target, profile, dev)
+    else:
+        raise ValueError(f"unknown job kind {kind!r} in {job}: 'style' or 'seg'")
+    return job, run, time.perf_counter() - start
+
+
+def train_runs(jobs: list[tuple[str, ...]], profile: Profile, device: torch.device | str,
+               workers: int = 1, threads: int = 1, log=print) -> list[tuple]:
+    """Fill the cache with ``jobs`` (:func:`book_runs`), ``workers`` processes at a time with
+    ``threads`` torch threads each; returns ``(job, run folder, seconds)`` per job, in order.
+
+    On a CPU with two cores, two 1-thread processes train two runs in about the time one takes
+    (small convolutions gain little from a second thread), and a 1-thread run is the run a
+    chapter trains under ``make book``: the same cached folder, the same figures. Jobs are
+    taken in order by the first free worker; one that needs a run another worker is training
+    waits for it (the cache's file locks). ``log`` gets one line per finished job.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    if workers < 1 or threads < 1:
+        raise ValueError(f"workers and threads must be >= 1, got {workers} and {threads}")
+    device = str(device)
+
+    def logged(result: tuple) -> tuple:
+        job, run, seconds = result
+        log(f"{' '.join(job):<36} {seconds:6.0f} s  {Path(run).name}")
+        return result
+
+    if workers == 1:
+        return [logged(_train_job(job, profile, device, threads)) for job in jobs]
+    ctx = multiprocessing.get_context("spawn")  # no forked torch state
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_train_job, job, profile, device, threads) for job in jobs]
+        for future in as_completed(futures):
+            logged(future.result())
+        return [f.result() for f in futures]

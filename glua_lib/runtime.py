@@ -190,6 +190,10 @@ def config_report(profile: Profile | None = None, seed: int | None = None,
     report["batch size"] = str(profile.batch_size) + (
         f" (set; the {profile.name} profile's is {named.batch_size})"
         if named is not None and named.batch_size != profile.batch_size else "")
+    report["training steps"] = f"style {profile.style_steps}, segmenter {profile.seg_steps}" + (
+        f" (budget {profile.seg_steps / named.seg_steps:.3g} of the {profile.name} profile's: "
+        "smoke-test figures, not the profile's)"
+        if named is not None and named.seg_steps != profile.seg_steps else "")
     report["cache"] = str(cache_dir(create=False))
     return report
 

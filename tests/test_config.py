@@ -8,7 +8,8 @@ import torch
 
 import glua_lib
 from glua_lib import config
-from glua_lib.config import DEMO, FULL, Profile, cache_dir, get_profile, load_config, save_config
+from glua_lib.config import (DEMO, FULL, Profile, budget_of, cache_dir, get_profile, load_config,
+                             save_config)
 
 
 def test_profile_by_name_env_and_device(monkeypatch):
@@ -41,6 +42,21 @@ def test_batch_size_replaces_the_profiles_and_nothing_else(monkeypatch):
         with pytest.raises(ValueError, match=f"batch_size must be a positive integer .* "
                                              f"profile's 8, got {bad!r}"):
             get_profile("demo", batch_size=bad)
+
+
+def test_budget_scales_the_training_steps_and_nothing_else(monkeypatch):
+    monkeypatch.delenv("GLUA_PROFILE", raising=False)
+    assert get_profile("demo", budget=None) is DEMO and get_profile("demo", budget=1) is DEMO
+    assert budget_of(DEMO) == 1.0 and budget_of(dataclasses.replace(DEMO, name="mine")) is None
+    smoke = get_profile("demo", budget=0.05)
+    assert (smoke.style_steps, smoke.seg_steps) == (30, 30)  # 600 · 0.05
+    assert dataclasses.replace(smoke, style_steps=600, seg_steps=600) == DEMO
+    assert budget_of(smoke) == 0.05
+    tiny = get_profile("full", batch_size=4, budget=1e-6)  # at least one step each
+    assert (tiny.style_steps, tiny.seg_steps, tiny.batch_size) == (1, 1, 4)
+    for bad in (0, -0.5, float("nan"), float("inf"), True, "0.1"):
+        with pytest.raises(ValueError, match=f"budget must be a positive number .* got {bad!r}"):
+            get_profile("demo", budget=bad)
 
 
 def test_demo_is_smaller_than_full_in_every_budget():

@@ -2,8 +2,12 @@
 
 Chapters 1 and 4 run with an *empty* cache folder: chapter 4 needs everything earlier chapters
 make (phantoms, the style model, trained segmenters), so running it from nothing proves that a
-reader can open it first. Chapters 2 and 3 run on the cache `make test` has already filled (the
-book build trains their models), which keeps CI well inside its time limit.
+reader can open it first. A chapter run from nothing trains on a smoke budget (``budget``
+parameter, ``SMOKE_BUDGET`` of the profile's steps, as MONAI's tutorials run with
+``max_epochs=1`` in CI): it proves the chapter runs, not its figures, and takes minutes on the
+slowest machine measured instead of an hour. Chapters 2 and 3 run on the cache `make test` has
+already filled (the book build trains their models at the profile's budget); without such a
+cache (``$GLUA_CACHE`` unset) they too start from nothing, on the smoke budget.
 """
 import os
 import warnings
@@ -17,8 +21,8 @@ from conftest import BOOK, chapters
 
 pytestmark = pytest.mark.slow
 FROM_NOTHING = {"01_data", "04_segmentation"}
-# Chapter 4 from nothing takes most of this suite's time (13 to 19 minutes in CI), and unlike the
-# other chapters it needs nothing the book build makes, so it has a module of its own,
+SMOKE_BUDGET = 0.05  # of the profile's training steps (demo: 30 style and 30 segmenter steps)
+# Chapter 4 from nothing needs nothing the book build makes, so it has a module of its own,
 # test_papermill_04.py, which `make test` runs beside the book build (see the Makefile).
 OWN_MODULE = "04_segmentation"
 
@@ -31,17 +35,22 @@ WIDGET_CELL = "plots.live_slider("  # the cells that open ipywidgets
 WIDGET_TIMEOUT = 60
 
 
+# The slowest cell here is chapter 4 training its six methods and the style run from nothing on
+# the smoke budget: 79 s on a fast machine of this project's kind (10-11 demo steps/s), so about
+# 6.5 minutes on the slowest measured (2.2 steps/s); the limit leaves 3× that, so that a hang
+# fails instead of stalling CI.
+CELL_TIMEOUT = 1200
+
+
 def _timeout(cell) -> int:
-    """Per-cell limit: short for widget cells, long enough for the slowest cell otherwise (chapter
-    4 training six methods from an empty cache: 11 to 19 minutes in CI on 1 thread, 13.5 on 2 on
-    a slow day), so that a hang fails instead of stalling CI."""
-    return WIDGET_TIMEOUT if WIDGET_CELL in cell.source else 1800
+    """Per-cell limit: short for widget cells, ``CELL_TIMEOUT`` otherwise."""
+    return WIDGET_TIMEOUT if WIDGET_CELL in cell.source else CELL_TIMEOUT
 
 
-def _execute(chapter, out) -> None:
-    papermill.execute_notebook(str(chapter), str(out), parameters={"profile": "demo", "seed": 0},
+def _execute(chapter, out, parameters) -> None:
+    papermill.execute_notebook(str(chapter), str(out), parameters=parameters,
                                cwd=str(BOOK), kernel_name="python3", progress_bar=False,
-                               execution_timeout=1800, timeout_func=_timeout)
+                               execution_timeout=CELL_TIMEOUT, timeout_func=_timeout)
 
 
 @pytest.mark.parametrize("chapter", [c for c in chapters() if c.stem != OWN_MODULE],
@@ -53,13 +62,16 @@ def test_chapter_runs_with_injected_parameters(chapter, tmp_path, monkeypatch):
 def run_and_check(chapter, tmp_path, monkeypatch) -> None:
     """Execute ``chapter`` with injected parameters (from an empty cache if it is one of
     ``FROM_NOTHING``) and check that the parameters reached the kernel."""
+    parameters = {"profile": "demo", "seed": 0}
     if chapter.stem in FROM_NOTHING or not os.environ.get("GLUA_CACHE"):
         # the kernel inherits this environment
         monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "cache"))
+        if "budget = None" in chapter.read_text():  # a chapter that trains
+            parameters["budget"] = SMOKE_BUDGET
     cache = os.environ["GLUA_CACHE"]
     out = tmp_path / chapter.name
     try:
-        _execute(chapter, out)
+        _execute(chapter, out, parameters)
     except CellTimeoutError as err:
         if WIDGET_CELL not in str(err):
             raise
@@ -71,11 +83,13 @@ def run_and_check(chapter, tmp_path, monkeypatch) -> None:
         # timeout, or one in any other cell, fails the test.
         warnings.warn(f"{chapter.name}: nbclient timed out on a live-slider cell "
                       "(jupyter/nbclient#312); running the chapter again", stacklevel=1)
-        _execute(chapter, out)
+        _execute(chapter, out, parameters)
     nb = nbformat.read(out, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'profile = "demo"' in injected[0].source
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                       for o in c.get("outputs", []) if o.get("name") == "stdout")
     assert "profile        : demo" in printed and "seed           : 0" in printed
+    if "budget" in parameters:  # the smoke budget reached the profile
+        assert f"(budget {SMOKE_BUDGET:g} of the demo profile's" in printed
     assert cache in printed

@@ -5,6 +5,7 @@ import shutil
 import types
 
 import numpy as np
+import pytest
 import torch
 
 from glua_lib import DEMO, pipeline
@@ -142,3 +143,68 @@ def test_ideal_global_run_trains_like_none_on_every_split_of_the_ideal_translati
     assert (run / pipeline.DONE).stat().st_mtime_ns == done  # reused, not retrained
     metrics = pipeline.evaluate_run(run, "cardiac", "ct", TINY, cpu)
     assert list(metrics["volumes"]) == ["cardiac-ct-002"]
+
+
+def test_book_runs_put_the_style_run_first_and_its_users_last():
+    from glua_lib.seg.train import get_method
+
+    jobs = pipeline.book_runs("abdominal", "ct", "mr", seed=2)
+    assert jobs[0] == ("style", "abdominal", "ct", "mr", "2")
+    methods = [job[1] for job in jobs[1:]]
+    assert all(job[0] == "seg" and job[2:] == ("abdominal", "ct", "mr", "2") for job in jobs[1:])
+    needs = [get_method(m).needs_style_run for m in methods]
+    assert needs == sorted(needs) and any(needs) and not all(needs)  # users of the style run last
+    assert set(methods) == {"none", "global", "local", "glua", "local-unmasked", "glua-unmasked",
+                            "oracle"}
+
+
+def test_train_runs_in_two_processes_fill_the_cache_the_chapters_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path))  # the workers inherit it
+    cpu = torch.device("cpu")
+    jobs = [("seg", "none", "cardiac", "mr", "ct", "1"), ("seg", "oracle", "cardiac", "mr", "ct", "1")]
+    lines = []
+    done = pipeline.train_runs(jobs, TINY, cpu, workers=2, log=lines.append)
+    assert [d[0] for d in done] == jobs and len(lines) == 2
+    for (job, run, seconds), method in zip(done, ("none", "oracle")):
+        assert seconds > 0 and (run / "metrics-test.json").is_file()  # trained and evaluated
+        stamp = (run / pipeline.DONE).stat().st_mtime_ns
+        assert pipeline.seg_run(method, "cardiac", "mr", "ct", TINY, seed=1, device=cpu) == run
+        assert (run / pipeline.DONE).stat().st_mtime_ns == stamp  # a chapter reuses it
+    # a worker's 1-thread run is the run this process would train with 1 thread, bit for bit
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "here"))
+        here = pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=cpu)
+    finally:
+        torch.set_num_threads(threads)
+    assert here.name == done[0][1].name
+    a = torch.load(done[0][1] / "model.pt", weights_only=True)["model"]
+    b = torch.load(here / "model.pt", weights_only=True)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_runs_refuses_bad_jobs_and_counts():
+    with pytest.raises(ValueError, match="workers and threads must be >= 1"):
+        pipeline.train_runs([], TINY, "cpu", workers=0)
+    with pytest.raises(ValueError, match="unknown job kind 'judge'"):
+        pipeline.train_runs([("judge", "cardiac")], TINY, "cpu")
+
+
+def test_cache_book_runs_command_hands_the_book_runs_to_train_runs(monkeypatch, capsys):
+    from glua_lib.cli import main
+
+    seen = {}
+
+    def fake(jobs, profile, device, workers, threads):
+        seen.update(jobs=jobs, profile=profile.name, device=str(device), workers=workers,
+                    threads=threads)
+        return []
+
+    monkeypatch.setattr(pipeline, "train_runs", fake)
+    assert main(["cache-book-runs", "--workers", "2", "--profile", "demo", "--device", "cpu",
+                 "--task", "abdominal", "--seed", "1"]) == 0
+    assert seen == {"jobs": pipeline.book_runs("abdominal", "mr", "ct", 1), "profile": "demo",
+                    "device": "cpu", "workers": 2, "threads": 1}
+    out = capsys.readouterr().out
+    assert "8 runs of the demo profile, 2 at a time" in out and "cache-book-runs: done in" in out

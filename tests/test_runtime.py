@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from glua_lib import DEMO, FULL, config_report, get_device, print_config, seed_worker, set_seed
+from glua_lib import (DEMO, FULL, config_report, get_device, get_profile, print_config,
+                      seed_worker, set_seed)
 
 
 def _draw():
@@ -85,6 +86,10 @@ def test_config_report_says_where_the_profile_and_its_batch_size_come_from(monke
     report = config_report(dataclasses.replace(FULL, batch_size=4), 0, cpu)
     assert report["profile source"] == "given (a chapter's profile parameter or an argument)"
     assert report["batch size"] == "4 (set; the full profile's is 16)"
+    assert report["training steps"] == "style 50000, segmenter 20000"
+    report = config_report(get_profile("demo", budget=0.05), 0, cpu)
+    assert report["training steps"] == ("style 30, segmenter 30 (budget 0.05 of the demo profile's: "
+                                        "smoke-test figures, not the profile's)")
     monkeypatch.setenv("GLUA_PROFILE", "full")
     assert config_report(FULL, 0, cpu)["profile source"] == "$GLUA_PROFILE"
     assert config_report(DEMO, 0, cpu)["profile source"].startswith("given")

@@ -1,0 +1,105 @@
+"""This machine's demo speed, and how long `make test`, `make book` and each chapter should take here.
+
+    python benchmarks/machine_speed.py [--steps 30] [--reference benchmarks/results/book-times-demo.json]
+        [--save _build/speed.json]
+
+The speed is the one figure the project compares machines by: the ``demo`` segmenter's training
+steps per second on the CPU with **one** torch thread (``benchmarks/seg_cost.py --profile demo
+--steps 30 --device cpu`` with ``OMP_NUM_THREADS=1``); machines of this project's kind give 2 to
+11. The expected durations are the reference file's measured ones (written by
+``benchmarks/book_times.py`` after a ``make test``) scaled by the ratio of the two speeds: the
+book's time is almost all training, which scales with it. ``make test`` and ``make book`` print
+this before they start, so a slow run is explained, not mysterious.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import seg_cost  # noqa: E402
+
+from glua_lib.config import get_profile  # noqa: E402
+from glua_lib.seg.train import SegConfig  # noqa: E402
+
+REFERENCE = Path(__file__).resolve().parent / "results" / "book-times-demo.json"
+
+
+def cpu_name() -> str:
+    """The CPU's model name and its widest vector extension (what sets the speed class)."""
+    name, flags = platform.processor() or platform.machine(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name in ("", platform.machine()):
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = value
+    except OSError:
+        pass
+    isa = "AVX-512" if "avx512f" in flags.split() else "AVX2" if "avx2" in flags.split() else ""
+    return f"{name}, {isa}" if isa else name
+
+
+def measure_speed(steps: int = 30) -> float:
+    """Demo segmenter steps per second on the CPU with one torch thread (seg_cost's measure)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        profile = get_profile("demo")
+        result = seg_cost.measure(SegConfig.from_profile(profile), profile.slice_size,
+                                  torch.device("cpu"), steps)
+    finally:
+        torch.set_num_threads(threads)
+    return float(result["steps_per_s"])
+
+
+def expected(reference: dict, speed: float) -> dict[str, float]:
+    """Every duration of ``reference`` (seconds, measured at ``reference['steps_per_s']``)
+    scaled to a machine of ``speed`` steps/s: ``{"make test": s, "make book": s, chapter: s}``."""
+    scale = float(reference["steps_per_s"]) / speed
+    out = {name: float(reference[key]) * scale
+           for name, key in (("make test", "make_test_s"), ("make book", "make_book_s"))
+           if reference.get(key) is not None}
+    out.update({name: float(s) * scale for name, s in reference.get("chapters", {}).items()})
+    return out
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30, help="timed steps (default 30)")
+    parser.add_argument("--reference", type=Path, default=REFERENCE,
+                        help="measured durations to scale (default: %(default)s)")
+    parser.add_argument("--save", type=Path, default=None, help="also write the speed as JSON")
+    args = parser.parse_args(argv)
+    speed = measure_speed(args.steps)
+    cpu = cpu_name()
+    print(f"machine speed: {speed:.2f} demo steps/s on {cpu} (seg_cost.py --profile demo, 1 "
+          "thread; this project's machines give 2 to 11)")
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps({"steps_per_s": speed, "cpu": cpu}) + "\n")
+    if not args.reference.is_file():
+        print(f"no reference durations ({args.reference}): no estimate")
+        return 0
+    ref = json.loads(args.reference.read_text())
+    times = expected(ref, speed)
+    print(f"expected here: {', '.join(f'{k} ≈ {minutes(v)}' for k, v in times.items())} "
+          f"(measured at {ref['steps_per_s']:.2f} steps/s on {ref['cpu']}, commit "
+          f"{ref['code_version'][:10]}; {args.reference.name})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

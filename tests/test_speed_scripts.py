@@ -1,0 +1,74 @@
+"""benchmarks/machine_speed.py and book_times.py: the expected durations a machine's speed implies,
+and the durations a book build's log holds (hand-made logs and reference files; the speed itself
+is the script's output, not a test's)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+LOG = """\
+cache-book-runs: 8 runs of the demo profile, 2 at a time with 1 thread(s) each, on cpu
+style cardiac mr ct 0                     365 s  style-cardiac-mr2ct-demo-seed0-a5d49a8b
+cache-book-runs: done in 612 s
+Running Jupyter-Book v1.0.4
+/work/x/book/01_data.ipynb: Executed notebook in 13.69 seconds [mystnb]
+/work/x/book/02_global_alignment.ipynb: Executed notebook in 40.5 seconds [mystnb]
+make book: 700 s
+"""
+
+
+def test_expected_durations_scale_with_the_speed_ratio(benchmark_script):
+    module = benchmark_script("machine_speed")
+    ref = {"steps_per_s": 10.0, "make_test_s": 600.0, "make_book_s": 500.0,
+           "chapters": {"01_data": 10.0, "04_segmentation": 30.0}}
+    assert module.expected(ref, 2.0) == {"make test": 3000.0, "make book": 2500.0,
+                                         "01_data": 50.0, "04_segmentation": 150.0}
+    assert module.expected({**ref, "make_test_s": None}, 10.0)["make book"] == 500.0
+    assert "make test" not in module.expected({**ref, "make_test_s": None}, 10.0)
+    assert (module.minutes(89), module.minutes(150)) == ("89 s", "2 min")
+
+
+def test_machine_speed_prints_the_speed_and_the_estimate(benchmark_script, tmp_path, capsys,
+                                                        monkeypatch):
+    module = benchmark_script("machine_speed")
+    monkeypatch.setattr(module, "measure_speed", lambda steps: 2.5)
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps({"steps_per_s": 10.0, "make_test_s": 600, "make_book_s": 480,
+                               "chapters": {}, "cpu": "Some CPU, AVX-512",
+                               "code_version": "0123456789abcdef"}))
+    assert module.main(["--reference", str(ref), "--save", str(tmp_path / "s" / "speed.json")]) == 0
+    out = capsys.readouterr().out
+    assert "machine speed: 2.50 demo steps/s" in out
+    assert "make test ≈ 40 min, make book ≈ 32 min" in out and "Some CPU, AVX-512" in out
+    assert json.loads((tmp_path / "s" / "speed.json").read_text())["steps_per_s"] == 2.5
+    assert module.main(["--reference", str(tmp_path / "none.json")]) == 0
+    assert "no reference durations" in capsys.readouterr().out
+
+
+def test_book_log_gives_chapters_cached_runs_and_the_book(benchmark_script):
+    module = benchmark_script("book_times")
+    assert module.parse_book_log(LOG) == {
+        "chapters": {"01_data": 13.69, "02_global_alignment": 40.5},
+        "cache_book_runs_s": 612.0, "make_book_s": 700.0}
+    bare = module.parse_book_log(LOG.splitlines()[4])
+    assert bare["cache_book_runs_s"] is None and bare["make_book_s"] is None
+    with pytest.raises(ValueError, match="no 'Executed notebook"):
+        module.parse_book_log("Running Jupyter-Book v1.0.4\n")
+
+
+def test_book_times_writes_the_reference_file(benchmark_script, tmp_path, capsys):
+    module = benchmark_script("book_times")
+    (tmp_path / "speed.json").write_text(json.dumps({"steps_per_s": 7.5, "cpu": "X"}))
+    (tmp_path / "book.log").write_text(LOG)
+    out = tmp_path / "times.json"
+    assert module.main(["--speed", str(tmp_path / "speed.json"), "--book-log",
+                        str(tmp_path / "book.log"), "--make-test-s", "900", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert (data["steps_per_s"], data["cpu"], data["make_test_s"], data["make_book_s"]) == \
+        (7.5, "X", 900.0, 700.0)
+    assert data["chapters"]["02_global_alignment"] == 40.5 and len(data["code_version"]) >= 7
+    assert "make test 900 s, make book 700 s" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="missing.json does not exist"):
+        module.main(["--speed", str(tmp_path / "missing.json"), "--book-log",
+                     str(tmp_path / "book.log"), "--out", str(out)])
