@@ -66,7 +66,8 @@ def expected(reference: dict, speed: float) -> dict[str, float]:
     scaled to a machine of ``speed`` steps/s: ``{"make test": s, "make book": s, chapter: s}``."""
     scale = float(reference["steps_per_s"]) / speed
     out = {name: float(reference[key]) * scale
-           for name, key in (("make test", "make_test_s"), ("make book", "make_book_s"))
+           for name, key in (("make test", "make_test_s"), ("make book", "make_book_s"),
+                             ("training its runs", "cache_book_runs_s"))
            if reference.get(key) is not None}
     out.update({name: float(s) * scale for name, s in reference.get("chapters", {}).items()})
     return out
@@ -95,8 +96,12 @@ def main(argv=None) -> int:
         return 0
     ref = json.loads(args.reference.read_text())
     times = expected(ref, speed)
-    print(f"expected here: {', '.join(f'{k} ≈ {minutes(v)}' for k, v in times.items())} "
-          f"(measured at {ref['steps_per_s']:.2f} steps/s on {ref['cpu']}, commit "
+    chapters = [name for name in ref.get("chapters", {})]
+    print("expected here: " + ", ".join(f"{k} ≈ {minutes(v)}" for k, v in times.items()
+                                        if k not in chapters)
+          + (f"; then each chapter {minutes(min(times[c] for c in chapters))} to "
+             f"{minutes(max(times[c] for c in chapters))}" if chapters else "")
+          + f" (measured at {ref['steps_per_s']:.2f} steps/s on {ref['cpu']}, commit "
           f"{ref['code_version'][:10]}; {args.reference.name})")
     return 0
 

@@ -24,6 +24,7 @@ def test_expected_durations_scale_with_the_speed_ratio(benchmark_script):
            "chapters": {"01_data": 10.0, "04_segmentation": 30.0}}
     assert module.expected(ref, 2.0) == {"make test": 3000.0, "make book": 2500.0,
                                          "01_data": 50.0, "04_segmentation": 150.0}
+    assert module.expected({**ref, "cache_book_runs_s": 400.0}, 5.0)["training its runs"] == 800.0
     assert module.expected({**ref, "make_test_s": None}, 10.0)["make book"] == 500.0
     assert "make test" not in module.expected({**ref, "make_test_s": None}, 10.0)
     assert (module.minutes(89), module.minutes(150)) == ("89 s", "2 min")
@@ -35,12 +36,13 @@ def test_machine_speed_prints_the_speed_and_the_estimate(benchmark_script, tmp_p
     monkeypatch.setattr(module, "measure_speed", lambda steps: 2.5)
     ref = tmp_path / "ref.json"
     ref.write_text(json.dumps({"steps_per_s": 10.0, "make_test_s": 600, "make_book_s": 480,
-                               "chapters": {}, "cpu": "Some CPU, AVX-512",
-                               "code_version": "0123456789abcdef"}))
+                               "chapters": {"01_data": 3.0, "02_global_alignment": 30.0},
+                               "cpu": "Some CPU, AVX-512", "code_version": "0123456789abcdef"}))
     assert module.main(["--reference", str(ref), "--save", str(tmp_path / "s" / "speed.json")]) == 0
     out = capsys.readouterr().out
     assert "machine speed: 2.50 demo steps/s" in out
-    assert "make test ≈ 40 min, make book ≈ 32 min" in out and "Some CPU, AVX-512" in out
+    assert "make test ≈ 40 min, make book ≈ 32 min; then each chapter 12 s to 2 min" in out
+    assert "Some CPU, AVX-512" in out
     assert json.loads((tmp_path / "s" / "speed.json").read_text())["steps_per_s"] == 2.5
     assert module.main(["--reference", str(tmp_path / "none.json")]) == 0
     assert "no reference durations" in capsys.readouterr().out
