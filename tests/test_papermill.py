@@ -36,9 +36,9 @@ WIDGET_TIMEOUT = 60
 
 
 # The slowest cell here is chapter 4 training its six methods and the style run from nothing on
-# the smoke budget: 79 s on a fast machine of this project's kind (10-11 demo steps/s), so about
-# 6.5 minutes on the slowest measured (2.2 steps/s); the limit leaves 3× that, so that a hang
-# fails instead of stalling CI.
+# the smoke budget: 79 s on a machine of 7.45 demo steps/s (benchmarks/RESULTS.md, "What the
+# book costs"), so about 4.5 minutes on the slowest measured (2.2 steps/s); the limit leaves
+# more than 3× that, so that a hang fails instead of stalling CI.
 CELL_TIMEOUT = 1200
 
 
