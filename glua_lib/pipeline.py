@@ -14,7 +14,7 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import torch
 from filelock import FileLock
@@ -40,6 +40,12 @@ def fingerprint(config, *more: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
+def data_parts(data_seed: int) -> tuple[str, ...]:
+    """What of a run folder's name says which phantoms it saw: nothing for the book's
+    (:data:`~glua_lib.data.default.DATA_SEED`), ``("data<seed>",)`` for a development set."""
+    return () if data_seed == DATA_SEED else (f"data{data_seed}",)
+
+
 def profile_parts(profile: Profile) -> tuple[str, ...]:
     """What of the profile decides the data a run sees (phantom size and counts)."""
     return (f"{profile.slice_size}", f"{profile.n_slices}", f"{profile.n_train}",
@@ -54,20 +60,23 @@ def _progress(progress: bool | None, profile: Profile) -> bool:
 
 def style_run(task: str, source: str, target: str, profile: Profile | None = None,
               seed: int = 0, device: torch.device | None = None,
-              progress: bool | None = None) -> Path:
+              progress: bool | None = None, data_seed: int = DATA_SEED) -> Path:
     """The global-alignment (style transfer) run ``source → target`` for ``task``; trained if
     missing. ``source``/``target`` are modalities (``"mr"``/``"ct"``) of the phantoms.
-    ``progress``: a progress bar while training (``None``: for the ``full`` profile only)."""
+    ``progress``: a progress bar while training (``None``: for the ``full`` profile only).
+    ``data_seed``: the phantoms' seed (:func:`data_parts`; another one makes a development set
+    whose labels may choose defaults)."""
     from glua_lib.style.train import StyleConfig, train_style
 
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
     config = StyleConfig.from_profile(profile, seed=seed)
     out = _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}",
-                      fingerprint(config, *profile_parts(profile)))
+                      *data_parts(data_seed), fingerprint(config, *profile_parts(profile)))
     with FileLock(str(out) + ".lock"):
         if not (out / DONE).is_file():
-            train_style(phantom_dir(task, source, profile), phantom_dir(task, target, profile),
+            train_style(phantom_dir(task, source, profile, data_seed),
+                        phantom_dir(task, target, profile, data_seed),
                         out, config, device=device, progress=progress)
             atomic_write_text(out / DONE, json.dumps({"steps": config.steps}) + "\n")
     return out
@@ -88,7 +97,7 @@ def _styles_known_to_collapse():
 
 def seg_run(method: str, task: str, source: str, target: str, profile: Profile | None = None,
             seed: int = 0, device: torch.device | None = None, progress: bool | None = None,
-            **overrides) -> Path:
+            data_seed: int = DATA_SEED, **overrides) -> Path:
     """A segmenter trained with ``method`` on ``task``, ``source → target``; trained if missing.
 
     Methods that need global alignment (``global``, ``glua``, ``glua-unmasked``) first obtain
@@ -96,23 +105,25 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     local alignment's :class:`~glua_lib.local.methods.LocalConfig`) are part of the folder's
     fingerprint. ``overrides`` change :class:`~glua_lib.seg.train.SegConfig` fields and become
     part of the folder name. ``progress``: progress bars while training (``None``: for the
-    ``full`` profile only).
+    ``full`` profile only). ``data_seed``: the phantoms' seed, as for :func:`style_run`.
     """
     from glua_lib.seg.train import SegConfig, get_method
 
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
     extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
-    style = (style_run(task, source, target, profile, seed, device, progress)
+    style = (style_run(task, source, target, profile, seed, device, progress, data_seed)
              if get_method(method).needs_style_run else None)
     config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)
     settings = get_method(method).settings_for(config)
     more = [json.dumps(settings, sort_keys=True)] if settings else []
     out = _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
-                      *extra, fingerprint(config, *profile_parts(profile),
-                                          style.name if style else "", *more))
-    return _train_seg_once(out, method, phantom_dir(task, source, profile),
-                           phantom_dir(task, target, profile), config, device, style, progress)
+                      *data_parts(data_seed), *extra,
+                      fingerprint(config, *profile_parts(profile), style.name if style else "",
+                                  *more))
+    return _train_seg_once(out, method, phantom_dir(task, source, profile, data_seed),
+                           phantom_dir(task, target, profile, data_seed), config, device, style,
+                           progress)
 
 
 def ideal_global_run(task: str, source: str, target: str, profile: Profile | None = None,
@@ -148,13 +159,14 @@ def _train_seg_once(out: Path, method: str, source_dir: Path, target_dir: Path, 
 
 
 def evaluate_run(run: str | Path, task: str, target: str, profile: Profile | None = None,
-                 device: torch.device | None = None) -> dict:
-    """Per-volume 3D Dice and ASSD (mm) of ``run`` on the target phantoms' ``test`` split.
+                 device: torch.device | None = None, data_seed: int = DATA_SEED) -> dict:
+    """Per-volume 3D Dice and ASSD (mm) of ``run`` on the target phantoms' ``test`` split (of
+    the phantoms of ``data_seed``).
 
     Predictions and metrics are kept in the run folder (``pred-test/``, ``metrics-test.json``).
     """
     profile = profile or get_profile(device=device)
-    return evaluate_on(run, phantom_dir(task, target, profile), "test", device=device)
+    return evaluate_on(run, phantom_dir(task, target, profile, data_seed), "test", device=device)
 
 
 def evaluate_on(run: str | Path, prep_dir: str | Path, name: str, split: str | None = "test",
@@ -270,37 +282,55 @@ __all__ = ["DATA_SEED", "IDEAL_SETS", "evaluate_on", "evaluate_run", "ideal_dir"
 BOOK_METHODS = ("local", "local-unmasked", "oracle", "none", "global", "glua", "glua-unmasked")
 
 
+class Job(NamedTuple):
+    """One run for :func:`train_runs`: a style run, or a segmenter (then evaluated on the target
+    test split)."""
+
+    kind: str  # "style" (style_run) or "seg" (seg_run, then evaluate_run)
+    task: str  # "cardiac" or "abdominal"
+    source: str  # labelled source modality, "mr" or "ct"
+    target: str  # target modality
+    seed: int = 0  # the run's seed
+    method: str = ""  # "seg" only: none, global, local, glua, ... or oracle
+    data_seed: int = DATA_SEED  # the phantoms' seed (another one: a development set)
+    overrides: tuple = ()  # "seg" only: (field, value) pairs of SegConfig to change
+
+    def __str__(self) -> str:
+        what = [self.kind, self.method, self.task, f"{self.source}2{self.target}",
+                f"seed{self.seed}", *data_parts(self.data_seed),
+                *(f"{k}={v}" for k, v in self.overrides)]
+        return " ".join(w for w in what if w)
+
+
 def book_runs(task: str = "cardiac", source: str = "mr", target: str = "ct",
-              seed: int = 0) -> list[tuple[str, ...]]:
+              seed: int = 0) -> list[Job]:
     """The trained runs chapters 2 to 4 read with their default parameters, as
-    :func:`train_runs` jobs: ``("style", task, source, target, seed)`` first (it takes longest
-    and ``global``/``glua``/``glua-unmasked`` need it), then ``("seg", method, task, source,
-    target, seed)`` for each of :data:`BOOK_METHODS`."""
-    return [("style", task, source, target, str(seed)),
-            *(("seg", m, task, source, target, str(seed)) for m in BOOK_METHODS)]
+    :func:`train_runs` jobs: the style run first (it takes longest and ``global``/``glua``/
+    ``glua-unmasked`` need it), then a segmenter for each of :data:`BOOK_METHODS`."""
+    return [Job("style", task, source, target, seed),
+            *(Job("seg", task, source, target, seed, method=m) for m in BOOK_METHODS)]
 
 
-def _train_job(job: tuple[str, ...], profile: Profile, device: str, threads: int) -> tuple:
+def _train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
     """One :func:`train_runs` job in a worker process: its run (trained if missing) and, for a
     segmenter, its test evaluation; returns ``(job, run folder, seconds)``."""
     import time
 
     torch.set_num_threads(threads)
     start, dev = time.perf_counter(), torch.device(device)
-    kind, *args = job
-    if kind == "style":
-        task, source, target, seed = args
-        run = style_run(task, source, target, profile, int(seed), dev)
-    elif kind == "seg":
-        method, task, source, target, seed = args
-        run = seg_run(method, task, source, target, profile, int(seed), dev)
-        evaluate_run(run, task, target, profile, dev)
+    if job.kind == "style":
+        run = style_run(job.task, job.source, job.target, profile, job.seed, dev,
+                        data_seed=job.data_seed)
+    elif job.kind == "seg":
+        run = seg_run(job.method, job.task, job.source, job.target, profile, job.seed, dev,
+                      data_seed=job.data_seed, **dict(job.overrides))
+        evaluate_run(run, job.task, job.target, profile, dev, job.data_seed)
     else:
-        raise ValueError(f"unknown job kind {kind!r} in {job}: 'style' or 'seg'")
+        raise ValueError(f"unknown job kind {job.kind!r} in {job}: 'style' or 'seg'")
     return job, run, time.perf_counter() - start
 
 
-def train_runs(jobs: list[tuple[str, ...]], profile: Profile, device: torch.device | str,
+def train_runs(jobs: list[Job], profile: Profile, device: torch.device | str,
                workers: int = 1, threads: int = 1, log=print) -> list[tuple]:
     """Fill the cache with ``jobs`` (:func:`book_runs`), ``workers`` processes at a time with
     ``threads`` torch threads each; returns ``(job, run folder, seconds)`` per job, in order.
@@ -320,7 +350,7 @@ def train_runs(jobs: list[tuple[str, ...]], profile: Profile, device: torch.devi
 
     def logged(result: tuple) -> tuple:
         job, run, seconds = result
-        log(f"{' '.join(job):<36} {seconds:6.0f} s  {Path(run).name}")
+        log(f"{str(job):<44} {seconds:6.0f} s  {Path(run).name}")
         return result
 
     if workers == 1:

@@ -164,6 +164,25 @@ def make_table(results: Mapping[str, Mapping | Sequence[Mapping]], metric: str =
     return table
 
 
+def paired_difference(a: Sequence[float], b: Sequence[float],
+                      confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of the paired differences ``a[i] - b[i]`` (e.g. one method's average Dice minus
+    another's, seed by seed) and its two-sided Student-t interval over the ``n`` pairs:
+    ``(mean, low, high)``. A difference is a finding only when the interval excludes zero.
+
+    Raises:
+        ValueError: fewer than two pairs, or ``a`` and ``b`` of different lengths.
+    """
+    from scipy import stats
+
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"need two or more pairs of equal length, got {len(a)} and {len(b)}")
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    mean, sem = float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size))
+    half = float(stats.t.ppf(0.5 + confidence / 2, d.size - 1)) * sem
+    return mean, mean - half, mean + half
+
+
 def gap_closed(average_dice: Mapping[str, float], baseline: str = "none",
                upper: str = "oracle") -> dict[str, float | None]:
     """``(method − baseline) / (upper − baseline)`` for every method; ``{}`` without both rows,

@@ -180,3 +180,20 @@ def test_results_file_errors_name_the_file_and_the_fix(tmp_path):
         load_report(bad)
     with pytest.raises(ValueError, match="missing.*per_volume in t"):
         load_report(_report(tmp_path, {"t": {"tables": {}}}))
+
+
+def test_paired_difference_is_the_mean_difference_with_a_student_t_interval():
+    from glua_lib.results import paired_difference
+
+    # differences 1, 2, 3: mean 2, sample std 1, sem 1/√3; t(0.975, 2 df) = 4.302652729911275
+    mean, low, high = paired_difference([11.0, 12.0, 13.0], [10.0, 10.0, 10.0])
+    half = 4.302652729911275 / 3 ** 0.5
+    assert mean == pytest.approx(2.0)
+    assert (low, high) == (pytest.approx(2.0 - half), pytest.approx(2.0 + half))
+    assert low < 0 < high  # three seeds this spread: not a finding
+    mean, low, high = paired_difference([5.0, 6.0], [4.0, 5.0])  # equal differences: no spread
+    assert (mean, low, high) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="two or more pairs of equal length, got 2 and 3"):
+        paired_difference([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="got 1 and 1"):
+        paired_difference([1.0], [2.0])

@@ -10,6 +10,7 @@ import torch
 
 from glua_lib import DEMO, pipeline
 from glua_lib.data import load_volumes, phantom_dir
+from glua_lib.data.default import DATA_SEED
 
 TINY = dataclasses.replace(DEMO, name="demo", slice_size=32, n_slices=6, n_train=2, n_test=1,
                            batch_size=2, seg_steps=3)
@@ -149,19 +150,23 @@ def test_book_runs_put_the_style_run_first_and_its_users_last():
     from glua_lib.seg.train import get_method
 
     jobs = pipeline.book_runs("abdominal", "ct", "mr", seed=2)
-    assert jobs[0] == ("style", "abdominal", "ct", "mr", "2")
-    methods = [job[1] for job in jobs[1:]]
-    assert all(job[0] == "seg" and job[2:] == ("abdominal", "ct", "mr", "2") for job in jobs[1:])
+    assert jobs[0] == pipeline.Job("style", "abdominal", "ct", "mr", 2)
+    assert str(jobs[0]) == "style abdominal ct2mr seed2"
+    methods = [job.method for job in jobs[1:]]
+    assert all(job.kind == "seg" and job[1:5] == ("abdominal", "ct", "mr", 2) for job in jobs[1:])
+    assert all(job.data_seed == DATA_SEED and job.overrides == () for job in jobs)
     needs = [get_method(m).needs_style_run for m in methods]
     assert needs == sorted(needs) and any(needs) and not all(needs)  # users of the style run last
     assert set(methods) == {"none", "global", "local", "glua", "local-unmasked", "glua-unmasked",
                             "oracle"}
+    dev = pipeline.Job("seg", "cardiac", "mr", "ct", 1, "none", 7, (("width", 8),))
+    assert str(dev) == "seg none cardiac mr2ct seed1 data7 width=8"
 
 
 def test_train_runs_in_two_processes_fill_the_cache_the_chapters_read(tmp_path, monkeypatch):
     monkeypatch.setenv("GLUA_CACHE", str(tmp_path))  # the workers inherit it
     cpu = torch.device("cpu")
-    jobs = [("seg", "none", "cardiac", "mr", "ct", "1"), ("seg", "oracle", "cardiac", "mr", "ct", "1")]
+    jobs = [pipeline.Job("seg", "cardiac", "mr", "ct", 1, m) for m in ("none", "oracle")]
     lines = []
     done = pipeline.train_runs(jobs, TINY, cpu, workers=2, log=lines.append)
     assert [d[0] for d in done] == jobs and len(lines) == 2
@@ -188,7 +193,22 @@ def test_train_runs_refuses_bad_jobs_and_counts():
     with pytest.raises(ValueError, match="workers and threads must be >= 1"):
         pipeline.train_runs([], TINY, "cpu", workers=0)
     with pytest.raises(ValueError, match="unknown job kind 'judge'"):
-        pipeline.train_runs([("judge", "cardiac")], TINY, "cpu")
+        pipeline.train_runs([pipeline.Job("judge", "cardiac", "mr", "ct")], TINY, "cpu")
+
+
+def test_a_development_data_seed_trains_on_other_phantoms_in_other_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path))
+    cpu = torch.device("cpu")
+    book = pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=cpu)
+    dev = pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=cpu, data_seed=7)
+    assert "-data7-" in dev.name and "data" not in book.name.split("seed1")[1]
+    assert dev.name.replace("-data7", "") == book.name  # the same config, other phantoms
+    dev_metrics = pipeline.evaluate_run(dev, "cardiac", "ct", TINY, cpu, data_seed=7)
+    dev_ct = phantom_dir("cardiac", "ct", TINY, seed=7)
+    assert dev_metrics["gt_dir"] == str(dev_ct.resolve())
+    assert list(dev_metrics["volumes"]) == [v.subject for v in load_volumes(dev_ct, "test")]
+    book_img = load_volumes(phantom_dir("cardiac", "ct", TINY), "test")[0].image
+    assert not np.array_equal(load_volumes(dev_ct, "test")[0].image, book_img)
 
 
 def test_cache_book_runs_command_hands_the_book_runs_to_train_runs(monkeypatch, capsys):

@@ -74,3 +74,50 @@ def test_book_times_writes_the_reference_file(benchmark_script, tmp_path, capsys
     with pytest.raises(SystemExit, match="missing.json does not exist"):
         module.main(["--speed", str(tmp_path / "missing.json"), "--book-log",
                      str(tmp_path / "book.log"), "--out", str(out)])
+
+
+def test_demo_candidates_reads_overrides_and_refuses_the_books_data(benchmark_script, tmp_path,
+                                                                    capsys):
+    module = benchmark_script("demo_candidates")
+    assert module.parse_candidate("") == ()
+    assert module.parse_candidate("width=8 steps=400 norm=batch") == (
+        ("norm", "batch"), ("steps", 400), ("width", 8))  # sorted: one folder name per setting
+    with pytest.raises(ValueError, match="'width' is not field=value"):
+        module.parse_candidate("width")
+    with pytest.raises(SystemExit):
+        module.main(["--data-seed", "2026", "--out", str(tmp_path / "x.json")])
+    assert "the book's own data" in capsys.readouterr().err
+
+
+def test_demo_candidates_pairs_each_candidate_with_the_defaults_seed_by_seed(
+        benchmark_script, tmp_path, capsys, monkeypatch):
+    module = benchmark_script("demo_candidates")
+    from pathlib import Path
+
+    jobs_by_run = {}
+
+    def fake_train(jobs, profile, device, workers, threads):
+        assert profile.name == "demo" and workers == 2 and threads == 1
+        assert all(j.data_seed == 7 for j in jobs)
+        done = [(j, Path(f"/runs/{i}"), 1.0) for i, j in enumerate(jobs)]
+        jobs_by_run.update({run.name: job for job, run, _ in done})
+        return done
+
+    def fake_eval(run, task, target, profile, device, data_seed):
+        job = jobs_by_run[run.name]
+        dice = 0.5 + 0.01 * job.seed + (0.1 if job.overrides else 0.0)  # +10 points, no spread
+        return {"classes": ["background", "A"], "volumes": {"v": {"dice": {"A": dice},
+                                                                  "assd": {"A": 1.0}}}}
+
+    monkeypatch.setattr(module, "train_runs", fake_train)
+    monkeypatch.setattr(module, "evaluate_run", fake_eval)
+    monkeypatch.setattr(module, "read_log", lambda run: [{"event": "done", "elapsed_s": 12.0}])
+    out = tmp_path / "c.json"
+    assert module.main(["--tasks", "cardiac", "--methods", "none", "--candidates", "", "width=8",
+                        "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "(defaults)             Dice  51.0  train    12 s" in printed
+    assert "width=8                Dice  61.0  train    12 s  +10.0 (+10.0 to +10.0)  <- a finding" \
+        in printed
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 6 and {r["candidate"] for r in rows} == {"", "width=8"}
