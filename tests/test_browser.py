@@ -79,6 +79,17 @@ def test_index_links_every_chapter():
     assert "intro.html" in (_built_html() / "index.html").read_text()  # the redirect
 
 
+def test_results_tables_render_as_tables():
+    # a Markdown table rendered as CommonMark becomes one paragraph of pipes (issue 31)
+    pages = sorted((_built_html() / "book").glob("*.html"))
+    for page in pages:
+        html = page.read_text(errors="ignore")
+        pipes = re.findall(r"<p>\s*\|[^<]*\|", html)
+        assert not pipes, f"{page.name}: a table printed as text: {pipes[0][:120]}"
+    tables = re.findall(r"<table", (_built_html() / "book" / "04_segmentation.html").read_text())
+    assert len(tables) >= 11, "chapter 4 shows its Dice and ASSD tables and the ablation's"
+
+
 def test_widget_pages_load_their_javascript_from_the_book():
     pages = _widget_pages(_built_html())
     assert pages, "no page of the built book embeds widget state"

@@ -1,4 +1,5 @@
 """The project's own files agree with each other (pins, environment, toc, chapters, CI)."""
+import ast
 import re
 import tomllib
 
@@ -82,6 +83,21 @@ def test_chapter_follows_the_template(path):
     for c in code:  # the library is the single source of truth: no helpers pasted here
         assert not re.search(r"^\s*(def|class) ", c, re.M), f"{path.name}: defines code:\n{c}"
         assert ".cuda()" not in c
+
+
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_every_figure_a_chapter_draws_is_displayed(path):
+    # a plots.* function returns its Figure; Jupyter shows it only as a cell's last expression,
+    # so one drawn inside a block or before another statement needs display(...)
+    for i, cell in enumerate(c for c in nbformat.read(path, as_version=4).cells
+                             if c.cell_type == "code"):
+        tree = ast.parse("\n".join(line for line in cell.source.splitlines()
+                                   if not line.startswith("%")))
+        last = tree.body[-1] if tree.body else None
+        hidden = [ast.unparse(node.value.func) for node in ast.walk(tree)
+                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                  and ast.unparse(node.value.func).startswith("plots.") and node is not last]
+        assert not hidden, f"{path.name}, code cell {i}: {hidden} drawn but never displayed"
 
 
 def test_readme_quick_start_and_ci_entry_point():
