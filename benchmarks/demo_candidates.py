@@ -5,8 +5,9 @@ time against the profile's defaults, seed by seed.
         [--directions mr2ct] [--methods none local oracle] [--candidates "" "width=8"]
         [--workers 2] --out benchmarks/results/demo-candidates-dev7.json
 
-A candidate is a space-separated list of ``SegConfig`` overrides (``""``: the profile's defaults,
-the first candidate is the reference). Every run trains on phantoms of ``--data-seed`` (not the
+A candidate is a space-separated list of ``SegConfig`` overrides, or of ``Profile`` fields such as
+``style_steps`` (the style run that ``global`` and ``glua`` train on) (``""``: the profile's
+defaults; the first candidate is the reference). Every run trains on phantoms of ``--data-seed`` (not the
 book's 2026), so their target labels may choose a default; the book's own seed is reported only
 after the choice is frozen. Runs are 1-thread runs, ``--workers`` at a time
 (:func:`glua_lib.pipeline.train_runs`), cached like the chapters' (folder names carry
@@ -19,6 +20,7 @@ excludes zero.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -30,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from glua_lib import get_profile  # noqa: E402
+from glua_lib.config import Profile  # noqa: E402
 from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.pipeline import Job, evaluate_run, train_runs  # noqa: E402
 from glua_lib.results import make_table, paired_difference  # noqa: E402
@@ -73,7 +76,10 @@ def main(argv=None) -> int:
     profile, device = get_profile("demo"), torch.device("cpu")
     candidates = [parse_candidate(c) for c in args.candidates]
     experiments = [(task, *d.split("2")) for task in args.tasks for d in args.directions]
-    jobs = [Job("seg", task, src, tgt, seed, method, args.data_seed, cand)
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    jobs = [Job("seg", task, src, tgt, seed, method, args.data_seed,
+                tuple(kv for kv in cand if kv[0] not in fields),
+                tuple(kv for kv in cand if kv[0] in fields))
             for task, src, tgt in experiments for method in args.methods
             for cand in candidates for seed in args.seeds]
     done = train_runs(jobs, profile, device, workers=args.workers, threads=1)
@@ -82,7 +88,9 @@ def main(argv=None) -> int:
         metrics = evaluate_run(run, job.task, job.target, profile, device, job.data_seed)
         trained = next(r["elapsed_s"] for r in reversed(read_log(run)) if r.get("event") == "done")
         rows.append({"task": job.task, "direction": f"{job.source}2{job.target}",
-                     "method": job.method, "candidate": " ".join(f"{k}={v}" for k, v in job.overrides),
+                     "method": job.method,
+                     "candidate": " ".join(f"{k}={v}" for k, v in
+                                           sorted((*job.overrides, *job.profile_overrides))),
                      "seed": job.seed, "dice": average_dice(metrics), "train_s": trained,
                      "run": run.name})
     print(f"data seed {args.data_seed}, seeds {args.seeds}; average Dice (%) mean over seeds, "

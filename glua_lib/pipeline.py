@@ -10,6 +10,7 @@ chapter 4 first gets the same models chapter 2 would have trained.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import warnings
@@ -294,11 +295,12 @@ class Job(NamedTuple):
     method: str = ""  # "seg" only: none, global, local, glua, ... or oracle
     data_seed: int = DATA_SEED  # the phantoms' seed (another one: a development set)
     overrides: tuple = ()  # "seg" only: (field, value) pairs of SegConfig to change
+    profile_overrides: tuple = ()  # (field, value) pairs of the Profile to change (style_steps)
 
     def __str__(self) -> str:
         what = [self.kind, self.method, self.task, f"{self.source}2{self.target}",
                 f"seed{self.seed}", *data_parts(self.data_seed),
-                *(f"{k}={v}" for k, v in self.overrides)]
+                *(f"{k}={v}" for k, v in (*self.profile_overrides, *self.overrides))]
         return " ".join(w for w in what if w)
 
 
@@ -318,6 +320,8 @@ def _train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
 
     torch.set_num_threads(threads)
     start, dev = time.perf_counter(), torch.device(device)
+    if job.profile_overrides:
+        profile = dataclasses.replace(profile, **dict(job.profile_overrides))
     if job.kind == "style":
         run = style_run(job.task, job.source, job.target, profile, job.seed, dev,
                         data_seed=job.data_seed)

@@ -114,10 +114,14 @@ def test_demo_candidates_pairs_each_candidate_with_the_defaults_seed_by_seed(
     monkeypatch.setattr(module, "read_log", lambda run: [{"event": "done", "elapsed_s": 12.0}])
     out = tmp_path / "c.json"
     assert module.main(["--tasks", "cardiac", "--methods", "none", "--candidates", "", "width=8",
-                        "--out", str(out)]) == 0
+                        "style_steps=300", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "(defaults)             Dice  51.0  train    12 s" in printed
     assert "width=8                Dice  61.0  train    12 s  +10.0 (+10.0 to +10.0)  <- a finding" \
         in printed
+    assert "style_steps=300        Dice  51.0  train    12 s   +0.0 (+0.0 to +0.0)\n" in printed
     rows = json.loads(out.read_text())["rows"]
-    assert len(rows) == 6 and {r["candidate"] for r in rows} == {"", "width=8"}
+    assert len(rows) == 9 and {r["candidate"] for r in rows} == {"", "width=8", "style_steps=300"}
+    style = [job for job in jobs_by_run.values() if job.profile_overrides]
+    assert len(style) == 3 and all(j.profile_overrides == (("style_steps", 300),)
+                                   and j.overrides == () for j in style)
