@@ -33,7 +33,7 @@ PYTEST_WORKERS ?= 2
 .PHONY: help setup widgets-js book html test unit clean clean-cache ablation style-quality
 
 help:
-	@echo "make book   set up .venv, execute every chapter (profile $$GLUA_PROFILE), build _build/html"
+	@echo "make book   set up .venv, train the runs the chapters read (BOOK_WORKERS=2 at a time), execute every chapter (profile $$GLUA_PROFILE), build _build/html"
 	@echo "make test   set up .venv, build the book, run unit tests + nbval + papermill + browser check"
 	@echo "make unit   unit tests only (fast)"
 	@echo "make ablation   every method, both tasks and directions, the profile's seeds -> benchmarks/results/"
