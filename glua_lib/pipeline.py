@@ -5,7 +5,9 @@ functions here. Each result lives in one folder of the cache (:func:`glua_lib.co
 named after everything that determines it; if the folder is complete it is reused, if it is
 missing or was interrupted it is (re)trained and resumed exactly. A file lock keeps two kernels
 (parallel tests, two notebooks) from training the same run at once. So a reader who opens
-chapter 4 first gets the same models chapter 2 would have trained.
+chapter 4 first gets the same models chapter 2 would have trained. :func:`train_runs` fills the
+cache with several runs at once, one process each (``make book`` trains :func:`book_runs` so,
+two at a time, before the chapters run); ``data_seed`` trains on a development set of phantoms.
 """
 from __future__ import annotations
 
@@ -273,9 +275,6 @@ def ideal_translation_sets(task: str, source: str, target: str, profile: Profile
             for draw in range(n_sets))
 
 
-__all__ = ["DATA_SEED", "IDEAL_SETS", "evaluate_on", "evaluate_run", "ideal_dir",
-           "ideal_global_run", "ideal_translation_sets", "judge_translation", "seg_run",
-           "style_run", "translated_dir"]
 
 
 # The methods chapters 3 and 4 train (chapter 2's content check trains "oracle"), in the order
@@ -365,3 +364,9 @@ def train_runs(jobs: list[Job], profile: Profile, device: torch.device | str,
         for future in as_completed(futures):
             logged(future.result())
         return [f.result() for f in futures]
+
+
+__all__ = ["BOOK_METHODS", "DATA_SEED", "IDEAL_SETS", "Job", "book_runs", "data_parts",
+           "evaluate_on", "evaluate_run", "ideal_dir", "ideal_global_run",
+           "ideal_translation_sets", "judge_translation", "seg_run", "style_run", "train_runs",
+           "translated_dir"]
