@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glua_lib.config import PROFILE_ENV, PROFILES, Profile, cache_dir, get_profile
+from glua_lib.config import PROFILE_ENV, PROFILES, Profile, budget_of, cache_dir, get_profile
 
 _REPORTED = ("glua-book", "torch", "numpy", "scipy", "monai", "nibabel", "pydicom", "matplotlib",
              "ipywidgets")
@@ -190,10 +190,10 @@ def config_report(profile: Profile | None = None, seed: int | None = None,
     report["batch size"] = str(profile.batch_size) + (
         f" (set; the {profile.name} profile's is {named.batch_size})"
         if named is not None and named.batch_size != profile.batch_size else "")
+    budget = budget_of(profile)
     report["training steps"] = f"style {profile.style_steps}, segmenter {profile.seg_steps}" + (
-        f" (budget {profile.seg_steps / named.seg_steps:.3g} of the {profile.name} profile's: "
-        "smoke-test figures, not the profile's)"
-        if named is not None and named.seg_steps != profile.seg_steps else "")
+        f" (budget {budget:.3g} of the {profile.name} profile's: smoke-test figures, not the "
+        "profile's)" if budget not in (None, 1) else "")
     report["cache"] = str(cache_dir(create=False))
     return report
 
