@@ -30,14 +30,15 @@ FONTS_DIRS   := $(FONTS_DIR) $(FONTS_DIR)/html-manager/dist
 
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup widgets-js book html test unit clean clean-cache ablation style-quality
+.PHONY: help setup widgets-js book html test unit clean clean-cache ablation style-quality book-runs
 
 help:
-	@echo "make book   set up .venv, train the runs the chapters read (BOOK_WORKERS=2 at a time), execute every chapter (profile $$GLUA_PROFILE), build _build/html"
+	@echo "make book   set up .venv, train the runs chapters 2 and 3 teach and install the committed ones the others read (BOOK_WORKERS=2 at a time), execute every chapter (profile $$GLUA_PROFILE), build _build/html"
 	@echo "make test   set up .venv, build the book, run unit tests + nbval + papermill + browser check"
 	@echo "make unit   unit tests only (fast)"
 	@echo "make ablation   every method, both tasks and directions, the profile's seeds -> benchmarks/results/"
 	@echo "make style-quality   what global alignment did, per class, task, direction and seed -> benchmarks/results/"
+	@echo "make book-runs   retrain the demo segmenters committed in book/runs (after a change to the training code)"
 	@echo "make clean  remove _build (keeps .venv and the cache)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -65,9 +66,10 @@ widgets-js: $(WIDGETS_JS)
 
 # Executes every chapter (a raising cell fails the build) and treats Sphinx warnings as errors.
 # First the machine's speed and what it means here (benchmarks/machine_speed.py), then the runs
-# the chapters read are trained into the cache, BOOK_WORKERS at a time with one torch thread each
-# (the runs a 1-thread chapter would train, bit for bit; the chapters then load them), then the
-# book. The log goes to $(BOOK_LOG) as well (benchmarks/book_times.py reads it).
+# the chapters read go into the cache, BOOK_WORKERS at a time with one torch thread each: those a
+# chapter teaches (chapter 2's style run, chapter 3's `local`) are trained, the runs a 1-thread
+# chapter would train, bit for bit; the segmenters committed in book/runs are installed (see
+# `book-runs`); the chapters then load them. Then the book. The log goes to $(BOOK_LOG) as well (benchmarks/book_times.py reads it).
 BOOK_WORKERS ?= 2
 BOOK_LOG     := _build/book-build.log
 html: setup
@@ -116,6 +118,11 @@ clean:
 
 clean-cache:
 	rm -rf $(GLUA_CACHE)
+
+# The segmenters committed with the book (book/runs): trained in an empty cache, two at a time,
+# stored small (glua_lib.committed), and checked by installing each into another empty cache.
+book-runs: setup
+	$(PY) -m glua_lib commit-book-runs --workers $(BOOK_WORKERS)
 
 # The ablation: every method, both tasks and directions, the profile's seeds (cached runs are
 # reused); writes the results file chapter 4 shows.

@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
         for task, source, target in experiments:
             for method in args.methods:
                 t0 = time.time()
-                run = pipeline.seg_run(method, task, source, target, profile, seed, device)
+                run = pipeline.seg_run(method, task, source, target, profile, seed, device,
+                                       committed=False)  # measure training, not copies
                 per_method[task, source, target][method].append(
                     pipeline.evaluate_run(run, task, target, profile, device))
                 log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -27,25 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import seg_cost  # noqa: E402
 
 from glua_lib.config import get_profile  # noqa: E402
+from glua_lib.runtime import cpu_name  # noqa: E402
 from glua_lib.seg.train import SegConfig  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parent / "results" / "book-times-demo.json"
-
-
-def cpu_name() -> str:
-    """The CPU's model name and its widest vector extension (what sets the speed class)."""
-    name, flags = platform.processor() or platform.machine(), ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and name in ("", platform.machine()):
-                name = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = value
-    except OSError:
-        pass
-    isa = "AVX-512" if "avx512f" in flags.split() else "AVX2" if "avx2" in flags.split() else ""
-    return f"{name}, {isa}" if isa else name
 
 
 def measure_speed(steps: int = 30) -> float:

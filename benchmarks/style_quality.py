@@ -60,11 +60,14 @@ def measure(task: str, source: str, target: str, profile, seed: int, device) -> 
                                 load_volumes(translated, "test"), classes, seed=seed,
                                 ideal_sets=pipeline.ideal_translation_sets(task, source, target,
                                                                            profile))
-    judged = pipeline.judge_translation(task, source, target, profile, seed, device)
-    runs = {"global": pipeline.seg_run("global", task, source, target, profile, seed, device),
+    judged = pipeline.judge_translation(task, source, target, profile, seed, device,
+                                        committed=False)
+    runs = {"global": pipeline.seg_run("global", task, source, target, profile, seed, device,
+                                       committed=False),
             "global_ideal": pipeline.ideal_global_run(task, source, target, profile, seed,
                                                       device),
-            "oracle": pipeline.seg_run("oracle", task, source, target, profile, seed, device)}
+            "oracle": pipeline.seg_run("oracle", task, source, target, profile, seed, device,
+                                       committed=False)}
     dice = {f"dice_{k}": mean_dice(pipeline.evaluate_run(run, task, target, profile, device),
                                     classes[1:]) for k, run in runs.items()}
     return {**report, **{f"judge_{k}": mean_dice(v, classes[1:]) for k, v in judged.items()},

@@ -8,14 +8,18 @@
 Fills the cache (``$GLUA_CACHE``) with :func:`glua_lib.pipeline.book_runs` through
 :func:`glua_lib.pipeline.train_runs`; the chapters then find them there. ``make book`` calls it
 with two 1-thread workers before it executes the chapters, so the two cores train two runs at
-once; the runs are those a chapter would train for itself under ``make book``, bit for bit.
+once; the runs are those a chapter would train for itself under ``make book``, bit for bit,
+except the segmenters the book has committed (:mod:`glua_lib.committed`), which are installed.
+
+``python -m glua_lib commit-book-runs [--workers 2]`` (``make book-runs``) remakes those
+committed segmenters: :func:`run_commit`.
 """
 from __future__ import annotations
 
 import argparse
 import time
 
-from glua_lib.cli import device_arg
+from glua_lib.cli import Command, device_arg
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,3 +47,76 @@ def run(args: argparse.Namespace) -> int:
     train_runs(jobs, profile, device, args.workers, args.threads)
     print(f"cache-book-runs: done in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def add_commit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=2, help="processes training at once (default 2)")
+    p.add_argument("--out", default=None, help="where the committed runs go (default: book/runs "
+                   "of this checkout)")
+    p.add_argument("--cache", default=None, help="cache folder to train in (default: a new, "
+                   "empty one, so every run is trained by this code)")
+    p.add_argument("--device", default="cpu", help="device to train on (default cpu: the "
+                   "demo profile's runs, as a reader's laptop trains them)")
+
+
+def run_commit(args: argparse.Namespace) -> int:
+    """Train the book's segmenters (demo profile, default parameters) in an empty cache, write
+    their committed form (:func:`glua_lib.committed.write`), then install each into a second
+    empty cache and evaluate it there: the Dice of the float16 copy next to the original's."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from glua_lib import committed
+    from glua_lib.config import get_profile
+    from glua_lib.io import atomic_write_text
+    from glua_lib.pipeline import BOOK_METHODS, Job, evaluate_run, seg_run, train_runs
+    from glua_lib.results import make_table
+    from glua_lib.runtime import code_version, cpu_name
+
+    device = device_arg(args.device)
+    profile = get_profile("demo", device)
+    out = Path(args.out) if args.out else committed.BOOK_RUNS
+    task, source, target, seed = "cardiac", "mr", "ct", 0
+    with tempfile.TemporaryDirectory(prefix="glua-commit-") as tmp:
+        os.environ["GLUA_CACHE"] = args.cache or str(Path(tmp) / "train")
+        os.environ["GLUA_COMMITTED_RUNS"] = ""  # train, never install an older copy
+        jobs = [Job("style", task, source, target, seed),
+                *(Job("seg", task, source, target, seed, method=m, committed=False)
+                  for m in BOOK_METHODS)]
+        print(f"training {len(jobs)} runs in {os.environ['GLUA_CACHE']}, {args.workers} at a time")
+        done = train_runs(jobs, profile, device, args.workers, threads=1)
+        runs = {job.method: Path(run) for job, run, _ in done if job.kind == "seg"}
+
+        def dice(run: Path) -> float:
+            metrics = evaluate_run(run, task, target, profile, device)
+            return round(make_table({"run": metrics}).cell("run", "average").mean, 3)
+
+        original = {m: dice(run) for m, run in runs.items()}
+        info = {"command": "make book-runs  (python -m glua_lib commit-book-runs)",
+                "code_version": code_version(), "made_on": time.strftime("%Y-%m-%d"),
+                "machine": f"{cpu_name()}, 1 torch thread per run",
+                "torch": torch.__version__, "profile": profile.name,
+                "task": task, "direction": f"{source}2{target}", "seed": seed}
+        committed.write(list(runs.values()), out, info)
+        os.environ["GLUA_CACHE"] = str(Path(tmp) / "installed")
+        os.environ["GLUA_COMMITTED_RUNS"] = str(out)
+        check = {}
+        for method, run in runs.items():
+            installed = seg_run(method, task, source, target, profile, seed, device)
+            if committed.origin(installed) == "trained on this machine":
+                raise RuntimeError(f"{installed}: was trained, not installed from {out}")
+            check[run.name] = {"dice_float32": original[method], "dice_float16": dice(installed)}
+            print(f"{method:>14}: average Dice {original[method]:.3f} (float32) "
+                  f"{check[run.name]['dice_float16']:.3f} (float16 copy)")
+        manifest = {**committed.manifest(out), "dice": check}
+        atomic_write_text(out / committed.MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"commit-book-runs: {len(runs)} runs, {size / 2**20:.1f} MiB in {out}")
+    return 0
+
+
+commit = Command(add_commit_arguments, run_commit)

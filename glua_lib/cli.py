@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "gap closed when none and oracle are among them)"),
     "cache-book-runs": ("glua_lib.cache_cli", "train the runs the chapters read (default "
                         "parameters), several at a time, into the cache"),
+    "commit-book-runs": ("glua_lib.cache_cli:commit", "retrain the segmenters committed in "
+                         "book/runs (make book-runs)"),
 }
 
 

@@ -6,8 +6,10 @@ named after everything that determines it; if the folder is complete it is reuse
 missing or was interrupted it is (re)trained and resumed exactly. A file lock keeps two kernels
 (parallel tests, two notebooks) from training the same run at once. So a reader who opens
 chapter 4 first gets the same models chapter 2 would have trained. :func:`train_runs` fills the
-cache with several runs at once, one process each (``make book`` trains :func:`book_runs` so,
-two at a time, before the chapters run); ``data_seed`` trains on a development set of phantoms.
+cache with several runs at once, one process each (``make book`` fills it with :func:`book_runs`
+so before the chapters run); ``data_seed`` trains on a development set of phantoms. Segmenters
+the book has committed (:mod:`glua_lib.committed`) are installed instead of trained when the cache
+lacks them, unless asked not to (``committed=False``, for the run a chapter teaches).
 """
 from __future__ import annotations
 
@@ -61,6 +63,17 @@ def _progress(progress: bool | None, profile: Profile) -> bool:
     return profile.name == "full" if progress is None else bool(progress)
 
 
+def style_folder(task: str, source: str, target: str, profile: Profile, seed: int = 0,
+                 data_seed: int = DATA_SEED) -> Path:
+    """The cache folder of :func:`style_run`'s run (which may not exist yet): its name fixes the
+    task, direction, profile, seed, phantoms and every setting of the style run."""
+    from glua_lib.style.train import StyleConfig
+
+    config = StyleConfig.from_profile(profile, seed=seed)
+    return _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}",
+                       *data_parts(data_seed), fingerprint(config, *profile_parts(profile)))
+
+
 def style_run(task: str, source: str, target: str, profile: Profile | None = None,
               seed: int = 0, device: torch.device | None = None,
               progress: bool | None = None, data_seed: int = DATA_SEED) -> Path:
@@ -74,8 +87,7 @@ def style_run(task: str, source: str, target: str, profile: Profile | None = Non
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
     config = StyleConfig.from_profile(profile, seed=seed)
-    out = _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}",
-                      *data_parts(data_seed), fingerprint(config, *profile_parts(profile)))
+    out = style_folder(task, source, target, profile, seed, data_seed)
     with FileLock(str(out) + ".lock"):
         if not (out / DONE).is_file():
             train_style(phantom_dir(task, source, profile, data_seed),
@@ -98,9 +110,28 @@ def _styles_known_to_collapse():
         yield
 
 
+def seg_folder(method: str, task: str, source: str, target: str, profile: Profile,
+               seed: int = 0, data_seed: int = DATA_SEED, **overrides) -> Path:
+    """The cache folder of :func:`seg_run`'s run (which may not exist yet): its name records
+    method, task, direction, profile, seed, phantoms and overrides, and a fingerprint of every
+    setting, the method's own and the style run's folder (for methods that use one) included."""
+    from glua_lib.seg.train import SegConfig, get_method
+
+    extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
+    style = (style_folder(task, source, target, profile, seed, data_seed)
+             if get_method(method).needs_style_run else None)
+    config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)
+    settings = get_method(method).settings_for(config)
+    more = [json.dumps(settings, sort_keys=True)] if settings else []
+    return _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
+                       *data_parts(data_seed), *extra,
+                       fingerprint(config, *profile_parts(profile), style.name if style else "",
+                                   *more))
+
+
 def seg_run(method: str, task: str, source: str, target: str, profile: Profile | None = None,
             seed: int = 0, device: torch.device | None = None, progress: bool | None = None,
-            data_seed: int = DATA_SEED, **overrides) -> Path:
+            data_seed: int = DATA_SEED, committed: bool = True, **overrides) -> Path:
     """A segmenter trained with ``method`` on ``task``, ``source → target``; trained if missing.
 
     Methods that need global alignment (``global``, ``glua``, ``glua-unmasked``) first obtain
@@ -109,24 +140,35 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     fingerprint. ``overrides`` change :class:`~glua_lib.seg.train.SegConfig` fields and become
     part of the folder name. ``progress``: progress bars while training (``None``: for the
     ``full`` profile only). ``data_seed``: the phantoms' seed, as for :func:`style_run`.
+    ``committed``: when the cache lacks the run and the book has it committed
+    (:mod:`glua_lib.committed`), install that copy instead of training (then no style run is
+    needed); ``False`` trains it (what a chapter does with the run it teaches).
+    :func:`run_origin` says which happened.
     """
+    from glua_lib.committed import install
     from glua_lib.seg.train import SegConfig, get_method
 
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
-    extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
+    out = seg_folder(method, task, source, target, profile, seed, data_seed, **overrides)
+    if committed:
+        with FileLock(str(out) + ".lock"):
+            if (out / DONE).is_file() or install(out):
+                return out
     style = (style_run(task, source, target, profile, seed, device, progress, data_seed)
              if get_method(method).needs_style_run else None)
     config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)
-    settings = get_method(method).settings_for(config)
-    more = [json.dumps(settings, sort_keys=True)] if settings else []
-    out = _run_folder("seg", method, task, f"{source}2{target}", profile.name, f"seed{seed}",
-                      *data_parts(data_seed), *extra,
-                      fingerprint(config, *profile_parts(profile), style.name if style else "",
-                                  *more))
     return _train_seg_once(out, method, phantom_dir(task, source, profile, data_seed),
                            phantom_dir(task, target, profile, data_seed), config, device, style,
                            progress)
+
+
+def run_origin(run: str | Path) -> str:
+    """How a run folder got into the cache: ``"trained on this machine"`` or installed from the
+    committed runs (which command, code version and machine made it); chapters print it."""
+    from glua_lib.committed import origin
+
+    return origin(run)
 
 
 def ideal_global_run(task: str, source: str, target: str, profile: Profile | None = None,
@@ -201,15 +243,17 @@ def evaluate_on(run: str | Path, prep_dir: str | Path, name: str, split: str | N
 
 
 def judge_translation(task: str, source: str, target: str, profile: Profile | None = None,
-                      seed: int = 0, device: torch.device | None = None) -> dict[str, dict]:
+                      seed: int = 0, device: torch.device | None = None,
+                      committed: bool = True) -> dict[str, dict]:
     """Global alignment's content check: the ``oracle`` segmenter of ``seed`` (trained on real
-    target labels; trained if missing) scores the source test volumes against their own labels,
+    target labels; trained, or installed from the book's committed runs as ``committed`` says
+    (:func:`seg_run`), if missing) scores the source test volumes against their own labels,
     ``{"source": as they are, "translated": rendered by the style run of ``seed``
     (:func:`translated_dir`), "ideal": the ideal translation (:func:`ideal_dir`)}``, each an
     :func:`evaluate_on` result. High Dice on the translations needs both target-like images and
     anatomy that stayed put; the ideal translation's Dice is as high as it can get."""
     profile = profile or get_profile(device=device)
-    judge = seg_run("oracle", task, source, target, profile, seed, device)
+    judge = seg_run("oracle", task, source, target, profile, seed, device, committed=committed)
     translated = translated_dir(task, source, target, profile, seed, device)
     ideal = ideal_dir(task, source, target, profile, device)
     return {"source": evaluate_on(judge, phantom_dir(task, source, profile),
@@ -280,6 +324,9 @@ def ideal_translation_sets(task: str, source: str, target: str, profile: Profile
 # The methods chapters 3 and 4 train (chapter 2's content check trains "oracle"), in the order
 # :func:`book_runs` hands them out: those that need no style run first.
 BOOK_METHODS = ("local", "local-unmasked", "oracle", "none", "global", "glua", "glua-unmasked")
+# The segmenters a chapter teaches, so trains even where a committed copy exists (chapter 3:
+# ``local``); the style run, chapter 2's, is never committed.
+TAUGHT = ("local",)
 
 
 class Job(NamedTuple):
@@ -295,6 +342,7 @@ class Job(NamedTuple):
     data_seed: int = DATA_SEED  # the phantoms' seed (another one: a development set)
     overrides: tuple = ()  # "seg" only: (field, value) pairs of SegConfig to change
     profile_overrides: tuple = ()  # (field, value) pairs of the Profile to change (style_steps)
+    committed: bool = True  # "seg" only: install the book's committed copy if there is one
 
     def __str__(self) -> str:
         what = [self.kind, self.method, self.task, f"{self.source}2{self.target}",
@@ -305,11 +353,14 @@ class Job(NamedTuple):
 
 def book_runs(task: str = "cardiac", source: str = "mr", target: str = "ct",
               seed: int = 0) -> list[Job]:
-    """The trained runs chapters 2 to 4 read with their default parameters, as
-    :func:`train_runs` jobs: the style run first (it takes longest and ``global``/``glua``/
-    ``glua-unmasked`` need it), then a segmenter for each of :data:`BOOK_METHODS`."""
+    """The runs chapters 2 to 4 read with their default parameters, as :func:`train_runs` jobs:
+    the style run first (it takes longest), then a segmenter for each of :data:`BOOK_METHODS`.
+    The runs a chapter teaches (:data:`TAUGHT`: the style run, chapter 2; ``local``, chapter 3)
+    are trained; the others are installed from the committed runs where the book has them
+    (:mod:`glua_lib.committed`), else trained too."""
     return [Job("style", task, source, target, seed),
-            *(Job("seg", task, source, target, seed, method=m) for m in BOOK_METHODS)]
+            *(Job("seg", task, source, target, seed, method=m, committed=m not in TAUGHT)
+              for m in BOOK_METHODS)]
 
 
 def _train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
@@ -326,7 +377,7 @@ def _train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
                         data_seed=job.data_seed)
     elif job.kind == "seg":
         run = seg_run(job.method, job.task, job.source, job.target, profile, job.seed, dev,
-                      data_seed=job.data_seed, **dict(job.overrides))
+                      data_seed=job.data_seed, committed=job.committed, **dict(job.overrides))
         evaluate_run(run, job.task, job.target, profile, dev, job.data_seed)
     else:
         raise ValueError(f"unknown job kind {job.kind!r} in {job}: 'style' or 'seg'")
@@ -366,7 +417,7 @@ def train_runs(jobs: list[Job], profile: Profile, device: torch.device | str,
         return [f.result() for f in futures]
 
 
-__all__ = ["BOOK_METHODS", "DATA_SEED", "IDEAL_SETS", "Job", "book_runs", "data_parts",
+__all__ = ["BOOK_METHODS", "DATA_SEED", "IDEAL_SETS", "Job", "TAUGHT", "book_runs", "data_parts",
            "evaluate_on", "evaluate_run", "ideal_dir", "ideal_global_run",
-           "ideal_translation_sets", "judge_translation", "seg_run", "style_run", "train_runs",
-           "translated_dir"]
+           "ideal_translation_sets", "judge_translation", "run_origin", "seg_folder", "seg_run", "style_folder",
+           "style_run", "train_runs", "translated_dir"]

@@ -122,6 +122,22 @@ def code_version() -> str:
         return "unknown"
 
 
+def cpu_name() -> str:
+    """The CPU's model name and its widest vector extension (what sets the speed class)."""
+    name, flags = platform.processor() or platform.machine(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name in ("", platform.machine()):
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = value
+    except OSError:
+        pass
+    isa = "AVX-512" if "avx512f" in flags.split() else "AVX2" if "avx2" in flags.split() else ""
+    return f"{name}, {isa}" if isa else name
+
+
 def device_description(device: torch.device) -> str:
     """``cuda:0 (NVIDIA H100 …)`` or ``cpu (x86_64, 2 threads)``: what a timing was taken on."""
     if device.type == "cuda":  # "cuda" and "cuda:0" are the same GPU: always name the index

@@ -17,7 +17,8 @@ def ablation(monkeypatch, tmp_path, benchmark_script):
     module = benchmark_script("ablation")
     calls = []
 
-    def seg_run(method, task, source, target, profile, seed, device):
+    def seg_run(method, task, source, target, profile, seed, device, committed=True):
+        assert committed is False  # the ablation measures training, never the book's copies
         run = tmp_path / "runs" / f"{method}-{task}-{source}2{target}-{seed}"
         run.mkdir(parents=True, exist_ok=True)
         (run / "log.jsonl").write_text(json.dumps({"event": "done", "elapsed_s": 1.5}) + "\n")
@@ -70,7 +71,7 @@ def test_batch_size_reaches_every_run_and_the_file(ablation, tmp_path, monkeypat
     module, calls = ablation
     fake, seen = module.pipeline.seg_run, []
     monkeypatch.setattr(module.pipeline, "seg_run",
-                        lambda *args: seen.append(args[4].batch_size) or fake(*args))
+                        lambda *args, **kw: seen.append(args[4].batch_size) or fake(*args, **kw))
     out = tmp_path / "ablation-small.json"
     assert module.main(["--profile", "demo", "--batch-size", "4", "--tasks", "cardiac",
                         "--seeds", "0", "--out", str(out)]) == 0

@@ -159,6 +159,8 @@ def test_book_runs_put_the_style_run_first_and_its_users_last():
     assert needs == sorted(needs) and any(needs) and not all(needs)  # users of the style run last
     assert set(methods) == {"none", "global", "local", "glua", "local-unmasked", "glua-unmasked",
                             "oracle"}
+    # chapter 3 teaches `local`: trained; the others may come from the book's committed runs
+    assert [job.method for job in jobs[1:] if not job.committed] == list(pipeline.TAUGHT) == ["local"]
     dev = pipeline.Job("seg", "cardiac", "mr", "ct", 1, "none", 7, (("width", 8),))
     assert str(dev) == "seg none cardiac mr2ct seed1 data7 width=8"
 

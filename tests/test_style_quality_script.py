@@ -33,7 +33,8 @@ def script(monkeypatch, benchmark_script):
         return [V(subject=f"t{i}", label=lab, image=np.array([[[0.0, 1, 1, 1, 1]]]) + 0.1 * i)
                 for i in range(2)]
 
-    def judge_translation(task, source, target, profile, seed, device):
+    def judge_translation(task, source, target, profile, seed, device, committed=True):
+        assert committed is False
         # two volumes; the judge finds MYO (Dice 0.2 and 0.4) on the source as it is,
         # (0.8 and 0.9) once translated, and (0.9 and 1.0) on the ideal translation
         return {k: {"volumes": {f"v{i}": {"dice": {"MYO": d, "LAC": 1.0, "LVC": 0.5, "AA": 0.0}}
@@ -47,7 +48,8 @@ def script(monkeypatch, benchmark_script):
         return [[V(subject="s_style0", label=lab, image=np.array([[[0.0, 1, 1, 1, aa]]]))]
                 for aa in (1.0, 1.0, -0.3, -0.3)]
 
-    def seg_run(method, task, source, target, profile, seed, device):
+    def seg_run(method, task, source, target, profile, seed, device, committed=True):
+        assert committed is False  # measured on trained runs, never the book's copies
         return f"run/{method}/{seed}"
 
     def ideal_global_run(task, source, target, profile, seed, device):
