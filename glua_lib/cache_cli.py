@@ -17,6 +17,8 @@ committed segmenters: :func:`run_commit`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import time
 
 from glua_lib.cli import Command, device_arg
@@ -49,6 +51,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _environ(**values: str):
+    """Set environment variables for a block (spawned workers inherit them), then restore."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def add_commit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="processes training at once (default 2)")
     p.add_argument("--out", default=None, help="where the committed runs go (default: book/runs "
@@ -64,7 +81,6 @@ def run_commit(args: argparse.Namespace) -> int:
     their committed form (:func:`glua_lib.committed.write`), then install each into a second
     empty cache and evaluate it there: the Dice of the float16 copy next to the original's."""
     import json
-    import os
     import tempfile
     from pathlib import Path
 
@@ -81,9 +97,9 @@ def run_commit(args: argparse.Namespace) -> int:
     profile = get_profile("demo", device)
     out = Path(args.out) if args.out else committed.BOOK_RUNS
     task, source, target, seed = "cardiac", "mr", "ct", 0
-    with tempfile.TemporaryDirectory(prefix="glua-commit-") as tmp:
-        os.environ["GLUA_CACHE"] = args.cache or str(Path(tmp) / "train")
-        os.environ["GLUA_COMMITTED_RUNS"] = ""  # train, never install an older copy
+    with tempfile.TemporaryDirectory(prefix="glua-commit-") as tmp, \
+            _environ(GLUA_CACHE=args.cache or str(Path(tmp) / "train"),
+                     GLUA_COMMITTED_RUNS=""):  # train, never install an older copy
         jobs = [Job("style", task, source, target, seed),
                 *(Job("seg", task, source, target, seed, method=m, committed=False)
                   for m in BOOK_METHODS)]
@@ -96,14 +112,14 @@ def run_commit(args: argparse.Namespace) -> int:
             return round(make_table({"run": metrics}).cell("run", "average").mean, 3)
 
         original = {m: dice(run) for m, run in runs.items()}
-        info = {"command": "make book-runs  (python -m glua_lib commit-book-runs)",
+        info = {"command": "make book-runs",  # python -m glua_lib commit-book-runs
                 "code_version": code_version(), "made_on": time.strftime("%Y-%m-%d"),
-                "machine": f"{cpu_name()}, 1 torch thread per run",
+                "machine": cpu_name(),  # each run trained with 1 torch thread
                 "torch": torch.__version__, "profile": profile.name,
                 "task": task, "direction": f"{source}2{target}", "seed": seed}
         committed.write(list(runs.values()), out, info)
-        os.environ["GLUA_CACHE"] = str(Path(tmp) / "installed")
-        os.environ["GLUA_COMMITTED_RUNS"] = str(out)
+    with tempfile.TemporaryDirectory(prefix="glua-commit-") as tmp, \
+            _environ(GLUA_CACHE=str(Path(tmp) / "installed"), GLUA_COMMITTED_RUNS=str(out)):
         check = {}
         for method, run in runs.items():
             installed = seg_run(method, task, source, target, profile, seed, device)

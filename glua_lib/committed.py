@@ -151,8 +151,8 @@ def origin(run: str | os.PathLike) -> str:
     if not mark.is_file():
         return "trained on this machine"
     m = json.loads(mark.read_text())
-    return (f"installed from the committed runs ({Path(m['from']).parent.name}/, made by "
-            f"`{m['command']}` at {str(m['code_version'])[:12]} on {m['machine']})")
+    return (f"installed from the committed runs (`{m['command']}` at "
+            f"{str(m['code_version'])[:7]}, {m['machine']})")
 
 
 def slim(run: Path, dest: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Iterator, NamedTuple
 import torch
 from filelock import FileLock
 
+from glua_lib.committed import install, origin
 from glua_lib.config import Profile, cache_dir, config_to_dict, get_profile
 from glua_lib.data.default import DATA_SEED, phantom_dir
 from glua_lib.io import atomic_write_text
@@ -145,7 +146,6 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     needed); ``False`` trains it (what a chapter does with the run it teaches).
     :func:`run_origin` says which happened.
     """
-    from glua_lib.committed import install
     from glua_lib.seg.train import SegConfig, get_method
 
     profile = profile or get_profile(device=device)
@@ -166,8 +166,6 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
 def run_origin(run: str | Path) -> str:
     """How a run folder got into the cache: ``"trained on this machine"`` or installed from the
     committed runs (which command, code version and machine made it); chapters print it."""
-    from glua_lib.committed import origin
-
     return origin(run)
 
 

@@ -160,8 +160,12 @@ def class_histograms(mr_images: Sequence[np.ndarray], mr_labels: Sequence[np.nda
     all voxels of each class. Densities, so the two modalities compare whatever their voxel counts.
     """
     n = len(class_names)
-    fig = fig or Figure(figsize=(2.3 * n, 2.3))
-    axes = np.atleast_1d(fig.subplots(1, n, sharey=False))
+    cols = min(n, 3)  # at most three panels a row: readable at the book's column width
+    rows = -(-n // cols)
+    fig = fig or Figure(figsize=(3.1 * cols, 2.3 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=False)).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
     for k, (ax, name) in enumerate(zip(axes, class_names)):
         mr = np.concatenate([im[lb == k] for im, lb in zip(mr_images, mr_labels)])
         ct = np.concatenate([im[lb == k] for im, lb in zip(ct_images, ct_labels)])
@@ -170,11 +174,11 @@ def class_histograms(mr_images: Sequence[np.ndarray], mr_labels: Sequence[np.nda
         for values, colour, label in ((mr, "tab:blue", "MR"), (ct, "tab:orange", "CT")):
             if values.size:
                 ax.hist(values, bins=edges, density=True, alpha=0.55, color=colour, label=label)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize=10)
         ax.set_yticks([])
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7)
-    fig.supxlabel("normalised intensity", fontsize=8)
+        ax.tick_params(labelsize=9)
+    axes[0].legend(fontsize=9)
+    fig.supxlabel("normalised intensity", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -44,11 +44,51 @@ def _built_html() -> Path:
     return HTML
 
 
+# A page of this test's own, served beside the book: it opens a book page in a same-origin
+# iframe of a reader's width and, once the page has settled, writes what it measured into
+# <pre id="result"> as JSON (Chromium's --dump-dom then returns it): every code or output block
+# wider than its column, and every image a cell drew with its rendered and natural width.
+READER_WIDTH = 1280
+HARNESS = """<!doctype html><html><body style="margin:0">
+<iframe id="f" src="/{page}" style="width:{width}px;height:1600px;border:0"></iframe>
+<pre id="result">pending</pre>
+<script>
+const frame = document.getElementById("f");
+frame.addEventListener("load", () => setTimeout(() => {{
+  const doc = frame.contentDocument, wide = [], images = [];
+  doc.querySelectorAll("div.cell pre, div.highlight pre").forEach(el => {{
+    if (el.scrollWidth > el.clientWidth + 1) {{
+      const lines = el.textContent.split("\\n");
+      const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), "");
+      wide.push({{width: el.scrollWidth, column: el.clientWidth,
+                  input: !!el.closest(".cell_input"), line: longest.slice(0, 160)}});
+    }}
+  }});
+  doc.querySelectorAll("div.cell_output img").forEach(img => images.push(
+    {{width: Math.round(img.getBoundingClientRect().width), natural: img.naturalWidth}}));
+  const article = doc.querySelector("article") || doc.body;
+  document.getElementById("result").textContent =
+    JSON.stringify({{wide, images, column: article.clientWidth}});
+}}, 2000));
+</script></body></html>"""
+
+
 class _Handler(SimpleHTTPRequestHandler):
     log: list[tuple[str, int]] = []
 
     def log_request(self, code="-", size="-"):
         self.log.append((self.path, int(code)))
+
+    def do_GET(self):
+        if self.path.startswith("/_measure/"):
+            body = HARNESS.format(page=self.path[len("/_measure/"):], width=READER_WIDTH).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +163,38 @@ def test_widgets_render_in_headless_chromium(server, tmp_path):
     pixels = Image.open(shot).convert("L")
     lo, hi = pixels.getextrema()
     assert hi - lo > 100, "the screenshot is blank"
+
+
+PAGES = ("intro", "01_data", "02_global_alignment", "03_local_masks", "04_segmentation")
+
+
+def _measure(base: str, page: str) -> dict:
+    """What the harness measured on ``book/<page>.html`` at ``READER_WIDTH`` pixels."""
+    import html
+    import json
+
+    done = _run_chromium(["--virtual-time-budget=20000", f"--window-size={READER_WIDTH + 40},1700",
+                          "--dump-dom", f"{base}/_measure/book/{page}.html"])
+    found = re.search(r'<pre id="result">(.*?)</pre>', done.stdout, re.S)
+    assert found and found.group(1) != "pending", f"{page}: nothing measured {done.stderr[-1500:]}"
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_logs_a_javascript_error(server, page):
+    base, _ = server
+    done = _run_chromium(["--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000",
+                          "--dump-dom", f"{base}/book/{page}.html"])
+    messages = re.findall(r':CONSOLE:\d+\] "(.*?)", source: (\S+)', done.stderr)
+    assert messages or "CONSOLE" not in done.stderr  # the log format was understood
+    errors = [m for m in messages if m[0].startswith(("Uncaught", "Failed to load"))]
+    assert not errors, f"{page}.html: {errors}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_code_and_outputs_fit_the_column(server, page):
+    measured = _measure(server[0], page)
+    wide = [f"{'code' if w['input'] else 'output'} {w['width']} px > {w['column']} px: {w['line']!r}"
+            for w in measured["wide"]]
+    assert not wide, f"{page}.html at {READER_WIDTH} px: {len(wide)} blocks wider than their " \
+                     "column:\n" + "\n".join(wide[:12])

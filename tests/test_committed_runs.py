@@ -48,7 +48,8 @@ def test_a_committed_run_is_installed_with_float16_weights_back_in_float32(tmp_p
     installed = pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=CPU)
     assert installed.name == run.name and installed != run
     assert "installed from the committed runs" in pipeline.run_origin(installed)
-    assert "`test` at abc on here" in pipeline.run_origin(installed)
+    assert pipeline.run_origin(installed) == \
+        "installed from the committed runs (`test` at abc, here)"
     original = load_checkpoint(run / "model.pt")["model"]
     copy = load_checkpoint(installed / "model.pt")["model"]
     for k, v in original.items():  # the float16-rounded original, stored as float32
@@ -139,3 +140,32 @@ def test_the_committed_runs_are_small_and_float16_costs_them_no_dice():
     assert set(made["dice"]) == set(made["runs"])
     for name, d in made["dice"].items():  # measured by `make book-runs` on the installed copies
         assert abs(d["dice_float16"] - d["dice_float32"]) < 0.5, name
+
+
+def test_commit_book_runs_trains_writes_and_checks_the_installed_copies(tmp_path, monkeypatch,
+                                                                        capsys):
+    import glua_lib.config
+    from glua_lib.cli import main
+
+    real = glua_lib.config.get_profile
+    monkeypatch.setattr(glua_lib.config, "get_profile",
+                        lambda name=None, device=None, **kw: TINY if name == "demo" else
+                        real(name, device, **kw))
+    monkeypatch.setattr(pipeline, "BOOK_METHODS", ("none", "global"))
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "mine"))
+    monkeypatch.delenv("GLUA_COMMITTED_RUNS", raising=False)
+    out = tmp_path / "runs"
+    assert main(["commit-book-runs", "--workers", "1", "--out", str(out)]) == 0
+    made = committed.manifest(out)
+    names = [pipeline.seg_folder(m, "cardiac", "mr", "ct", TINY, 0).name for m in ("none", "global")]
+    assert made["runs"] == sorted(names) and set(made["dice"]) == set(names)
+    assert made["command"] == "make book-runs" and made["seed"] == 0
+    assert made["training_code"] == committed.training_code_fingerprint()
+    for d in made["dice"].values():
+        assert 0 <= d["dice_float16"] <= 100 and abs(d["dice_float16"] - d["dice_float32"]) < 1
+    assert "commit-book-runs: 2 runs" in capsys.readouterr().out
+    # trained and checked in caches of its own; the caller's environment is as it was
+    import os
+    assert os.environ["GLUA_CACHE"] == str(tmp_path / "mine")
+    assert "GLUA_COMMITTED_RUNS" not in os.environ
+    assert not list((tmp_path / "mine").rglob("*"))  # nothing trained in the caller's cache

@@ -161,3 +161,14 @@ def test_style_mix_shows_source_and_translation():
     assert fig.axes[0].get_ylabel() == "t = 0.25"
     np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), image)
     assert fig.axes[1].images[0].get_array().shape == (16, 16)
+
+
+def test_class_histograms_wrap_after_three_panels_a_row():
+    lab = [np.array([0, 1, 2, 3, 4])]
+    img = [np.linspace(-1, 1, 5)]
+    fig = plots.class_histograms(img, lab, img, lab, ("bg", "MYO", "LAC", "LVC", "AA"))
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["bg", "MYO", "LAC", "LVC", "AA"]
+    rows = sorted({round(ax.get_position().y0, 3) for ax in shown}, reverse=True)
+    assert len(rows) == 2 and len(fig.axes) == 6  # 3 + 2 panels, the sixth hidden
+    assert fig.get_size_inches()[0] <= 9.5  # fits the book's column without shrinking much

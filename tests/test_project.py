@@ -100,6 +100,27 @@ def test_every_figure_a_chapter_draws_is_displayed(path):
         assert not hidden, f"{path.name}, code cell {i}: {hidden} drawn but never displayed"
 
 
+CODE_WIDTH = 100  # characters; the book's column holds about 107 at 1280 px (book/_static/glua.css)
+
+
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_chapter_code_fits_the_books_column(path):
+    # what the browser check measures on the built page, checked here without a build
+    for i, cell in enumerate(c for c in nbformat.read(path, as_version=4).cells
+                             if c.cell_type == "code"):
+        long = [line for line in cell.source.splitlines() if len(line) > CODE_WIDTH]
+        assert not long, f"{path.name}, code cell {i}: lines over {CODE_WIDTH} characters: {long}"
+
+
+def test_every_chapter_opens_with_the_same_setup_cell():
+    # a reader on JupyterHub or Colab opens any chapter first: each installs the library from the
+    # repository around it where the kernel lacks it, with the same cell
+    firsts = [next(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")
+              for p in chapters()]
+    assert len(set(firsts)) == 1
+    assert 'find_spec("glua_lib") is None' in firsts[0] and '"-e", f"{repo}[book]"' in firsts[0]
+
+
 def test_readme_quick_start_and_ci_entry_point():
     readme = (ROOT / "README.md").read_text()
     quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
@@ -122,3 +143,24 @@ def test_book_config_is_strict_and_offline():
     assert (BOOK / "references.bib").exists()
     makefile = (ROOT / "Makefile").read_text()
     assert "--warningiserror" in makefile and "--keep-going" in makefile
+
+
+def test_the_setup_cell_installs_from_the_repository_or_says_what_to_do(tmp_path, monkeypatch):
+    import importlib.util
+    import subprocess
+    import sys
+
+    cell = next(c.source for c in nbformat.read(chapters()[0], as_version=4).cells
+                if c.cell_type == "code")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # a kernel without it
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda args, check: calls.append(args))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(tmp_path)  # not in the repository
+    with pytest.raises(ModuleNotFoundError, match="clone it, open this chapter from its book/"):
+        exec(cell, {})
+    assert calls == []
+    monkeypatch.chdir(BOOK)
+    exec(cell, {})
+    assert calls == [[sys.executable, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[book]"]]
+    assert sys.path[0] == str(ROOT)
