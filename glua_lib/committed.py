@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ from pathlib import Path
 import torch
 
 from glua_lib.checkpoint import load_checkpoint, save_checkpoint
-from glua_lib.io import atomic_write_text
+from glua_lib.io import atomic_write_bytes, atomic_write_text
 
 MANIFEST = "committed.json"  # provenance of the committed runs, in the folder that holds them
 MARK = "installed.json"  # written into a cache run folder that was installed, not trained
@@ -155,6 +156,15 @@ def origin(run: str | os.PathLike) -> str:
             f"{str(m['code_version'])[:7]}, {m['machine']})")
 
 
+def _save_stable(path: Path, state: dict) -> None:
+    """``torch.save`` through memory: the archive inside is always named ``archive`` (saved to a
+    path, it is named after the temporary file), so the same weights give the same bytes and a
+    remade run that did not change leaves git nothing to store."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def slim(run: Path, dest: Path) -> None:
     """Write the committed form of the finished ``run`` folder into ``dest`` (see the module
     docstring): what the chapters read, weights in float16, no optimiser or RNG state."""
@@ -162,16 +172,15 @@ def slim(run: Path, dest: Path) -> None:
     for name in COPIED:
         if (run / name).is_file():
             shutil.copy2(run / name, dest / name)
-    save_checkpoint(dest / "model.pt",
-                    _cast(load_checkpoint(run / "model.pt"), torch.float16, torch.float32))
+    _save_stable(dest / "model.pt",
+                 _cast(load_checkpoint(run / "model.pt"), torch.float16, torch.float32))
     hook = load_checkpoint(run / "checkpoint.pt").get("hook")
     if hook:
         method = json.loads((run / "run.json").read_text()).get("method")
         kept = {k: v for k, v in hook.items() if k not in ("optimizer", "scaler")}
         if method not in SNAPSHOT_METHODS:
             kept["snapshots"] = []
-        save_checkpoint(dest / "hook.pt",
-                        {"hook": _cast(kept, torch.float16, torch.float32)})
+        _save_stable(dest / "hook.pt", {"hook": _cast(kept, torch.float16, torch.float32)})
 
 
 def write(runs: list[Path], dest: Path, info: dict) -> Path:

@@ -44,6 +44,9 @@ def test_a_committed_run_is_installed_with_float16_weights_back_in_float32(tmp_p
     assert {t.dtype for t in stored.values() if t.is_floating_point()} == {torch.float16}
     made = committed.manifest(store)
     assert made["runs"] == [run.name] and made["training_code"] == committed.training_code_fingerprint()
+    again = committed.write([run], tmp_path / "again", INFO)  # the same run: the same bytes
+    for f in ("model.pt", "config.json", "log.jsonl"):
+        assert (again / run.name / f).read_bytes() == (slim / f).read_bytes(), f
 
     installed = pipeline.seg_run("none", "cardiac", "mr", "ct", TINY, seed=1, device=CPU)
     assert installed.name == run.name and installed != run
