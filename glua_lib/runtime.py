@@ -5,6 +5,7 @@ import os
 import platform
 import random
 import subprocess
+import textwrap
 from importlib import metadata
 from pathlib import Path
 
@@ -214,10 +215,18 @@ def config_report(profile: Profile | None = None, seed: int | None = None,
     return report
 
 
+VERSIONS = ("python", "platform", *_REPORTED)  # the entries of config_report that are versions
+
+
 def print_config(profile: Profile | None = None, seed: int | None = None,
                  device: torch.device | None = None) -> None:
-    """Print package versions, device, seed, profile and cache folder (the chapters' first cell)."""
+    """Print what a chapter's run depends on (profile, device, seed, batch, steps, cache), one
+    fact a line, then the package versions folded into a few lines (the chapters' first cell)."""
     report = config_report(profile=profile, seed=seed, device=device)
-    width = max(map(len, report))
-    for key, value in report.items():
+    facts = {k: v for k, v in report.items() if k not in VERSIONS}
+    width = max(map(len, facts))
+    for key, value in facts.items():
         print(f"{key:<{width}} : {value}")
+    versions = ", ".join(f"{k} {report[k]}" for k in VERSIONS if k != "platform")
+    print(textwrap.fill(f"versions: {versions} ({report['platform']})", 96,
+                        subsequent_indent="  "))

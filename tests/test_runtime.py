@@ -76,6 +76,11 @@ def test_print_config_reports_versions_device_seed_profile(capsys):
     print_config(DEMO, 3, torch.device("cpu"))
     out = capsys.readouterr().out
     assert "profile" in out and "demo" in out and "seed" in out and torch.__version__ in out
+    lines = out.splitlines()
+    assert lines[0].startswith("device") and "profile        : demo" in lines  # facts first
+    versions = out[out.index("versions: "):]
+    assert f"torch {torch.__version__}" in versions and f"numpy {np.__version__}" in versions
+    assert len(lines) <= 14 and max(map(len, lines)) <= 100  # fits the book's column
 
 
 def test_config_report_says_where_the_profile_and_its_batch_size_come_from(monkeypatch):
