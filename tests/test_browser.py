@@ -64,8 +64,13 @@ frame.addEventListener("load", () => setTimeout(() => {{
                   input: !!el.closest(".cell_input"), line: longest.slice(0, 160)}});
     }}
   }});
-  doc.querySelectorAll("div.cell_output img").forEach(img => images.push(
-    {{width: Math.round(img.getBoundingClientRect().width), natural: img.naturalWidth}}));
+  doc.querySelectorAll("div.cell_output img").forEach(img => {{
+    const figure = img.closest("figure");
+    images.push({{width: Math.round(img.getBoundingClientRect().width), natural: img.naturalWidth,
+                  widget: !!img.closest("[class*='widget']"), src: img.getAttribute("src"),
+                  caption: figure && figure.querySelector("figcaption")
+                           ? figure.querySelector("figcaption").textContent.trim() : ""}});
+  }});
   const article = doc.querySelector("article") || doc.body;
   document.getElementById("result").textContent =
     JSON.stringify({{wide, images, column: article.clientWidth}});
@@ -198,3 +203,14 @@ def test_code_and_outputs_fit_the_column(server, page):
             for w in measured["wide"]]
     assert not wide, f"{page}.html at {READER_WIDTH} px: {len(wide)} blocks wider than their " \
                      "column:\n" + "\n".join(wide[:12])
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_every_figure_has_a_caption_and_a_readable_size(server, page):
+    measured = _measure(server[0], page)
+    figures = [i for i in measured["images"] if not i["widget"]]
+    assert figures, f"{page}.html: no figure measured"
+    uncaptioned = [i["src"] for i in figures if len(i["caption"]) < 20]
+    assert not uncaptioned, f"{page}.html: figures without a caption: {uncaptioned}"
+    small = [(i["src"], i["width"]) for i in figures if i["width"] < min(300, i["natural"])]
+    assert not small, f"{page}.html: figures shrunk below 300 px: {small}"
