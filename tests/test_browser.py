@@ -214,3 +214,31 @@ def test_every_figure_has_a_caption_and_a_readable_size(server, page):
     assert not uncaptioned, f"{page}.html: figures without a caption: {uncaptioned}"
     small = [(i["src"], i["width"]) for i in figures if i["width"] < min(300, i["natural"])]
     assert not small, f"{page}.html: figures shrunk below 300 px: {small}"
+
+
+def test_every_static_slider_steps_through_frames_that_differ():
+    # a frames slider (plots.frames_slider) embeds every frame: a Stack of images whose
+    # selected_index a link ties to the slider; frames that were all the same would make a
+    # slider that moves and shows nothing new
+    import hashlib
+    import json
+
+    sliders = 0
+    for page in sorted((_built_html() / "book").glob("0*.html")):
+        for blob in re.findall(r'<script type="application/vnd.jupyter.widget-state\+json">'
+                               r'(.*?)</script>', page.read_text(), re.S):
+            state = json.loads(blob)["state"]
+            links = {tuple(m["state"]["target"]) for m in state.values()
+                     if m["model_name"] in ("LinkModel", "DirectionalLinkModel")}
+            for key, model in state.items():
+                if model["model_name"] != "StackModel":
+                    continue
+                sliders += 1
+                frames = [state[c.removeprefix("IPY_MODEL_")] for c in model["state"]["children"]]
+                data = [hashlib.sha1(f.get("buffers", [{}])[0].get("data", "").encode()).digest()
+                        for f in frames]
+                assert len(frames) > 1 and len(set(data)) == len(frames), \
+                    f"{page.name}: a slider with {len(frames)} frames, {len(set(data))} different"
+                assert (f"IPY_MODEL_{key}", "selected_index") in links, \
+                    f"{page.name}: a stack of frames no slider moves"
+    assert sliders >= 6  # chapters 1 to 4 embed at least this many
