@@ -30,6 +30,8 @@ def test_book_build_fails_when_a_chapter_raises(tmp_path):
     if widgets_js.exists():
         shutil.copytree(widgets_js, tmp_path / "book" / "_widgets_js")
     shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book" / "references.bib")
+    for folder in ("_ext", "_static"):  # the book's Sphinx extension and stylesheet
+        shutil.copytree(ROOT / "book" / folder, tmp_path / "book" / folder)
     (tmp_path / "book" / "intro.md").write_text("# Intro\n")
     _raising_notebook(tmp_path / "book" / "broken.ipynb")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
