@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import seg_cost  # noqa: E402
 
 from glua_lib.config import get_profile  # noqa: E402
+from glua_lib.costs import expected, minutes  # noqa: E402
 from glua_lib.runtime import cpu_name  # noqa: E402
 from glua_lib.seg.train import SegConfig  # noqa: E402
 
@@ -43,22 +44,6 @@ def measure_speed(steps: int = 30) -> float:
     finally:
         torch.set_num_threads(threads)
     return float(result["steps_per_s"])
-
-
-def expected(reference: dict, speed: float) -> dict[str, float]:
-    """Every duration of ``reference`` (seconds, measured at ``reference['steps_per_s']``)
-    scaled to a machine of ``speed`` steps/s: ``{"make test": s, "make book": s, chapter: s}``."""
-    scale = float(reference["steps_per_s"]) / speed
-    out = {name: float(reference[key]) * scale
-           for name, key in (("make test", "make_test_s"), ("make book", "make_book_s"),
-                             ("training its runs", "cache_book_runs_s"))
-           if reference.get(key) is not None}
-    out.update({name: float(s) * scale for name, s in reference.get("chapters", {}).items()})
-    return out
-
-
-def minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def main(argv=None) -> int:

@@ -367,12 +367,14 @@ ABLATION_METHODS = ("none", "global", "local", "glua-unmasked", "glua", "oracle"
 
 def ablation_summary(report: Mapping, method: str = "glua",
                      rivals: Sequence[str] = ("global", "local"),
-                     target_gap: float | None = 0.7) -> tuple[list[dict], str]:
+                     target_gap: float | None = 0.7,
+                     shown: Sequence[str] | None = None) -> tuple[list[dict], str]:
     """One line per experiment of a results file: mean average Dice of every method, ``method``'s
     margin over each rival, its gap closed and whether it meets the target (:func:`compare`).
 
     Returns ``(rows, markdown)``; ``rows[i]`` has ``experiment``, ``dice`` ``{method: mean}``,
-    ``n_seeds`` and the :func:`compare` verdict.
+    ``n_seeds`` and the :func:`compare` verdict. ``shown``: the methods the Markdown table has a
+    column for (default: all of them; the rows keep every method).
     """
     rows = []
     for key in report["experiments"]:
@@ -382,7 +384,7 @@ def ablation_summary(report: Mapping, method: str = "glua",
                      **compare(dice, method, rivals, target_gap)})
     if not rows:
         return rows, ""
-    methods = list(rows[0]["dice"])
+    methods = [m for m in rows[0]["dice"] if shown is None or m in shown]
     head = ["experiment", *methods, *(f"{method} − {r}" for r in rivals), "gap closed",
             "target met"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]

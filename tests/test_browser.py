@@ -242,3 +242,11 @@ def test_every_static_slider_steps_through_frames_that_differ():
                 assert (f"IPY_MODEL_{key}", "selected_index") in links, \
                     f"{page.name}: a stack of frames no slider moves"
     assert sliders >= 6  # chapters 1 to 4 embed at least this many
+
+
+def test_the_intro_previews_the_results_and_the_measured_times():
+    # both tables come from benchmarks/results at build time (book/_ext/book_figures.py)
+    intro = (_built_html() / "book" / "intro.html").read_text()
+    assert "{{" not in intro, "a substitution was left unreplaced"
+    assert len(re.findall(r"<table", intro)) >= 3  # start here, the ablation, the times
+    assert "glua − global" in intro and "estimated, slow class" in intro

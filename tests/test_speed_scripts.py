@@ -125,3 +125,16 @@ def test_demo_candidates_pairs_each_candidate_with_the_defaults_seed_by_seed(
     style = [job for job in jobs_by_run.values() if job.profile_overrides]
     assert len(style) == 3 and all(j.profile_overrides == (("style_steps", 300),)
                                    and j.overrides == () for j in style)
+
+
+def test_times_table_gives_the_measured_and_the_scaled_durations():
+    from glua_lib.costs import times_table
+
+    ref = {"cpu": "X", "steps_per_s": 5.0, "make_test_s": 600.0,
+           "chapters": {"01_data": 10.0, "04_segmentation": 30.0}}
+    table = times_table(ref, {"half as fast": 2.5})
+    lines = table.splitlines()
+    assert lines[0] == "|  | measured (X, 5.00 steps/s) | estimated, half as fast |"
+    assert lines[2] == "| chapter 1 in the book build | 10 s | 20 s |"
+    assert lines[3] == "| chapter 4 in the book build | 30 s | 60 s |"
+    assert lines[4] == "| make test | 10 min | 20 min |"
