@@ -225,8 +225,12 @@ def prediction_row(image: np.ndarray, label: np.ndarray, predictions: dict[str, 
         if pred.shape != label.shape:
             raise ValueError(f"prediction {name!r} shape {pred.shape} != label {label.shape}")
     n = 1 + len(predictions)
-    fig = fig or Figure(figsize=(2.3 * n, 2.6))
-    axes = np.atleast_1d(fig.subplots(1, n))
+    cols = min(n, 3)  # at most three panels a row: about 250 px each at the book's column width
+    rows = -(-n // cols)
+    fig = fig or Figure(figsize=(2.6 * cols, 2.6 * rows + 0.3))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
     label_overlay(axes[0], image[index], label[index], title=f"ground truth, slice {index}")
     for ax, (name, pred) in zip(axes[1:], predictions.items()):
         label_overlay(ax, image[index], pred[index], title=name)
@@ -234,8 +238,10 @@ def prediction_row(image: np.ndarray, label: np.ndarray, predictions: dict[str, 
         colours = matplotlib.colormaps["tab10"]
         handles = [matplotlib.patches.Patch(color=colours((k - 1) % 10), label=class_names[k])
                    for k in range(1, len(class_names))]
-        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7,
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9,
                    frameon=False)
+    # panels fill the width; the legend keeps a strip of its own below them, off the anatomy
+    fig.tight_layout(rect=(0, 0.3 / fig.get_size_inches()[1], 1, 1), w_pad=0.3, h_pad=1.8)
     return fig
 
 
@@ -455,7 +461,7 @@ def style_architecture(fig: Figure | None = None) -> Figure:
     return fig
 
 
-def image_grid(rows: dict[str, Sequence[np.ndarray]], cell: float = 1.6,
+def image_grid(rows: dict[str, Sequence[np.ndarray]], cell: float = 2.4,
                fig: Figure | None = None) -> Figure:
     """A grid of 2D ``H×W`` images: one row per named list (source / translated / target...).
     Each image is shown with its own gray range; row names label the first column."""

@@ -172,3 +172,15 @@ def test_class_histograms_wrap_after_three_panels_a_row():
     rows = sorted({round(ax.get_position().y0, 3) for ax in shown}, reverse=True)
     assert len(rows) == 2 and len(fig.axes) == 6  # 3 + 2 panels, the sixth hidden
     assert fig.get_size_inches()[0] <= 9.5  # fits the book's column without shrinking much
+
+
+def test_prediction_row_wraps_after_three_panels_with_the_legend_below_them(vol):
+    image, label = vol
+    preds = {m: label for m in ("none", "global", "local", "glua", "oracle")}
+    fig = plots.prediction_row(image, label, preds, 0, ("bg", "A", "B"))
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown][1:] == list(preds) and len(shown) == 6
+    assert len({round(ax.get_position().y0, 3) for ax in shown}) == 2  # two rows of three
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent().transformed(fig.transFigure.inverted())
+    assert legend.y1 <= min(ax.get_position().y0 for ax in shown) + 1e-3  # off the images
