@@ -35,7 +35,7 @@ from glua_lib import get_profile  # noqa: E402
 from glua_lib.config import Profile  # noqa: E402
 from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.pipeline import Job, evaluate_run, train_runs  # noqa: E402
-from glua_lib.results import make_table, paired_difference  # noqa: E402
+from glua_lib.results import average_dice, paired_difference  # noqa: E402
 from glua_lib.runtime import code_version, device_description  # noqa: E402
 from glua_lib.seg.train import read_log  # noqa: E402
 
@@ -53,11 +53,6 @@ def parse_candidate(text: str) -> tuple:
         except json.JSONDecodeError:
             pairs.append((key, value))
     return tuple(sorted(pairs))
-
-
-def average_dice(metrics: dict) -> float:
-    """Average foreground Dice (%) of one run over its test volumes."""
-    return make_table({"run": metrics}).cell("run", "average").mean
 
 
 def main(argv=None) -> int:

@@ -90,7 +90,7 @@ def run_commit(args: argparse.Namespace) -> int:
     from glua_lib.config import get_profile
     from glua_lib.io import atomic_write_text
     from glua_lib.pipeline import BOOK_METHODS, Job, evaluate_run, seg_run, train_runs
-    from glua_lib.results import make_table
+    from glua_lib.results import average_dice
     from glua_lib.runtime import code_version, cpu_name
 
     device = device_arg(args.device)
@@ -109,7 +109,7 @@ def run_commit(args: argparse.Namespace) -> int:
 
         def dice(run: Path) -> float:
             metrics = evaluate_run(run, task, target, profile, device)
-            return round(make_table({"run": metrics}).cell("run", "average").mean, 3)
+            return round(average_dice(metrics), 3)
 
         original = {m: dice(run) for m, run in runs.items()}
         info = {"command": "make book-runs",  # python -m glua_lib commit-book-runs

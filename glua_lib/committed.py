@@ -39,7 +39,7 @@ from glua_lib.io import atomic_write_bytes, atomic_write_text
 
 MANIFEST = "committed.json"  # provenance of the committed runs, in the folder that holds them
 MARK = "installed.json"  # written into a cache run folder that was installed, not trained
-DONE = "done.json"  # a finished run folder (as glua_lib.pipeline.DONE)
+DONE = "done.json"  # marks a finished run folder (glua_lib.pipeline uses this one)
 COPIED = ("config.json", "run.json", "method.json", "log.jsonl", DONE)  # kept as they are
 SNAPSHOT_METHODS = ("local",)  # runs whose encoder/discriminator snapshots a chapter reads (ch. 3)
 

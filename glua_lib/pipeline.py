@@ -24,12 +24,11 @@ from typing import Iterator, NamedTuple
 import torch
 from filelock import FileLock
 
-from glua_lib.committed import install, origin
+from glua_lib.committed import DONE, install, origin
 from glua_lib.config import Profile, cache_dir, config_to_dict, get_profile
 from glua_lib.data.default import DATA_SEED, phantom_dir
 from glua_lib.io import atomic_write_text
 
-DONE = "done.json"
 
 
 def _run_folder(kind: str, *parts) -> Path:

@@ -164,6 +164,13 @@ def make_table(results: Mapping[str, Mapping | Sequence[Mapping]], metric: str =
     return table
 
 
+def average_dice(metrics: Mapping) -> float | None:
+    """Average foreground Dice (%) of one run over its test volumes: the ``average`` column of
+    its row in :func:`make_table` (``metrics``: one :func:`glua_lib.pipeline.evaluate_run`
+    result)."""
+    return make_table({"run": metrics}).cell("run", "average").mean
+
+
 def paired_difference(a: Sequence[float], b: Sequence[float],
                       confidence: float = 0.95) -> tuple[float, float, float]:
     """Mean of the paired differences ``a[i] - b[i]`` (e.g. one method's average Dice minus

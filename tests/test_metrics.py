@@ -200,3 +200,14 @@ def test_paired_difference_is_the_mean_difference_with_a_student_t_interval():
         paired_difference([1.0, 2.0], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="got 1 and 1"):
         paired_difference([1.0], [2.0])
+
+
+def test_average_dice_is_the_mean_over_volumes_of_the_foreground_mean():
+    from glua_lib.results import average_dice
+
+    ok = {c: "ok" for c in ("A", "B")}
+    metrics = {"volumes": {"v1": {"dice": {"A": 1.0, "B": 0.5}, "assd": {"A": 0.0, "B": 1.0},
+                                  "status": ok},
+                           "v2": {"dice": {"A": 0.5, "B": 0.0}, "assd": {"A": 1.0, "B": 2.0},
+                                  "status": ok}}}
+    assert average_dice(metrics) == pytest.approx(50.0)  # (75 + 25) / 2, in %
