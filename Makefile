@@ -33,7 +33,7 @@ PYTEST_WORKERS ?= 2
 .PHONY: help setup widgets-js book html test unit clean clean-cache ablation style-quality book-runs
 
 help:
-	@echo "make book   set up .venv, train the runs chapters 2 and 3 teach and install the committed ones the others read (BOOK_WORKERS=2 at a time), execute every chapter (profile $$GLUA_PROFILE), build _build/html"
+	@echo "make book   set up .venv, train the runs chapters 2 and 3 teach, install the committed ones the others read and execute every chapter (profile $$GLUA_PROFILE), BOOK_WORKERS=2 at a time; build _build/html"
 	@echo "make test   set up .venv, build the book, run unit tests + nbval + papermill + browser check"
 	@echo "make unit   unit tests only (fast)"
 	@echo "make ablation   every method, both tasks and directions, the profile's seeds -> benchmarks/results/"
@@ -65,17 +65,20 @@ $(WIDGETS_JS): book/widgets-js.sha256
 widgets-js: $(WIDGETS_JS)
 
 # Executes every chapter (a raising cell fails the build) and treats Sphinx warnings as errors.
-# First the machine's speed and what it means here (benchmarks/machine_speed.py), then the runs
-# the chapters read go into the cache, BOOK_WORKERS at a time with one torch thread each: those a
-# chapter teaches (chapter 2's style run, chapter 3's `local`) are trained, the runs a 1-thread
-# chapter would train, bit for bit; the segmenters committed in book/runs are installed (see
-# `book-runs`); the chapters then load them. Then the book. The log goes to $(BOOK_LOG) as well (benchmarks/book_times.py reads it).
+# First the machine's speed and what it means here (benchmarks/machine_speed.py). Then
+# book/_ext/execute_book.py keeps BOOK_WORKERS processes busy with one torch thread each: it
+# trains the runs the chapters read into the cache (those a chapter teaches, chapter 2's style
+# run and chapter 3's `local`, bit for bit as a 1-thread chapter would; the segmenters committed
+# in book/runs are installed, see `book-runs`) and executes each chapter, into the Jupyter cache
+# of _config.yml, as soon as the runs it reads are there: chapters 1, 3 and 4 while the style
+# run trains. jupyter-book then takes the executed chapters from that cache. The log goes to
+# $(BOOK_LOG) as well (benchmarks/book_times.py reads it).
 BOOK_WORKERS ?= 2
 BOOK_LOG     := _build/book-build.log
 html: setup
 	@mkdir -p _build; start=$$(date +%s); \
 	$(if $(SPEED_SHOWN),,$(PY) benchmarks/machine_speed.py;) \
-	$(PY) -m glua_lib cache-book-runs --workers $(BOOK_WORKERS) --threads 1 2>&1 | tee $(BOOK_LOG); \
+	$(PY) book/_ext/execute_book.py --workers $(BOOK_WORKERS) --threads 1 2>&1 | tee $(BOOK_LOG); \
 	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going 2>&1 | tee -a $(BOOK_LOG); \
 	echo "make book: $$(( $$(date +%s) - start )) s" | tee -a $(BOOK_LOG)
 	@echo "book: $(CURDIR)/_build/html/index.html"

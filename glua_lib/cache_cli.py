@@ -6,10 +6,11 @@
         [--task cardiac] [--source mr] [--target ct] [--seed 0] [--device D]
 
 Fills the cache (``$GLUA_CACHE``) with :func:`glua_lib.pipeline.book_runs` through
-:func:`glua_lib.pipeline.train_runs`; the chapters then find them there. ``make book`` calls it
-with two 1-thread workers before it executes the chapters, so the two cores train two runs at
-once; the runs are those a chapter would train for itself under ``make book``, bit for bit,
-except the segmenters the book has committed (:mod:`glua_lib.committed`), which are installed.
+:func:`glua_lib.pipeline.train_runs`; the chapters then find them there. ``make book`` trains the
+same jobs (``book/_ext/execute_book.py``, which also executes each chapter once its runs are
+there), two 1-thread workers at a time; the runs are those a chapter would train for itself,
+bit for bit, except the segmenters the book has committed (:mod:`glua_lib.committed`), which are
+installed.
 
 ``python -m glua_lib commit-book-runs [--workers 2]`` (``make book-runs``) remakes those
 committed segmenters: :func:`run_commit`.

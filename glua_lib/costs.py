@@ -21,7 +21,7 @@ def expected(reference: Mapping, speed: float) -> dict[str, float]:
     scale = float(reference["steps_per_s"]) / speed
     out = {name: float(reference[key]) * scale
            for name, key in (("make test", "make_test_s"), ("make book", "make_book_s"),
-                             ("training its runs", "cache_book_runs_s"))
+                             ("its runs and chapters", "execute_book_s"))
            if reference.get(key) is not None}
     out.update({name: float(s) * scale for name, s in reference.get("chapters", {}).items()})
     return out

@@ -360,7 +360,7 @@ def book_runs(task: str = "cardiac", source: str = "mr", target: str = "ct",
               for m in BOOK_METHODS)]
 
 
-def _train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
+def train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
     """One :func:`train_runs` job in a worker process: its run (trained if missing) and, for a
     segmenter, its test evaluation; returns ``(job, run folder, seconds)``."""
     import time
@@ -405,10 +405,10 @@ def train_runs(jobs: list[Job], profile: Profile, device: torch.device | str,
         return result
 
     if workers == 1:
-        return [logged(_train_job(job, profile, device, threads)) for job in jobs]
+        return [logged(train_job(job, profile, device, threads)) for job in jobs]
     ctx = multiprocessing.get_context("spawn")  # no forked torch state
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_train_job, job, profile, device, threads) for job in jobs]
+        futures = [pool.submit(train_job, job, profile, device, threads) for job in jobs]
         for future in as_completed(futures):
             logged(future.result())
         return [f.result() for f in futures]
@@ -417,4 +417,4 @@ def train_runs(jobs: list[Job], profile: Profile, device: torch.device | str,
 __all__ = ["BOOK_METHODS", "DATA_SEED", "IDEAL_SETS", "Job", "TAUGHT", "book_runs", "data_parts",
            "evaluate_on", "evaluate_run", "ideal_dir", "ideal_global_run",
            "ideal_translation_sets", "judge_translation", "run_origin", "seg_folder", "seg_run", "style_folder",
-           "style_run", "train_runs", "translated_dir"]
+           "style_run", "train_job", "train_runs", "translated_dir"]

@@ -38,7 +38,7 @@ def test_book_build_fails_when_a_chapter_raises(tmp_path):
                                        "  - file: book/broken\n")
     jb = Path(sys.executable).with_name("jupyter-book")
     done = subprocess.run([str(jb), "build", str(tmp_path), "--warningiserror", "--keep-going"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     log = done.stdout + done.stderr
     assert done.returncode != 0, log[-3000:]
     assert "chapter failed on purpose" in log
