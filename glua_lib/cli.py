@@ -27,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "translate": ("glua_lib.style.translate",
                   "render a prepared source folder in target styles (chapter 2)"),
     "train-seg": ("glua_lib.seg.cli:train", "train a segmenter: none, global, local, glua "
-                  "(+ ablations) or oracle (chapters 3, 4)"),
+                  "(+ ablations), the authors' local step local-attn, glua-attn (+ variants "
+                  "local-attn-every-level, local-attn-detached) or oracle (chapters 3, 4)"),
     "predict": ("glua_lib.seg.cli:predict", "segment a prepared folder with a trained segmenter"),
     "evaluate": ("glua_lib.seg.cli:evaluate", "per-class 3D Dice and ASSD (mm) of predictions"),
     "compare": ("glua_lib.seg.cli:compare", "several evaluate results in one table (with the "

@@ -119,6 +119,10 @@ class LocalConfig:
             raise ValueError("LocalConfig has unset fields; build it with LocalConfig.for_run")
         if not self.levels or len(set(self.levels)) != len(self.levels):
             raise ValueError(f"LocalConfig.levels must be distinct levels, got {self.levels}")
+        if config is not None and config.backbone != "unet":
+            raise ValueError(f"the loss-weighting local methods watch U-Net encoder levels; "
+                             f"backbone {config.backbone!r} needs the attention methods "
+                             "(local-attn, glua-attn)")
         if config is not None and not all(0 <= lv <= config.depth for lv in self.levels):
             raise ValueError(f"LocalConfig.levels {self.levels} must lie in 0..{config.depth} "
                              f"(the U-Net's depth)")

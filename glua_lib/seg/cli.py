@@ -29,8 +29,13 @@ from glua_lib.cli import Command, device_arg
 
 def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", required=True, help="none, global, local, glua (and the "
-                   "ablations local-unmasked, glua-unmasked) or oracle (oracle trains on TARGET "
+                   "ablations local-unmasked, glua-unmasked), the authors' local step local-attn, "
+                   "glua-attn (and their -unmasked twins) or oracle (oracle trains on TARGET "
                    "labels: the supervised upper bound); see glua_lib.seg.train.METHODS")
+    p.add_argument("--backbone", default=None, choices=("unet", "deeplab"),
+                   help="the segmenter: unet (default) or deeplab, the GLUA authors' DeepLab-v2 "
+                        "(dilated ResNet + ASPP, output stride 8; small in demo, ResNet-101 "
+                        "layout in full)")
     p.add_argument("--source", type=Path, required=True, help="prepared source folder (labelled)")
     p.add_argument("--target", type=Path, required=True, help="prepared target folder")
     p.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
@@ -58,6 +63,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=Path, required=True, help="run folder of train-seg")
+    p.add_argument("--domain", default=None, choices=("target", "source"),
+                   help="for local-attn/glua-attn runs, whose mask applies to target images: "
+                        "(default: target when the input's modality is the run's target's)")
     p.add_argument("--input", type=Path, required=True, help="prepared folder to segment")
     p.add_argument("--out", type=Path, required=True, help="prediction folder (prepared format)")
     p.add_argument("--split", default=None, help="only this split (default: every subject)")
@@ -93,7 +101,8 @@ def run_train(args: argparse.Namespace) -> int:
     device = device_arg(args.device)
     profile = get_profile(args.profile, device=device)
     overrides = {k: v for k, v in (("seed", args.seed), ("steps", args.steps),
-                                   ("batch_size", args.batch_size), ("lr", args.lr))
+                                   ("batch_size", args.batch_size), ("lr", args.lr),
+                                   ("backbone", args.backbone))
                  if v is not None}
     if args.no_amp:
         overrides["amp"] = False
@@ -115,7 +124,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     out = predict_folder(args.run, args.input, args.out, device=device_arg(args.device),
                          batch_size=args.batch_size, split=args.split, overwrite=args.overwrite,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, domain=args.domain)
     print(f"wrote {out}")
     return 0
 

@@ -5,6 +5,12 @@ are the predicted classes (``image``, ``spacing`` and the split of every subject
 the input), so predictions are read with the same functions as data. ``evaluate_folders(pred_dir,
 gt_dir)`` scores it against a prepared folder's labels: per-class 3D Dice and ASSD in mm
 (:mod:`glua_lib.metrics`, whose docstring defines the empty cases).
+
+A method that masks target features at test time (GLUA's local step,
+:mod:`glua_lib.local.attention`) keeps its mask in ``model.pt``; :func:`load_feature_mask`
+rebuilds it and :func:`predict_folder` applies it to target images (a folder of the run's target
+modality, unless ``domain`` says otherwise). A ``model.pt`` of such a method without its mask
+(made before the mask was part of the forward pass) is refused: retrain it.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ from glua_lib.data import (Volume, check_slice_size, get_task, list_subjects, lo
                            write_manifest)
 from glua_lib.metrics import MetricAccumulator
 from glua_lib.runtime import amp_enabled, autocast, get_device
+from glua_lib.seg.deeplab import DeepLabV2
+from glua_lib.seg.train import get_method
 from glua_lib.seg.unet import UNet
 
 
@@ -38,20 +46,45 @@ def load_model(run_dir: str | os.PathLike, device: torch.device | str | None = N
     if not isinstance(device, torch.device):
         device = get_device(device)
     ckpt = load_checkpoint(path, map_location=device)
-    model = UNet(**ckpt["model_config"]).to(device)
+    net = DeepLabV2 if ckpt.get("backbone") == "deeplab" else UNet  # no key: before DeepLab
+    model = net(**ckpt["model_config"]).to(device)
     model.load_state_dict(ckpt["model"])
     model.eval()
     return model, ckpt
 
 
+def load_feature_mask(ckpt: dict, device: torch.device | str | None = None, where: str = ""):
+    """The test-time ``feature_mask`` callable of a final model's checkpoint dict
+    (:func:`load_model`), or ``None`` when its method masks nothing at test time.
+
+    Raises:
+        ValueError: the method masks target features at test time but ``model.pt`` lacks the
+            mask (``where`` names the file in the message).
+    """
+    method = ckpt.get("method")
+    try:
+        spec = get_method(method)
+    except ValueError:  # a method of the user's own, not registered in this process
+        return None
+    if spec.load_feature_mask is None:
+        return None
+    if "feature_mask" not in ckpt:
+        raise ValueError(f"{where or 'model.pt'}: a {method!r} run masks target features at "
+                         "test time, but this model was saved without its mask (it was trained "
+                         "before the mask was part of the forward pass); predicting without it "
+                         "would not be this method: delete the run folder and train it again")
+    return spec.load_feature_mask(ckpt["feature_mask"], torch.device(device or "cpu"))
+
+
 @torch.no_grad()
 def predict_volume(model: UNet, image: np.ndarray, context: int = 0,
                    device: torch.device | None = None, batch_size: int = 32,
-                   amp: bool = False) -> np.ndarray:
+                   amp: bool = False, feature_mask=None) -> np.ndarray:
     """Predicted classes (uint8 ``D×H×W``) of a ``D×H×W`` image, slice by slice.
 
     Each slice is fed with ``context`` neighbours on each side as channels (edge slices repeated),
-    exactly as :class:`~glua_lib.data.SliceDataset` builds training inputs.
+    exactly as :class:`~glua_lib.data.SliceDataset` builds training inputs. ``feature_mask``:
+    the target path's mask (:func:`load_feature_mask`), passed to the model; ``None``: unmasked.
     """
     if image.ndim != 3:
         raise ValueError(f"expected a D×H×W image, got shape {image.shape}")
@@ -66,7 +99,7 @@ def predict_volume(model: UNet, image: np.ndarray, context: int = 0,
         idx = np.clip(zs[:, None] + offsets[None, :], 0, depth - 1)
         x = torch.from_numpy(np.ascontiguousarray(image[idx], np.float32)).to(device)
         with autocast(device, amp_enabled(amp, device)):
-            logits = model(x)
+            logits = model(x, feature_mask=feature_mask) if feature_mask else model(x)
         out[zs] = logits.argmax(1).to(torch.uint8).cpu().numpy()
     model.train(was_training)
     return out
@@ -75,8 +108,12 @@ def predict_volume(model: UNet, image: np.ndarray, context: int = 0,
 def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike,
                    out_dir: str | os.PathLike, device: torch.device | str | None = None,
                    batch_size: int = 32, split: str | None = None, overwrite: bool = False,
-                   progress: bool = True) -> Path:
+                   progress: bool = True, domain: str | None = None) -> Path:
     """Predict every volume of a prepared folder (or one split) with a run's final model.
+
+    ``domain``: ``"target"`` or ``"source"``, for a method that masks target features at test
+    time (:func:`load_feature_mask`); ``None``: ``"target"`` when the folder's modality is the
+    run's target modality. Other methods ignore it.
 
     Writes ``out_dir`` as a prepared folder (atomically: all or nothing): ``label`` = predicted
     classes, ``image``/``spacing``/``modality``/``subject`` and splits copied from the input; the
@@ -93,6 +130,12 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike,
     manifest = read_manifest(input_dir)
     model, ckpt = load_model(run_dir, device)
     device = next(model.parameters()).device
+    if domain not in (None, "target", "source"):
+        raise ValueError(f"domain must be 'target' or 'source', got {domain!r}")
+    mask = load_feature_mask(ckpt, device, str(Path(run_dir) / "model.pt"))
+    if domain is None:
+        domain = "target" if manifest.get("modality") == ckpt.get("target_modality") else "source"
+    mask = mask if domain == "target" else None
     if manifest["task"] != ckpt["task"]:
         raise ValueError(f"{input_dir} holds task {manifest['task']!r} but the model in "
                          f"{run_dir} segments {ckpt['task']!r}")
@@ -110,7 +153,8 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike,
             check_slice_size(file, vol.image.shape[1:], trained,
                              f"the model in {run_dir} was trained on",
                              f"prepare this folder with --size {trained[0]}")
-            pred = predict_volume(model, vol.image, int(ckpt["context"]), device, batch_size, amp)
+            pred = predict_volume(model, vol.image, int(ckpt["context"]), device, batch_size, amp,
+                                  mask)
             save_volume(stage / f"{subject}.npz", Volume(
                 image=vol.image, label=pred, spacing=vol.spacing, modality=vol.modality,
                 task=vol.task, subject=vol.subject))
@@ -122,6 +166,7 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike,
             extra={"prediction": {"run": str(Path(run_dir).resolve()),
                                   "input": str(input_dir.resolve()),
                                   "method": ckpt.get("method"),
+                                  "target_features_masked": mask is not None,
                                   "uses_target_labels": bool(ckpt.get("uses_target_labels"))}}))
     return out_dir
 

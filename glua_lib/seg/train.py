@@ -69,8 +69,10 @@ from glua_lib.io import atomic_write_text
 from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
                               get_device, out_of_memory, seed_worker, set_seed)
 from glua_lib.seg.losses import DiceCELoss
+from glua_lib.seg.deeplab import DeepLabV2
 from glua_lib.seg.unet import UNet, count_parameters
 
+BACKBONES = ("unet", "deeplab")
 # The augmentation every run used before the aug_* fields existed (their config.json lacks them):
 # a run with these values is named as before (SegConfig.identity), so it is still found.
 _AUG_BEFORE = {"aug_rotate_deg": 10.0, "aug_scale": 0.1, "aug_shift": 0.05, "aug_gamma": 0.2,
@@ -94,8 +96,10 @@ class SegConfig:
     lr: float = 2e-3  # Adam learning rate at step 0, decayed polynomially to 0 at `steps`
     lr_power: float = 0.9  # exponent of the decay: lr · (1 − step/steps) ** lr_power
     weight_decay: float = 1e-5  # Adam L2 weight decay
-    width: int = 16  # U-Net channels of the first level (level i has width · 2^i)
+    backbone: str = "unet"  # "unet" (glua_lib.seg.unet) or "deeplab" (the authors' DeepLab-v2)
+    width: int = 16  # U-Net channels of the first level (level i has width · 2^i); DeepLab's stem
     depth: int = 4  # U-Net downsamplings; the slice size must be divisible by 2^depth
+    blocks: tuple[int, ...] = (1, 1, 1, 1, 1)  # "deeplab": bottlenecks of layer1 … layer5
     norm: str = "instance"  # "instance" or "batch" normalisation (see glua_lib.seg.unet)
     context: int = 0  # neighbouring slices on each side fed as extra input channels
     augment: bool = True  # seeded rotation/scale/shift/gamma/noise (the aug_* fields below)
@@ -123,7 +127,9 @@ class SegConfig:
         """Defaults sized for a :class:`~glua_lib.config.Profile`, then ``overrides``.
 
         ``demo`` (64² slices, 2 CPU cores): width 16, depth 4, ``profile.seg_steps`` steps of
-        ``profile.batch_size`` slices; ``full`` (256², GPU): width 32, depth 5, AMP.
+        ``profile.batch_size`` slices; ``full`` (256², GPU): width 32, depth 5, AMP. With
+        ``backbone="deeplab"``: width 16 and one bottleneck per layer in ``demo``, the authors'
+        width 64 and ResNet-101 layout ``(3, 4, 23, 2, 1)`` in ``full``.
         """
         if not isinstance(profile, Profile):
             profile = get_profile(profile)
@@ -134,6 +140,8 @@ class SegConfig:
             width=32 if full else 16, depth=5 if full else 4, lr=1e-3 if full else 2e-3,
             log_every=50 if full else 10, ckpt_every=1000 if full else 100,
         )
+        if overrides.get("backbone") == "deeplab":
+            base.update(width=64 if full else 16, blocks=(3, 4, 23, 2, 1) if full else (1,) * 5)
         base.update(overrides)
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(base) - fields
@@ -149,7 +157,10 @@ class SegConfig:
     def from_dict(cls, data: dict) -> "SegConfig":
         """Inverse of ``config_to_dict`` (``config.json``, checkpoints). A config written before
         the ``aug_*`` fields existed gets the augmentation its run was trained with."""
-        return cls(**{**_AUG_BEFORE, **{k: v for k, v in data.items() if k != "_type"}})
+        data = {**_AUG_BEFORE, **{k: v for k, v in data.items() if k != "_type"}}
+        if "blocks" in data:
+            data["blocks"] = tuple(int(b) for b in data["blocks"])
+        return cls(**data)
 
     def augmentation(self) -> Augment | None:
         """The :class:`~glua_lib.data.Augment` this config trains with (``None``: off)."""
@@ -170,6 +181,8 @@ class SegConfig:
                 del data[key]
         if data["styles"] == "kmeans":
             del data["styles"]
+        if data["backbone"] == "unet":  # every run before the field existed was a U-Net
+            del data["backbone"], data["blocks"]
         return data
 
     def validate(self) -> "SegConfig":
@@ -186,6 +199,12 @@ class SegConfig:
                              f"got {self.aug_scale}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"SegConfig.lr must be a positive number, got {self.lr}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"SegConfig.backbone must be one of {BACKBONES}, "
+                             f"got {self.backbone!r}")
+        if len(self.blocks) != 5 or any(int(b) < 1 for b in self.blocks):
+            raise ValueError(f"SegConfig.blocks must be 5 counts >= 1 (DeepLab's layer1 … "
+                             f"layer5), got {self.blocks}")
         if self.norm not in ("instance", "batch"):
             raise ValueError(f"SegConfig.norm must be 'instance' or 'batch', got {self.norm!r}")
         if self.styles not in ("kmeans", "random"):
@@ -217,12 +236,21 @@ class StepHook:
     """Extra per-step behaviour of a method (the base class adds nothing).
 
     ``feature_levels``: encoder levels the hook needs; when non-empty the batches carry
-    ``features``. ``loss`` runs inside the autocast region after the forward passes and returns
-    a term added to the segmenter loss plus loggable floats; ``after_step`` runs after the
-    segmenter's optimiser step (e.g. a discriminator update on detached features).
+    ``features``. ``target_feature_mask`` gives the ``feature_mask`` callable of the target
+    images' forward pass (``UNet.forward``; ``None``: unmasked). ``loss`` runs inside the
+    autocast region after the forward passes and returns a term added to the segmenter loss plus
+    loggable floats; ``after_step`` runs after the segmenter's optimiser step (e.g. a
+    discriminator update on detached features). ``final_state`` is kept in the final model
+    (``model.pt``, key ``feature_mask``) when not empty: what the method needs at test time.
     """
 
     feature_levels: Sequence[int] = ()
+
+    def target_feature_mask(self):
+        return None
+
+    def final_state(self) -> dict:
+        return {}
 
     def loss(self, step: int, source: Batch, target: Batch | None
              ) -> tuple[torch.Tensor | float, dict[str, float]]:
@@ -264,6 +292,9 @@ class Method:
     uses_target_images: bool = False  # also draws unlabelled target batches every step
     make_hook: Callable[[UNet, SegConfig, torch.device], StepHook] | None = None
     settings: Callable[[SegConfig], dict] | None = None  # the hook's own settings for a run
+    # masks target images at test time too: builds the model's feature_mask callable from the
+    # final model's "feature_mask" state (a model.pt without it is refused: retrain)
+    load_feature_mask: Callable[[dict, torch.device], Callable] | None = None
 
     def settings_for(self, config: SegConfig) -> dict:
         """The method's own settings for a run with ``config`` (JSON-ready; ``{}`` if none):
@@ -385,7 +416,11 @@ class NonFiniteLossError(FloatingPointError):
     """The loss became NaN/inf; training stopped and the last good checkpoint was kept."""
 
 
-def build_model(config: SegConfig, in_channels: int, n_classes: int) -> UNet:
+def build_model(config: SegConfig, in_channels: int, n_classes: int) -> UNet | DeepLabV2:
+    """The segmenter ``config.backbone`` names, sized by ``config``."""
+    if config.backbone == "deeplab":
+        return DeepLabV2(in_channels=in_channels, n_classes=n_classes, width=config.width,
+                         blocks=tuple(config.blocks), norm=config.norm)
     return UNet(in_channels=in_channels, n_classes=n_classes, width=config.width,
                 depth=config.depth, norm=config.norm)
 
@@ -518,8 +553,8 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
     data = SliceDataset(train_dir, split=config.train_split, context=config.context,
                         augment=augment, seed=config.seed, labelled_only=config.labelled_only)
     size = data.volumes[0].image.shape[1:]
-    try:  # fail before any training on a slice size the U-Net cannot take
-        UNet(1, 2, width=1, depth=config.depth, norm=config.norm)(torch.zeros(1, 1, *size))
+    try:  # fail before any training on a slice size the segmenter cannot take
+        build_model(dataclasses.replace(config, width=1), 1, 2).eval()(torch.zeros(1, 1, *size))
     except ValueError as err:
         raise ValueError(f"{train_dir}: {err}") from None
     target_data = None
@@ -618,7 +653,8 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
                 tgt = None
                 if tgt_loader is not None:
                     t_image = next(tgt_loader)["image"].to(device, non_blocking=True)
-                    t_out = model(t_image, return_features=need_feats)
+                    t_out = model(t_image, return_features=need_feats,
+                                  feature_mask=hook.target_feature_mask())
                     tgt = Batch(t_image, None, *(t_out if need_feats else (t_out, None)))
                 loss, parts = criterion.parts(src.logits, label)
                 extra, extra_logs = hook.loss(step, src, tgt)
@@ -666,9 +702,13 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         return out_dir
     save_checkpoint(out_dir / FINAL, {
         "model": model.state_dict(), "model_config": dict(model.config), "step": config.steps,
-        "config": config_to_dict(config), "task": task.name, "classes": list(task.classes),
+        "config": config_to_dict(config), "backbone": config.backbone,
+        "task": task.name, "classes": list(task.classes),
         "context": config.context, "method": method,
-        "uses_target_labels": spec.uses_target_labels, "slice_size": list(size)})
+        "uses_target_labels": spec.uses_target_labels, "slice_size": list(size),
+        "source_modality": src_manifest.get("modality"),
+        "target_modality": tgt_manifest.get("modality"),
+        **({"feature_mask": hook.final_state()} if hook.final_state() else {})})
     _append_log(log_path, {"event": "done", "step": config.steps,
                            "elapsed_s": round(time.time() - t0, 3)})
     return out_dir

@@ -22,6 +22,11 @@ Features: ``forward(x, return_features=True)`` returns ``(logits, feats)`` where
 the output of encoder level ``i`` (after its conv block, before pooling), shape
 ``B × C·2^i × H/2^i × W/2^i`` for ``i = 0 … L``; ``feats[L]`` is the bottleneck.
 :attr:`UNet.feature_channels` lists the channel counts, for a feature discriminator.
+
+Feature mask (GLUA's local step, :mod:`glua_lib.local.attention`): ``forward(x,
+feature_mask=fn)`` calls ``fn(i, f_i)`` on each encoder level's output; where it returns a mask
+``m`` (``B×1×h×w``), ``f_i + m ⊙ f_i`` is what goes on, down the encoder and across the skip
+connection, while ``feats[i]`` stays the unmasked ``f_i`` (what the discriminator judges).
 """
 from __future__ import annotations
 
@@ -85,7 +90,10 @@ class UNet(nn.Module):
     def depth(self) -> int:
         return self.config["depth"]
 
-    def forward(self, x: torch.Tensor, return_features: bool = False):
+    def forward(self, x: torch.Tensor, return_features: bool = False, feature_mask=None):
+        """Logits ``B×K×H×W`` of ``B×C×H×W`` input (and the unmasked encoder features with
+        ``return_features``); ``feature_mask(level, f) -> B×1×h×w mask or None`` masks the
+        target path (module docstring)."""
         if x.ndim != 4:
             raise ValueError(f"expected B×C×H×W input, got shape {tuple(x.shape)}")
         k = 2 ** self.depth
@@ -95,14 +103,18 @@ class UNet(nn.Module):
             raise ValueError(f"slice size {tuple(x.shape[-2:])} is too small for depth "
                              f"{self.depth} with instance norm (needs >= {2 * k}: the bottleneck "
                              "must keep 2×2 pixels); lower the depth")
-        feats = []
+        feats, skips = [], []
         h = x
         for i, block in enumerate(self.down):
             h = block(h if i == 0 else self.pool(h))
             feats.append(h)
+            m = feature_mask(i, h) if feature_mask is not None else None
+            if m is not None:  # GLUA's attention: f + m ⊙ f, m broadcast over channels
+                h = h + m * h
+            skips.append(h)
         for i in reversed(range(self.depth)):
             h = self.reduce[i](nn.functional.interpolate(h, scale_factor=2, mode="nearest"))
-            h = self.up[i](torch.cat([feats[i], h], dim=1))
+            h = self.up[i](torch.cat([skips[i], h], dim=1))
         logits = self.head(h)
         return (logits, feats) if return_features else logits
 
