@@ -276,7 +276,7 @@ def _class_index(class_filter, class_names: Sequence[str] | None) -> int | None:
 
 
 def mask_overlay(image: np.ndarray, mask: np.ndarray, index: int, label: np.ndarray | None = None,
-                 class_filter: int | str | None = None, alpha: float = 0.5,
+                 class_filter: int | str | None = None, alpha: float = 1.0,
                  class_names: Sequence[str] | None = None, gap: np.ndarray | None = None,
                  title: str = "", mask_label: str = "local feature mask M", cmap: str = "magma",
                  gap_vmax: float | None = None, fig: Figure | None = None) -> Figure:
@@ -290,11 +290,14 @@ def mask_overlay(image: np.ndarray, mask: np.ndarray, index: int, label: np.ndar
         label: ``B×H×W`` class indices, drawn over the image in the first panel.
         class_filter: a class (index, or name in ``class_names``): the mask is shown only on that
             class's pixels (0 elsewhere) and the panel title gives its mean there. Needs ``label``.
-        alpha: opacity of the mask over the image.
+        alpha: opacity of the mask over the image (1, the default: the mask alone, so its
+            colours are the colour bar's; below 1 the grey image shows through and shifts them).
         gap: ``B×H×W`` true gap maps; if given, a third panel shows the map for comparison.
 
     Panels: the image (with the labels), the image with the (filtered) mask over it and a colour
-    bar, then the gap map if given. ``fig.axes[1].images[1]`` holds the drawn ``H×W`` mask.
+    bar, then the gap map if given. ``fig.axes[1].images[1]`` holds the drawn ``H×W`` mask. With
+    ``label``, the mask and gap panels get each class's outline in its label colour (thin lines
+    that leave the mask's colours readable), so the anatomy is found there too.
     """
     img = np.asarray(image)
     if img.ndim == 4:
@@ -344,7 +347,20 @@ def mask_overlay(image: np.ndarray, mask: np.ndarray, index: int, label: np.ndar
         axes[2].set_title("true gap map", fontsize=8)
         axes[2].set_axis_off()
         fig.colorbar(heat, ax=axes[2], fraction=0.046, pad=0.04)
+    if label is not None:
+        for ax in axes[1:]:
+            _outline_classes(ax, np.asarray(label[index]))
     return fig
+
+
+def _outline_classes(ax, label: np.ndarray) -> None:
+    """Each foreground class of an ``H×W`` label map outlined in its :func:`label_overlay`
+    colour (tab10, class ``k`` → colour ``k − 1``)."""
+    colours = matplotlib.colormaps["tab10"]
+    for k in np.unique(label):
+        if k > 0:
+            ax.contour(label == k, levels=[0.5], colors=[colours((int(k) - 1) % 10)],
+                       linewidths=1.2)
 
 
 def mask_explorer(image: np.ndarray, scores: dict, index: int, level: int,

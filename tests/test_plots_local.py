@@ -1,7 +1,9 @@
 """The chapter 3 plots: the mask overlay, the live mask explorer and the per-class scatter."""
+import matplotlib
 import numpy as np
 import pytest
 import torch
+from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
 
 from glua_lib import plots
@@ -37,6 +39,21 @@ def test_mask_overlay_draws_the_image_and_the_enlarged_mask(stack):
     assert right.images[1].get_alpha() == 0.3
     assert right.images[1].get_clim() == (0.0, 1.0)
     assert right.get_title() == "M"
+
+
+def test_mask_overlay_shows_the_mask_in_the_colour_bar_colours_with_class_outlines(stack):
+    image, mask, label, gap = stack
+    fig = plots.mask_overlay(image, mask, 0, label, class_names=NAMES, gap=gap)
+    mask_ax, gap_ax = fig.axes[1], fig.axes[2]  # the panels; the colour bars come after
+    assert mask_ax.images[1].get_alpha() in (None, 1.0)  # opaque: the colours are the bar's
+    tab10 = matplotlib.colormaps["tab10"]
+    for ax in (mask_ax, gap_ax):  # one outline per class present, in its label colour
+        outlines = [c for c in ax.collections if isinstance(c, ContourSet)]
+        assert len(outlines) == 2
+        assert [tuple(np.round(c.get_edgecolor()[0][:3], 3)) for c in outlines] == [
+            tuple(np.round(tab10(k)[:3], 3)) for k in (0, 1)]
+    bare = plots.mask_overlay(image, mask, 0)
+    assert not [c for c in bare.axes[1].collections if isinstance(c, ContourSet)]
 
 
 def test_mask_overlay_matches_the_library_resize(stack):
