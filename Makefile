@@ -16,11 +16,14 @@ export GLUA_CACHE   ?= $(CURDIR)/.cache/glua
 export MPLBACKEND   ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-# Widget JavaScript, served from the book itself so widgets render offline.
+# Widget JavaScript and MathJax (one file, SVG output, no fonts to fetch), served from the book
+# itself so widgets and equations render offline.
 WIDGETS_DIR  := book/_widgets_js
 HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
 REQUIREJS    := requirejs@2.3.8
-WIDGETS_JS   := $(WIDGETS_DIR)/static/embed-amd.js $(WIDGETS_DIR)/static/require.js
+MATHJAX      := mathjax@3.2.2
+WIDGETS_JS   := $(WIDGETS_DIR)/static/embed-amd.js $(WIDGETS_DIR)/static/require.js \
+                $(WIDGETS_DIR)/static/mathjax/tex-svg.js
 # embed-amd.js asks for its icon fonts relative to each page (book/*.html), under
 # @jupyter-widgets/html-manager/dist/ or under @jupyter-widgets/ depending on which of its AMD
 # modules loads first (both seen in headless Chromium): html_extra_path copies extra/ to the root
@@ -50,14 +53,15 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP) $(WIDGETS_JS)
 
 $(WIDGETS_JS): book/widgets-js.sha256
-	@command -v npm >/dev/null || { echo "error: npm is needed once to fetch the widget JavaScript ($(HTML_MANAGER), $(REQUIREJS)); install Node.js"; exit 1; }
+	@command -v npm >/dev/null || { echo "error: npm is needed once to fetch the widget JavaScript and MathJax ($(HTML_MANAGER), $(REQUIREJS), $(MATHJAX)); install Node.js"; exit 1; }
 	rm -rf $(WIDGETS_DIR).tmp && mkdir -p $(WIDGETS_DIR).tmp
-	cd $(WIDGETS_DIR).tmp && npm pack --silent $(HTML_MANAGER) $(REQUIREJS) >/dev/null
+	cd $(WIDGETS_DIR).tmp && npm pack --silent $(HTML_MANAGER) $(REQUIREJS) $(MATHJAX) >/dev/null
 	cd $(WIDGETS_DIR).tmp && for t in *.tgz; do mkdir -p "$${t%.tgz}" && tar -xzf "$$t" -C "$${t%.tgz}"; done
-	mkdir -p $(WIDGETS_DIR).new/static $(FONTS_DIRS)
+	mkdir -p $(WIDGETS_DIR).new/static/mathjax $(FONTS_DIRS)
 	cp $(WIDGETS_DIR).tmp/jupyter-widgets-html-manager-*/package/dist/embed-amd.js $(WIDGETS_DIR).new/static/
 	for d in $(FONTS_DIRS); do cp $(WIDGETS_DIR).tmp/jupyter-widgets-html-manager-*/package/dist/*.{woff2,woff,ttf,eot,svg} $$d/; done
 	cp $(WIDGETS_DIR).tmp/requirejs-*/package/require.js $(WIDGETS_DIR).new/static/
+	cp $(WIDGETS_DIR).tmp/mathjax-*/package/es5/tex-svg.js $(WIDGETS_DIR).new/static/mathjax/
 	cd $(WIDGETS_DIR).new/static && sha256sum --quiet -c ../../widgets-js.sha256
 	rm -rf $(WIDGETS_DIR) $(WIDGETS_DIR).tmp && mv $(WIDGETS_DIR).new $(WIDGETS_DIR)
 	touch $(WIDGETS_JS)

@@ -47,7 +47,8 @@ def _built_html() -> Path:
 # A page of this test's own, served beside the book: it opens a book page in a same-origin
 # iframe of a reader's width and, once the page has settled, writes what it measured into
 # <pre id="result"> as JSON (Chromium's --dump-dom then returns it): every code or output block
-# wider than its column, and every image a cell drew with its rendered and natural width.
+# wider than its column, every image a cell drew with its rendered and natural width, and how
+# many of its equations MathJax typeset.
 READER_WIDTH = 1280
 HARNESS = """<!doctype html><html><body style="margin:0">
 <iframe id="f" src="/{page}" style="width:{width}px;height:1600px;border:0"></iframe>
@@ -72,8 +73,11 @@ frame.addEventListener("load", () => setTimeout(() => {{
                            ? figure.querySelector("figcaption").textContent.trim() : ""}});
   }});
   const article = doc.querySelector("article") || doc.body;
+  const maths = [...doc.querySelectorAll(".math")];
+  const typeset = maths.filter(el => el.querySelector("mjx-container svg")).length;
   document.getElementById("result").textContent =
-    JSON.stringify({{wide, images, column: article.clientWidth}});
+    JSON.stringify({{wide, images, column: article.clientWidth,
+                    maths: maths.length, typeset}});
 }}, 2000));
 </script></body></html>"""
 
@@ -250,3 +254,15 @@ def test_the_intro_previews_the_results_and_the_measured_times():
     assert "{{" not in intro, "a substitution was left unreplaced"
     assert len(re.findall(r"<table", intro)) >= 3  # start here, the ablation, the times
     assert "glua − global" in intro and "estimated, slow class" in intro
+
+
+@pytest.mark.parametrize("page", ["02_global_alignment", "03_local_masks", "04_segmentation"])
+def test_equations_are_typeset_offline(server, page):
+    """The chapters' equations come out as MathJax SVG, from the book's own copy of MathJax."""
+    base, log = server
+    seen = _measure(base, page)
+    assert seen["maths"] > 0, f"{page}.html: no equation on the page"
+    assert seen["typeset"] == seen["maths"], f"{page}.html: {seen['typeset']} of " \
+        f"{seen['maths']} equations typeset"
+    assert any(path.startswith("/_static/mathjax/tex-svg.js") and code == 200
+               for path, code in log)
