@@ -63,3 +63,27 @@ def benchmark_script():
         return module
 
     return load
+
+
+@pytest.fixture
+def fake_translator(monkeypatch):
+    """``glua_lib.style.translate`` replaced by a stand-in whose ``translate_folder`` copies the
+    source folder as its "translation" (the segmenter's methods that train on translated source
+    run without a style model); returns the list of its calls, ``(run_dir, source_dir,
+    n_styles, seed, styles)`` each."""
+    import shutil
+    import sys
+    import types
+
+    calls = []
+
+    def translate_folder(run_dir, source_dir, out_dir, n_styles=3, device=None, seed=0,
+                         overwrite=False, progress=True, *, styles="kmeans"):
+        calls.append((run_dir, source_dir, n_styles, seed, styles))
+        shutil.copytree(source_dir, out_dir)
+        return out_dir
+
+    fake = types.ModuleType("glua_lib.style.translate")
+    fake.translate_folder = translate_folder
+    monkeypatch.setitem(sys.modules, "glua_lib.style.translate", fake)
+    return calls

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import sys
-import types
 
 import pytest
 import torch
@@ -229,17 +226,8 @@ def test_prediction_masks_target_images_and_refuses_a_model_without_its_mask(fol
         predict_folder(run, tgt, tmp_path / "p2", "cpu", split="test", progress=False)
 
 
-def test_glua_attn_trains_on_the_translated_source(folders, tmp_path, monkeypatch):
+def test_glua_attn_trains_on_the_translated_source(folders, tmp_path, fake_translator):
     src, tgt = folders
-
-    def translate_folder(run_dir, source_dir, out_dir, n_styles=3, device=None, seed=0,
-                         overwrite=False, progress=True, *, styles="kmeans"):
-        shutil.copytree(source_dir, out_dir)
-        return out_dir
-
-    fake = types.ModuleType("glua_lib.style.translate")
-    fake.translate_folder = translate_folder
-    monkeypatch.setitem(sys.modules, "glua_lib.style.translate", fake)
     style = tmp_path / "style"
     style.mkdir()
     run = train_seg("glua-attn", src, tgt, tmp_path / "g", tiny_config(steps=2, depth=2), "cpu",
@@ -247,6 +235,7 @@ def test_glua_attn_trains_on_the_translated_source(folders, tmp_path, monkeypatc
     info = json.loads((run / "run.json").read_text())
     assert info["train_dir"] == str((run / "translated").resolve())
     assert "feature_mask" in load_checkpoint(run / "model.pt")
+    assert [c[:2] for c in fake_translator] == [(style, src)]
 
 
 def test_the_authors_deeplab_backbone_trains_masks_and_predicts(folders, tmp_path):

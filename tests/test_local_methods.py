@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -227,26 +225,16 @@ def test_exploding_alignment_loss_stops_and_keeps_the_last_checkpoint(folders, t
     assert read_log(run)[-1]["event"] == "stopped"
 
 
-def test_glua_trains_on_translated_source_with_local_alignment(folders, tmp_path, monkeypatch):
+def test_glua_trains_on_translated_source_with_local_alignment(folders, tmp_path,
+                                                                fake_translator):
     src, tgt = folders
-    calls = []
-
-    def translate_folder(run_dir, source_dir, out_dir, n_styles=3, device=None, seed=0,
-                         overwrite=False, progress=True, *, styles="kmeans"):
-        calls.append((run_dir, source_dir))
-        shutil.copytree(source_dir, out_dir)
-        return out_dir
-
-    fake = types.ModuleType("glua_lib.style.translate")
-    fake.translate_folder = translate_folder
-    monkeypatch.setitem(sys.modules, "glua_lib.style.translate", fake)
     style = tmp_path / "style"
     style.mkdir()
     with pytest.raises(ValueError, match="--style-run"):
         train_seg("glua", src, tgt, tmp_path / "g0", tiny_config(steps=2), "cpu", progress=False)
     run = train_seg("glua", src, tgt, tmp_path / "g", tiny_config(steps=2), "cpu",
                     style_run=style, progress=False)
-    assert calls == [(style, src)]
+    assert [c[:2] for c in fake_translator] == [(style, src)]
     info = json.loads((run / "run.json").read_text())
     assert info["train_dir"] == str((run / "translated").resolve())
     assert all("adv" in r and "d_loss" in r for r in read_log(run) if "loss" in r)

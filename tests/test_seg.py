@@ -433,24 +433,10 @@ def test_config_mismatch_between_method_and_label_flag_is_refused():
         dataclasses.replace(tiny_config(), uses_target_labels=True).validate()
 
 
-def test_global_trains_on_the_translated_source(folders, tmp_path, monkeypatch):
+def test_global_trains_on_the_translated_source(folders, tmp_path, fake_translator):
     """``global`` calls translate_folder once (faked here: relabels the source as target-like)."""
-    import shutil
-    import sys
-    import types
-
     src, tgt = folders
-    calls = []
-
-    def translate_folder(run_dir, source_dir, out_dir, n_styles=3, device=None, seed=0,
-                         overwrite=False, progress=True, *, styles="kmeans"):
-        calls.append((run_dir, source_dir, n_styles, seed, styles))
-        shutil.copytree(source_dir, out_dir)
-        return out_dir
-
-    fake = types.ModuleType("glua_lib.style.translate")
-    fake.translate_folder = translate_folder
-    monkeypatch.setitem(sys.modules, "glua_lib.style.translate", fake)
+    calls = fake_translator
     style_run = tmp_path / "style"
     style_run.mkdir()
     cfg = tiny_config(steps=2, n_styles=2)
