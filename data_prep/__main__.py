@@ -16,6 +16,7 @@ DATASETS = {
     "chaos": ("data_prep.chaos", "CHAOS MR T2-SPIR abdominal (DICOM + PNG masks)"),
     "btcv": ("data_prep.btcv", "BTCV / Synapse abdominal CT (NIfTI)"),
     "sifa": ("data_prep.sifa", "the SIFA release of MM-WHS (TFRecord + npz)"),
+    "glua-png": ("data_prep.glua_png", "GLUA authors' PNG slices of MM-WHS (images/, labels/)"),
     "phantom": ("data_prep.phantom", "synthetic MR/CT phantoms (the embedded default)"),
 }
 
