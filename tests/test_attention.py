@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from test_seg import make_prepared, tiny_config
@@ -15,7 +16,8 @@ from glua_lib.local import (AttentionConfig, FeatureAttentionHook, FeatureMask,
                             MaskDiscriminator, OutputDiscriminator, apply_mask, attention_mask,
                             discriminator_step_loss, lsgan_loss)
 from glua_lib.seg import METHODS, Batch, UNet, read_log, train_seg
-from glua_lib.seg.predict import load_feature_mask, load_model, predict_folder
+from glua_lib.data import load_volume
+from glua_lib.seg.predict import load_feature_mask, load_model, predict_folder, predict_volume
 
 # ---------------------------------------------------------------------------------------------
 # the equations, on tensors small enough to check by hand
@@ -218,6 +220,12 @@ def test_prediction_masks_target_images_and_refuses_a_model_without_its_mask(fol
     x = torch.randn(1, 1, 32, 32)
     with torch.no_grad():
         assert not torch.allclose(model(x, feature_mask=mask), model(x))
+    # the target's predictions are the masked model's, the source's the unmasked model's
+    for folder, pred_dir, m in ((tgt, on_target, mask), (src, on_source, None)):
+        for subject in ("ct02", "ct03") if folder == tgt else ("mr02", "mr03"):
+            vol = load_volume(folder / f"{subject}.npz")
+            want = predict_volume(model, vol.image, 0, torch.device("cpu"), feature_mask=m)
+            assert np.array_equal(load_volume(pred_dir / f"{subject}.npz").label, want)
     # a model.pt of a masked method saved without its mask (trained before this change)
     del ckpt["feature_mask"]
     save_checkpoint(run / "model.pt", ckpt)
