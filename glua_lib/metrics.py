@@ -6,6 +6,11 @@ Both metrics come from MONAI (``monai.metrics.compute_dice`` and
 mean over the surface voxels of *both* masks of the Euclidean distance (mm) to the other mask's
 surface; a surface voxel is a mask voxel with a 6-neighbour outside the mask.
 
+Protocols (:data:`PROTOCOLS`): ``per-volume`` scores each test volume and summarises mean (std)
+over volumes; ``pooled`` (:func:`pool_volumes`) concatenates the volumes and scores the one array
+(the GLUA authors' ``metric.py``). ASSD in mm, or in voxels (:data:`ASSD_UNITS`) to set beside
+papers that report it so.
+
 Empty cases (class ``c`` of one volume)
 --------------------------------------
 =======================  ============  ==========================================  =============
@@ -34,6 +39,43 @@ import numpy as np
 import torch
 
 STATUSES = ("ok", "both_empty", "missed", "false_positive")
+# How the test volumes are scored: each volume on its own, then mean (std) over volumes (SIFA's
+# protocol), or all of them concatenated into one array and scored once (the GLUA authors'
+# metric.py: a pooled figure, dominated by the larger volumes).
+PROTOCOLS = ("per-volume", "pooled")
+# ASSD in mm (from each volume's spacing) or in voxels (spacing 1, as SIFA and the GLUA authors
+# report it, on their preprocessed grids).
+ASSD_UNITS = ("mm", "voxel")
+
+
+def pool_volumes(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
+                 spacings: Sequence[Sequence[float]], names: Sequence[str],
+                 assd_unit: str = "mm") -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
+    """All volumes concatenated along ``D`` into one prediction and one ground truth, with the
+    spacing to score them by (the ``pooled`` protocol).
+
+    Raises:
+        ValueError: no volumes, slices of another size (named), or (``assd_unit="mm"``) volumes
+            of different spacings, which one pooled array cannot have: score in voxels then.
+    """
+    if assd_unit not in ASSD_UNITS:
+        raise ValueError(f"assd_unit must be one of {ASSD_UNITS}, got {assd_unit!r}")
+    if not preds:
+        raise ValueError("no volumes to pool")
+    for p, g, name in zip(preds, gts, names):
+        if p.shape[1:] != preds[0].shape[1:] or g.shape != p.shape:
+            raise ValueError(f"{name}: slices of {p.shape[1:]} (ground truth {g.shape}), but "
+                             f"{names[0]} has {preds[0].shape[1:]}; pooling needs one slice size")
+    if assd_unit == "voxel":
+        spacing = (1.0, 1.0, 1.0)
+    else:
+        spacing = tuple(float(s) for s in spacings[0])
+        other = [n for n, s in zip(names, spacings) if not np.allclose(s, spacing)]
+        if other:
+            raise ValueError(f"{other[0]} has spacing {tuple(spacings[names.index(other[0])])} "
+                             f"mm but {names[0]} {spacing}: one pooled array cannot have both; "
+                             "score the pooled protocol with ASSD in voxels")
+    return np.concatenate(list(preds)), np.concatenate(list(gts)), spacing
 
 
 def penalty_mm(shape: Sequence[int], spacing: Sequence[float]) -> float:

@@ -54,6 +54,15 @@ class ResultsTable:
     rows: list[list[Cell]]
     n_seeds: dict[str, int]
     gap_closed: dict[str, float | None] = field(default_factory=dict)  # Dice tables only
+    protocol: str = "per-volume"  # "per-volume" or "pooled" (glua_lib.metrics.PROTOCOLS)
+    assd_unit: str = "mm"  # "mm" or "voxel"
+
+    @property
+    def spread(self) -> str:
+        """What a cell's mean (std) is over, stated next to the table."""
+        if self.protocol == "pooled":
+            return "test volumes pooled into one figure (GLUA's metric.py), mean (std) over seeds"
+        return "mean (std) over volumes"
 
     def cell(self, method: str, column: str) -> Cell:
         return self.rows[self.methods.index(method)][self.columns.index(column)]
@@ -74,7 +83,7 @@ class ResultsTable:
         lines = ["| " + " | ".join(grid[0]) + " |",
                  "|" + "|".join("---" for _ in grid[0]) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in grid[1:]]
-        return f"**{self.title}**, mean (std) over volumes\n\n" + "\n".join(lines)
+        return f"**{self.title}**, {self.spread}\n\n" + "\n".join(lines)
 
     def to_str(self, digits: int = 1) -> str:
         grid = self._grid(digits)
@@ -82,7 +91,7 @@ class ResultsTable:
         fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
                                   for i, (c, w) in enumerate(zip(r, widths)))
         rule = "-" * len(fmt(grid[0]))
-        return "\n".join([f"{self.title}, mean (std) over volumes", fmt(grid[0]), rule,
+        return "\n".join([f"{self.title}, {self.spread}", fmt(grid[0]), rule,
                           *map(fmt, grid[1:])])
 
     __str__ = to_str
@@ -90,6 +99,7 @@ class ResultsTable:
     def to_dict(self) -> dict:
         return {
             "metric": self.metric, "title": self.title, "columns": list(self.columns),
+            "protocol": self.protocol, "assd_unit": self.assd_unit,
             "n_seeds": dict(self.n_seeds),
             "rows": {m: {c: {"mean": x.mean, "std": x.std, "n": x.n, "seed_std": x.seed_std}
                          for c, x in zip(self.columns, row)}
@@ -143,6 +153,14 @@ def make_table(results: Mapping[str, Mapping | Sequence[Mapping]], metric: str =
     runs_by_method = {m: _runs(v) for m, v in results.items()}
     fg = _foreground(runs_by_method, classes)
     title, scale = METRICS[metric]
+    kinds = {(r.get("protocol", "per-volume"), r.get("assd_unit", "mm"))
+             for runs in runs_by_method.values() for r in runs}
+    if len(kinds) > 1:
+        raise ValueError(f"the results mix evaluation protocols / ASSD units {sorted(kinds)}; "
+                         "evaluate every method the same way")
+    protocol, assd_unit = kinds.pop()
+    if metric == "assd" and assd_unit == "voxel":
+        title = "ASSD (voxels)"
     rows = []
     for method, runs in runs_by_method.items():
         row = []
@@ -157,7 +175,8 @@ def make_table(results: Mapping[str, Mapping | Sequence[Mapping]], metric: str =
         rows.append(row)
     table = ResultsTable(metric=metric, title=title, columns=[*fg, "average"],
                          methods=list(runs_by_method), rows=rows,
-                         n_seeds={m: len(r) for m, r in runs_by_method.items()})
+                         n_seeds={m: len(r) for m, r in runs_by_method.items()},
+                         protocol=protocol, assd_unit=assd_unit)
     if metric == "dice":
         avg = {m: row[-1].mean for m, row in zip(table.methods, rows)}
         table.gap_closed = gap_closed(avg, baseline=baseline, upper=upper)
@@ -289,10 +308,12 @@ def combine_evaluations(paths: Sequence[str | os.PathLike],
                              "--names (one per file) or re-run evaluate with another --name")
         if combined:
             ref_path, ref = paths[0], next(iter(combined.values()))
-            for key in ("task", "classes", "split"):
-                if per_volume.get(key) != ref.get(key):
-                    raise ValueError(f"{path}: {key} {per_volume.get(key)!r}, but {ref_path} has "
-                                     f"{ref.get(key)!r}; compare results of one task and split")
+            for key, default in (("task", None), ("classes", None), ("split", None),
+                                 ("protocol", "per-volume"), ("assd_unit", "mm")):
+                if per_volume.get(key, default) != ref.get(key, default):
+                    raise ValueError(f"{path}: {key} {per_volume.get(key, default)!r}, but "
+                                     f"{ref_path} has {ref.get(key, default)!r}; compare results "
+                                     "of one task and split, evaluated the same way")
             extra = sorted(set(per_volume["volumes"]) - set(ref["volumes"]))
             lacking = sorted(set(ref["volumes"]) - set(per_volume["volumes"]))
             if extra or lacking:

@@ -80,6 +80,13 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gt", type=Path, required=True, help="prepared folder with the labels")
     p.add_argument("--split", default="test", help="split to score ('all' for every subject)")
     p.add_argument("--name", default="prediction", help="row name in the printed table")
+    p.add_argument("--protocol", default="per-volume", choices=("per-volume", "pooled"),
+                   help="per-volume: each test volume scored, mean (std) over volumes (SIFA's); "
+                        "pooled: all test volumes concatenated and scored once (the GLUA "
+                        "authors' metric.py)")
+    p.add_argument("--assd-unit", default="mm", choices=("mm", "voxel"),
+                   help="ASSD in mm from the voxel spacing (default) or in voxels, as SIFA and "
+                        "the GLUA authors report it")
     p.add_argument("--out", type=Path, default=None, help="write per-volume metrics + tables "
                    "as JSON")
 
@@ -134,7 +141,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from glua_lib.seg.predict import evaluate_folders
 
     split = None if args.split in (None, "all") else args.split
-    per_volume = evaluate_folders(args.pred, args.gt, split=split)
+    per_volume = evaluate_folders(args.pred, args.gt, split=split, protocol=args.protocol,
+                                  assd_unit=args.assd_unit)
     tables = make_tables({args.name: per_volume})
     print(tables_str(tables))
     if args.out is not None:

@@ -26,7 +26,7 @@ from glua_lib.checkpoint import load_checkpoint
 from glua_lib.data import (Volume, check_slice_size, get_task, list_subjects, load_volume,
                            make_manifest, read_manifest, save_volume, staged_output,
                            write_manifest)
-from glua_lib.metrics import MetricAccumulator
+from glua_lib.metrics import ASSD_UNITS, PROTOCOLS, MetricAccumulator, pool_volumes
 from glua_lib.runtime import amp_enabled, autocast, get_device
 from glua_lib.seg.deeplab import DeepLabV2
 from glua_lib.seg.train import get_method
@@ -172,12 +172,16 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike,
 
 
 def evaluate_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike,
-                     split: str | None = "test", progress: bool = False) -> dict:
+                     split: str | None = "test", progress: bool = False,
+                     protocol: str = "per-volume", assd_unit: str = "mm") -> dict:
     """Per-volume, per-class 3D Dice and ASSD (mm) of a prediction folder against ground truth.
 
     Every subject of ``gt_dir`` (of ``split``; ``None`` for all) must be in ``pred_dir`` with
     the same shape; the spacing is taken from the ground truth. Extra predicted subjects are
-    ignored.
+    ignored. ``protocol``: ``"per-volume"`` (each volume scored, SIFA's protocol) or
+    ``"pooled"`` (all volumes concatenated and scored once, the GLUA authors'; its one entry in
+    ``volumes`` is named ``"pooled"``); ``assd_unit``: ``"mm"`` or ``"voxel"``
+    (:mod:`glua_lib.metrics`). Both are recorded in the result.
 
     Returns:
         ``{"task", "classes" (background first), "split", "pred_dir", "gt_dir",
@@ -203,8 +207,13 @@ def evaluate_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike,
     if missing:
         raise ValueError(f"{pred_dir}: no prediction for subjects {missing} of {gt_dir}"
                          + (f" (split {split!r})" if split else ""))
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if assd_unit not in ASSD_UNITS:
+        raise ValueError(f"assd_unit must be one of {ASSD_UNITS}, got {assd_unit!r}")
     task = get_task(gm["task"])
     acc = MetricAccumulator(task.classes)
+    pooled: list[tuple] = []  # (pred, gt, spacing, file) of each volume, for "pooled"
     from tqdm.auto import tqdm
 
     for subject in tqdm(subjects, desc="evaluate", disable=not progress):
@@ -214,6 +223,15 @@ def evaluate_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike,
         if pred.label.shape != gt.label.shape:
             raise ValueError(f"subject {subject!r}: prediction {p_file} has shape "
                              f"{pred.label.shape} but ground truth {g_file} has {gt.label.shape}")
-        acc.add(subject, pred.label, gt.label, gt.spacing)
-    return {"task": task.name, "split": split, "pred_dir": str(pred_dir.resolve()),
-            "gt_dir": str(gt_dir.resolve()), **acc.to_dict()}
+        if protocol == "pooled":
+            pooled.append((pred.label, gt.label, gt.spacing, str(g_file)))
+        else:
+            spacing = gt.spacing if assd_unit == "mm" else (1.0, 1.0, 1.0)
+            acc.add(subject, pred.label, gt.label, spacing)
+    if protocol == "pooled":
+        p_all, g_all, spacing = pool_volumes(*(list(x) for x in zip(*pooled)), assd_unit)
+        acc.add("pooled", p_all, g_all, spacing)
+    return {"task": task.name, "split": split, "protocol": protocol, "assd_unit": assd_unit,
+            **({"pooled_subjects": list(subjects)} if protocol == "pooled" else {}),
+            "pred_dir": str(pred_dir.resolve()), "gt_dir": str(gt_dir.resolve()),
+            **acc.to_dict()}
