@@ -96,8 +96,9 @@ unit: setup
 # side with one torch thread each (two 1-thread jobs get more out of two cores than two 2-thread
 # jobs one after the other): the book build, which fills the cache the chapter checks reuse, and
 # a pytest run of everything that does not need the built book (chapter 4 under papermill from
-# an empty cache, nearly all of its time, and the unit tests; its output goes to $(SOLO_LOG) and
-# is printed when it ends). Then, on both cores, what needs the built book and its cache:
+# an empty cache, and the unit tests; its output goes to $(SOLO_LOG) and
+# is printed when it ends), run `nice`: the book build's style run is the critical path, and the
+# tests take the CPU time it leaves. Then, on both cores, what needs the built book and its cache:
 # `--nbval-lax` over every chapter, papermill on the other chapters, the browser check. Any
 # failure fails the target; a failure of the book build or of these checks also stops the side
 # job. Each pytest run lists its slowest tests at the end, to see where CI time goes.
@@ -107,7 +108,7 @@ test: setup
 	@mkdir -p _build; start=$$(date +%s); \
 	$(PY) benchmarks/machine_speed.py --save _build/speed.json; \
 	set -m; \
-	OMP_NUM_THREADS=1 $(PY) -m pytest --durations=10 \
+	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m pytest --durations=10 \
 		$(addprefix --ignore=,$(BOOK_TESTS)) tests > $(SOLO_LOG) 2>&1 & solo=$$!; \
 	trap 'kill -- -'$$solo' 2>/dev/null || true' EXIT INT TERM; \
 	echo "tests that need no built book: running beside the book build ($(SOLO_LOG))"; \
