@@ -35,7 +35,7 @@ def parse_book_log(text: str) -> dict:
     Raises:
         ValueError: no chapter was executed in the log.
     """
-    chapters = {stem: float(s) for stem, s in EXECUTED.findall(text)}
+    chapters = dict(sorted((stem, float(s)) for stem, s in EXECUTED.findall(text)))  # book order
     if not chapters:
         raise ValueError("no 'Executed notebook in … seconds' line: is this a book build's log?")
     executed, book = EXECUTED_ALL.search(text), BOOK.search(text)

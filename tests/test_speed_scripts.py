@@ -53,6 +53,9 @@ def test_book_log_gives_chapters_cached_runs_and_the_book(benchmark_script):
     assert module.parse_book_log(LOG) == {
         "chapters": {"01_data": 13.69, "02_global_alignment": 40.5},
         "execute_book_s": 612.0, "make_book_s": 700.0}
+    reversed_log = "\n".join(reversed(LOG.splitlines()))  # chapters finish in any order
+    assert list(module.parse_book_log(reversed_log)["chapters"]) == ["01_data",
+                                                                     "02_global_alignment"]
     bare = module.parse_book_log(LOG.splitlines()[1])
     assert bare["execute_book_s"] is None and bare["make_book_s"] is None
     with pytest.raises(ValueError, match="no 'Executed notebook"):
