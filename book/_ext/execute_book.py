@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import yaml
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 from jupyter_cache.executors.utils import single_nb_execution
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -59,11 +61,22 @@ def chapters(root: Path = ROOT) -> list[Path]:
 
 def execute_chapter(path: str, timeout: int, allow_errors: bool, threads: int) -> tuple:
     """Execute one chapter in place as MyST-NB does; ``(path, notebook, seconds, traceback or
-    None)``. Runs in a worker process, whose environment its kernel inherits."""
+    None)``. Runs in a worker process, whose environment its kernel inherits.
+
+    The kernel talks to its client over Unix sockets in a folder of its own (ZeroMQ's ``ipc``
+    transport) instead of TCP ports on localhost: while the book builds, ``make test`` starts
+    other kernels beside it, and a TCP port picked for one kernel can be taken by another
+    before it binds it. (One `make test` hung with a chapter's client waiting on an idle
+    kernel; such a port race is the likely cause, not a proven one.)"""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     nb = nbformat.read(path, as_version=4)
-    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout,
-                                 allow_errors=allow_errors, meta_override=True)
+    with tempfile.TemporaryDirectory(prefix="glua-kernel-") as sockets:
+        config = Config()
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(sockets, "kernel")
+        result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout,
+                                     allow_errors=allow_errors, meta_override=True,
+                                     config=config)
     return path, nb, result.time, result.exc_string if result.err is not None else None
 
 
