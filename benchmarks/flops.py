@@ -1,6 +1,6 @@
 """Training FLOPs of every component, per step and per run, next to SIFA's (an estimate).
 
-    .venv/bin/python benchmarks/flops.py [--profiles demo full] \
+    .venv/bin/python benchmarks/flops.py [--profiles demo gpu16 full] \
         [--methods none global local glua local-attn glua-attn oracle] \
         [--backbones unet deeplab] [--count-batch B] [--memory] [--batch-sizes 1 2 4 ...] \
         [--json OUT]
@@ -83,19 +83,18 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from glua_lib.config import PROFILES, Profile  # noqa: E402
+from glua_lib.costs import N_CLASSES, count_flops, human, seg_step, style_step  # noqa: E402
 from glua_lib.runtime import set_seed  # noqa: E402
 from glua_lib.seg.losses import DiceCELoss  # noqa: E402
-from glua_lib.seg.train import Batch, SegConfig, StepHook, build_model, get_method  # noqa: E402
+from glua_lib.seg.train import SegConfig, build_model, get_method  # noqa: E402
 from glua_lib.style.train import StyleConfig, StyleTrainer  # noqa: E402
 
 METHODS = ("none", "global", "local", "glua", "local-attn", "glua-attn", "oracle")
 BACKBONES = ("unet", "deeplab")
-N_CLASSES = 5  # background + 4 structures (heart) or organs (abdomen): both tasks
 
 # SIFA's schedule (config_param.json of cchen-cc/SIFA) and the issue's figures for it
 SIFA_SIZE, SIFA_BATCH, SIFA_ITERATIONS = 256, 8, 20_000
@@ -110,19 +109,12 @@ GPU_RATES = {"T4": 20e12, "A100": 100e12, "H100": 250e12}
 # counting
 
 
-def count_flops(fn) -> int:
-    """FLOPs ``FlopCounterMode`` counts while ``fn()`` runs (forward and backward alike)."""
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    return int(counter.get_total_flops())
-
-
 def _count_batch(profile: Profile, batch: int, count_batch: int | None) -> int:
     """Slices per domain actually run: ``count_batch`` (0: the batch itself), by default the
-    whole batch on ``demo`` and 1 on any other profile; never more than ``batch``."""
+    whole batch for slices up to 128² (``demo``) and 1 for larger ones; never more than
+    ``batch``."""
     if count_batch is None:
-        count_batch = batch if profile.name == "demo" else 1
+        count_batch = batch if profile.slice_size <= 128 else 1
     return batch if count_batch <= 0 else min(count_batch, batch)
 
 
@@ -141,10 +133,7 @@ def count_style_step(profile: Profile | str, count_batch: int | None = None) -> 
     config = StyleConfig.from_profile(profile)
     b = _count_batch(profile, config.batch_size, count_batch)
     set_seed(0)
-    trainer = StyleTrainer(dataclasses.replace(config, batch_size=b), "cpu")
-    x_s = torch.rand(b, 1, config.image_size, config.image_size) * 2 - 1
-    x_t = torch.rand(b, 1, config.image_size, config.image_size) * 2 - 1
-    flops = count_flops(lambda: trainer.step(x_s, x_t))
+    flops = count_flops(style_step(config, "cpu", b))
     return {"flops": flops * config.batch_size // b, "batch": config.batch_size,
             "counted_batch": b, "steps": config.steps}
 
@@ -154,54 +143,9 @@ def seg_config(profile: Profile | str, method: str, backbone: str = "unet") -> S
     return SegConfig.from_profile(_profile(profile), method=method, backbone=backbone).validate()
 
 
-def make_seg_step(config: SegConfig, batch: int, size: int, device: torch.device | str = "cpu"):
-    """One training step of ``train_seg`` for ``config`` on random slices, as a function.
-
-    The model, the method's hook, the optimiser and the loss are built as ``train_seg`` builds
-    them; each call of the returned function runs the labelled forward, the target forward
-    (methods that see target images, through the hook's ``target_feature_mask``), the hook's
-    ``loss``, the backward, the optimiser step and the hook's ``after_step``.
-    """
-    device = torch.device(device)
-    spec = get_method(config.method)
-    set_seed(config.seed)
-    model = build_model(config, 2 * config.context + 1, N_CLASSES).to(device)
-    hook = spec.make_hook(model, config, device) if spec.make_hook else StepHook()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-    criterion = DiceCELoss(config.ce_weight, config.dice_weight)
-    need = bool(hook.feature_levels)
-    image = torch.randn(batch, 2 * config.context + 1, size, size, device=device)
-    label = torch.randint(0, N_CLASSES, (batch, size, size), device=device)
-    t_image = torch.randn(batch, 2 * config.context + 1, size, size, device=device)
-    model.train()
-
-    def step():
-        with torch.autocast(device.type, enabled=use_amp):
-            out = model(image, return_features=need)
-            src = Batch(image, label, *(out if need else (out, None)))
-            tgt = None
-            if spec.uses_target_images:
-                t_out = model(t_image, return_features=need,
-                              feature_mask=hook.target_feature_mask())
-                tgt = Batch(t_image, None, *(t_out if need else (t_out, None)))
-            loss, _ = criterion.parts(src.logits, label)
-            extra, _ = hook.loss(0, src, tgt)
-            loss = loss + extra
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        hook.after_step(0, src, tgt, scaler)
-
-    return step
-
-
 def count_seg_step(profile: Profile | str, method: str, backbone: str = "unet",
                    count_batch: int | None = None) -> dict:
-    """FLOPs of one segmenter training step of ``method`` (see :func:`make_seg_step`).
+    """FLOPs of one segmenter training step of ``method`` (:func:`glua_lib.costs.seg_step`).
 
     Returns ``{"flops": per step at the config's batch, "batch", "counted_batch", "steps",
     "sees_target"}``.
@@ -209,7 +153,8 @@ def count_seg_step(profile: Profile | str, method: str, backbone: str = "unet",
     profile = _profile(profile)
     config = seg_config(profile, method, backbone)
     b = _count_batch(profile, config.batch_size, count_batch)
-    flops = count_flops(make_seg_step(config, b, profile.slice_size))
+    set_seed(config.seed)
+    flops = count_flops(seg_step(config, profile.slice_size, "cpu", b))
     return {"flops": flops * config.batch_size // b, "batch": config.batch_size,
             "counted_batch": b, "steps": config.steps,
             "sees_target": get_method(method).uses_target_images}
@@ -473,7 +418,7 @@ def peak_memory(profile: Profile | str, component: str, batch: int, backbone: st
         step = lambda: trainer.step(x_s, x_t)  # noqa: E731
     else:
         config = dataclasses.replace(seg_config(profile, component, backbone), batch_size=batch)
-        step = make_seg_step(config, batch, profile.slice_size, device)
+        step = seg_step(config, profile.slice_size, device, batch)
     rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # noqa: E731
     base = rss()  # imports, models and inputs: what the process held before any step
     step()
@@ -501,14 +446,6 @@ def measure_peak(profile: str, component: str, batch: int, backbone: str = "unet
 
 # ---------------------------------------------------------------------------------------------
 # the table
-
-
-def human(flops: float) -> str:
-    """FLOPs with a unit: GFLOP below 10^12, TFLOP below 10^15, PFLOP below 10^18, else EFLOP."""
-    for scale, unit in ((1e18, "EFLOP"), (1e15, "PFLOP"), (1e12, "TFLOP")):
-        if flops >= scale:
-            return f"{flops / scale:,.2f} {unit}"
-    return f"{flops / 1e9:,.2f} GFLOP"
 
 
 def duration(seconds: float) -> str:
@@ -567,6 +504,31 @@ def task_total(prof: dict, backbone: str, method: str) -> float:
     return seg + (prof["style"]["per_run"] if get_method(method).needs_style_run else 0)
 
 
+# The runs each chapter trains from an empty cache (U-Net): chapter 2 the style run and the
+# `oracle` judge of its translations, chapter 3 `local` and the three it is compared with,
+# chapter 4 the style run and every method of the ablation. (In `demo` the book installs its
+# committed copies instead of training the runs a chapter only reads.)
+CHAPTER_RUNS = {"chapter 2": ("style", "oracle"),
+                "chapter 3": ("local", "none", "local-unmasked", "oracle"),
+                "chapter 4": ("style", "none", "global", "local", "glua-unmasked", "glua",
+                              "oracle")}
+
+
+def chapter_total(prof: dict, chapter: str) -> float | None:
+    """FLOPs of the runs ``chapter`` trains from an empty cache (:data:`CHAPTER_RUNS`), or
+    ``None`` when a method of it was not counted."""
+    rows = prof["seg"].get("unet", {})
+    total = 0.0
+    for run in CHAPTER_RUNS[chapter]:
+        if run == "style":
+            total += prof["style"]["per_run"]
+        elif run in rows:
+            total += rows[run]["per_run"]
+        else:
+            return None
+    return total
+
+
 def _ratio(x: float, ref: float | None) -> str:
     """``x / ref`` as ``1.23×`` (empty without a reference)."""
     if not ref:
@@ -613,6 +575,12 @@ def print_table(result: dict) -> None:
                 print(f"  {backbone:<8}{method:<12}{human(total):>15} {f'({parts})':<14}"
                       f"{f'{_ratio(total, ref_run)} SIFA' if sifa else '':>15}"
                       f"   [estimate: {gpu_hours(total)}]")
+        print("per chapter, from an empty cache (the runs it trains; U-Net):")
+        for chapter, runs in CHAPTER_RUNS.items():
+            total = chapter_total(prof, chapter)
+            if total is not None:
+                print(f"  {chapter:<10}{human(total):>15}   [estimate: {gpu_hours(total)}]"
+                      f"   {', '.join(runs)}")
     if sifa:
         r, o = sifa["released"], sifa["once"]
         print(f"\n== SIFA: an ESTIMATE from a stand-in of its published layer sizes "
@@ -661,13 +629,14 @@ def print_memory(profiles, methods, backbones, batch_sizes) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", nargs="+", choices=sorted(PROFILES),
-                        default=["demo", "full"])
+                        default=list(PROFILES))
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
                         help="segmenter methods (default: %(default)s)")
     parser.add_argument("--backbones", nargs="+", choices=BACKBONES, default=list(BACKBONES))
     parser.add_argument("--count-batch", type=int, default=None, metavar="B",
                         help="slices per domain actually run, the count scaled to the batch "
-                             "(default: the batch on demo, 1 on full; 0: always the batch)")
+                             "(default: the batch up to 128² slices (demo), else 1; 0: always "
+                             "the batch)")
     parser.add_argument("--no-sifa", action="store_true", help="leave SIFA's estimate out")
     parser.add_argument("--memory", action="store_true",
                         help="also measure peak memory per batch size (a process each)")

@@ -9,13 +9,14 @@ Laid out by concept:
 
 Importing the package has no side effects: nothing is seeded, created, downloaded or printed.
 """
-from glua_lib.config import (DEMO, FULL, PROFILES, Profile, cache_dir, get_profile, load_config,
-                             save_config)
+from glua_lib.config import (DEMO, FULL, GPU16, PROFILES, Profile, cache_dir, choose_profile,
+                             get_profile, load_config, save_config)
 from glua_lib.runtime import config_report, get_device, print_config, seed_worker, set_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEMO", "FULL", "PROFILES", "Profile", "cache_dir", "config_report", "get_device",
+    "DEMO", "FULL", "GPU16", "PROFILES", "Profile", "cache_dir", "choose_profile",
+    "config_report", "get_device",
     "get_profile", "load_config", "print_config", "save_config", "seed_worker", "set_seed",
 ]

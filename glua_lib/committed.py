@@ -110,6 +110,15 @@ def _cast(obj, dtype: torch.dtype, only: torch.dtype):
     return obj
 
 
+def available(out: Path) -> bool:
+    """Whether :func:`install` would install a committed copy of the run folder ``out`` (one is
+    committed under its name, finished, by this training code, and ``out`` does not exist yet)."""
+    folder = committed_dir()
+    src = folder / out.name if folder else None
+    return (src is not None and not out.exists() and (src / DONE).is_file()
+            and (manifest(src.parent) or {}).get("training_code") == training_code_fingerprint())
+
+
 def install(out: Path) -> bool:
     """Copy the committed run named ``out.name`` into ``out`` (float32 weights, a
     ``checkpoint.pt`` without optimiser state, :data:`MARK`); ``False`` (nothing done) when
@@ -204,5 +213,5 @@ def write(runs: list[Path], dest: Path, info: dict) -> Path:
     return dest
 
 
-__all__ = ["BOOK_RUNS", "MANIFEST", "committed_dir", "install", "manifest", "origin", "slim",
+__all__ = ["BOOK_RUNS", "MANIFEST", "available", "committed_dir", "install", "manifest", "origin", "slim",
            "source_fingerprint", "training_code_fingerprint", "write"]

@@ -1,9 +1,10 @@
-"""Profiles (``demo`` / ``full``), the cache folder, and saving configs next to outputs.
+"""Profiles (``demo`` / ``gpu16`` / ``full``), the cache folder, and saving configs next to outputs.
 
 A *profile* is one frozen dataclass that fixes every size and step count the chapters use, so that
-the same notebook runs in minutes on a laptop CPU (``demo``) or at paper scale on a GPU (``full``).
-It is chosen by device unless the environment variable ``GLUA_PROFILE`` names one; its batch size
-can be lowered for a smaller GPU (:func:`get_profile`).
+the same notebook runs in minutes on a laptop CPU (``demo``), within an hour a chapter on a 16 GB
+GPU such as Colab's T4 (``gpu16``), or at paper scale on a large GPU (``full``). It is chosen by
+device unless the environment variable ``GLUA_PROFILE`` names one (:func:`choose_profile`); its
+batch size can be lowered for a smaller GPU (:func:`get_profile`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from glua_lib.io import atomic_write_text
 
 PROFILE_ENV = "GLUA_PROFILE"
@@ -23,40 +26,84 @@ CACHE_ENV = "GLUA_CACHE"
 
 @dataclass(frozen=True)
 class Profile:
-    """Every size and budget that differs between a CPU demo and a paper-scale GPU run."""
+    """Every size and budget that differs between a CPU demo and a GPU run."""
 
-    name: str  # "demo" (CPU, minutes, small phantoms) or "full" (GPU, paper scale)
+    name: str  # "demo" (CPU, minutes), "gpu16" (16 GB GPU, an hour a chapter), "full" (paper)
     slice_size: int  # in-plane size H = W of the 2D slices the networks see (paper: 256)
     n_slices: int  # slices D per synthetic phantom volume
     n_train: int  # phantom subjects per domain used for training (source and target are disjoint)
     n_test: int  # phantom subjects per domain held out for 3D evaluation
-    batch_size: int  # 2D slices per optimisation step
+    batch_size: int  # 2D slices per segmenter step (per domain for methods that see the target)
     style_steps: int  # optimisation steps of the global (style-transfer) model
     seg_steps: int  # optimisation steps of each segmenter (fixed budget, no target-label selection)
     n_styles: int  # target styles rendered per source image by the global model
     seeds: tuple[int, ...]  # seeds over which tables report mean (std)
     num_workers: int  # DataLoader worker processes
     amp: bool  # mixed precision (only takes effect on CUDA)
+    style_batch: int = 0  # slices per domain per style-model step (0: batch_size)
+    style_size: str = "paper"  # style model's widths: a key of glua_lib.style.train.STYLE_SIZES
+    seg_size: str = "paper"  # segmenter's widths: a key of glua_lib.seg.train.SEG_SIZES
+    progress: bool = True  # training progress bars by default (long GPU runs; not the CPU demo)
+    gap_target: float = 0.85  # share of the no-adaptation → oracle gap the book asks glua to close
+
+    def __post_init__(self) -> None:
+        if self.style_batch == 0:  # frozen: set the default through object.__setattr__
+            object.__setattr__(self, "style_batch", self.batch_size)
 
 
+# The CPU demo: the style model sees 1200 steps of 4 slices a domain (a short GAN run gains more
+# from updates than from batch size), small widths (STYLE_SIZES["small"], SEG_SIZES["small"]).
 DEMO = Profile(
     name="demo", slice_size=64, n_slices=32, n_train=6, n_test=3, batch_size=8,
-    style_steps=600, seg_steps=600, n_styles=3, seeds=(0, 1, 2), num_workers=0, amp=False,
+    style_steps=1200, seg_steps=600, n_styles=3, seeds=(0, 1, 2), num_workers=0, amp=False,
+    style_batch=4, style_size="small", seg_size="small", progress=False, gap_target=0.70,
 )
+# A 16 GB GPU (T4, V100-16G, L4; Colab's free GPU): 256² slices in mixed precision, a style model
+# of half the paper's width, budgets sized so that a chapter trains in about an hour on a T4 and
+# a task, direction and seed costs a fraction of SIFA's schedule (benchmarks/flops.py).
+GPU16 = Profile(
+    name="gpu16", slice_size=256, n_slices=96, n_train=16, n_test=4, batch_size=8,
+    style_steps=8000, seg_steps=3000, n_styles=5, seeds=(0, 1, 2), num_workers=2, amp=True,
+    style_batch=4, style_size="medium", seg_size="paper",
+)
+# Paper scale (MUNIT / DAR-UNet widths and batches), for GPUs of 40 GB and more.
 FULL = Profile(
     name="full", slice_size=256, n_slices=96, n_train=16, n_test=4, batch_size=16,
     style_steps=50_000, seg_steps=20_000, n_styles=5, seeds=(0, 1, 2), num_workers=4, amp=True,
 )
-PROFILES: dict[str, Profile] = {p.name: p for p in (DEMO, FULL)}
+PROFILES: dict[str, Profile] = {p.name: p for p in (DEMO, GPU16, FULL)}
+LARGE_GPU_GIB = 40  # a CUDA device with at least this much memory gets "full", a smaller one "gpu16"
+
+
+def gpu_memory_gib(device: Any) -> float | None:
+    """Total memory of a CUDA ``device`` in GiB; ``None`` for another device or where CUDA is
+    not available."""
+    if str(getattr(device, "type", device)).split(":")[0] != "cuda" or not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**30
+
+
+def choose_profile(device: Any = None, memory_gib: float | None = None) -> str:
+    """The profile a device gets by default: ``demo`` on a CPU or Apple MPS; on CUDA ``gpu16``
+    below :data:`LARGE_GPU_GIB` of memory (Colab's T4 has 15 GiB) and ``full`` from there on.
+
+    ``memory_gib``: the GPU's memory (``None``: asked of the device; a CUDA device whose memory
+    cannot be asked gets ``gpu16``, the profile that fits more GPUs)."""
+    kind = str(getattr(device, "type", device)).split(":")[0] if device is not None else None
+    if kind != "cuda":
+        return "demo"
+    memory = gpu_memory_gib(device) if memory_gib is None else memory_gib
+    return "full" if memory is not None and memory >= LARGE_GPU_GIB else "gpu16"
 
 
 def get_profile(name: str | None = None, device: Any = None,
                 batch_size: int | None = None, budget: float | None = None) -> Profile:
     """Return the profile named ``name``, else ``$GLUA_PROFILE``, else one chosen by device.
 
-    ``full`` is chosen on a CUDA device and ``demo`` everywhere else (CPU, Apple MPS).
-    ``batch_size`` (``None``: the profile's) replaces the profile's slices per step, for a GPU
-    with less memory than ``full`` needs. The batch size is part of every run's config, so the
+    Chosen by device (:func:`choose_profile`): ``demo`` on a CPU or Apple MPS, ``gpu16`` on a
+    GPU with less than 40 GB, ``full`` on a larger one. ``batch_size`` (``None``: the
+    profile's) replaces the profile's slices per step (and the style model's in proportion),
+    for a GPU with less memory than the profile needs. The batch size is part of every run's config, so the
     chapters train (and cache) such runs in folders of their own.
 
     ``budget`` (``None``: 1) scales the profile's training steps, ``style_steps`` and
@@ -71,8 +118,7 @@ def get_profile(name: str | None = None, device: Any = None,
     """
     chosen = name or os.environ.get(PROFILE_ENV, "").strip() or None
     if chosen is None:
-        kind = getattr(device, "type", device)
-        chosen = "full" if kind is not None and str(kind).startswith("cuda") else "demo"
+        chosen = choose_profile(device)
     try:
         profile = PROFILES[chosen.lower()]
     except KeyError:
@@ -84,8 +130,9 @@ def get_profile(name: str | None = None, device: Any = None,
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer (slices per step) or None "
                              f"for the profile's {profile.batch_size}, got {batch_size!r}")
-        if batch_size != profile.batch_size:
-            profile = dataclasses.replace(profile, batch_size=batch_size)
+        if batch_size != profile.batch_size:  # the style model's batch in proportion
+            profile = dataclasses.replace(profile, batch_size=batch_size, style_batch=max(
+                1, round(profile.style_batch * batch_size / profile.batch_size)))
     if budget is not None:
         if (isinstance(budget, bool) or not isinstance(budget, (int, float))
                 or not math.isfinite(budget) or budget <= 0):

@@ -1,6 +1,16 @@
-"""What the book costs on a machine: measured durations, scaled by the machine's demo speed.
+"""What the book costs: a training run's FLOPs and time, and the book's durations on a machine.
 
-The one figure machines are compared by is the ``demo`` segmenter's training steps per second on
+**A run's cost** (:func:`style_cost`, :func:`seg_cost`; the chapters print
+:func:`cost_markdown` before they train): the FLOPs of one optimisation step, counted by
+PyTorch's ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and convolutions,
+2 FLOPs per multiply-add, forward and backward; element-wise work and data loading not
+counted), times the run's steps; and its time, one step measured on the device after a warm-up
+step, times the steps: an estimate (data loading, logging and checkpoints come on top). The
+step is the trainer's own (:meth:`~glua_lib.style.train.StyleTrainer.step`; the segmenter's
+step as :func:`~glua_lib.seg.train.train_seg` runs it, :func:`seg_step`) on random slices of
+the run's size, with the random number generators left as they were.
+
+**The book's durations on a machine.** The one figure machines are compared by is the ``demo`` segmenter's training steps per second on
 one CPU thread (``benchmarks/seg_cost.py --profile demo --steps 30 --device cpu``). A reference
 file (``benchmarks/results/book-times-demo.json``, written by ``benchmarks/book_times.py`` after a
 ``make test``) holds the durations measured on one machine and that machine's speed; the book's
@@ -9,7 +19,20 @@ another. Used by ``benchmarks/machine_speed.py`` and by the introduction's table
 """
 from __future__ import annotations
 
-from typing import Mapping
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from glua_lib.checkpoint import rng_state, set_rng_state
+from glua_lib.seg.losses import DiceCELoss
+from glua_lib.seg.train import Batch, SegConfig, StepHook, build_model, get_method
+from glua_lib.style.train import StyleConfig, StyleTrainer
+
+N_CLASSES = 5  # background + 4 structures (heart) or organs (abdomen): both tasks
 
 # Speeds measured on this project's two classes of machine (benchmarks/RESULTS.md, issue 26).
 SPEED_CLASSES = {"slow class (AVX2, 2.24 steps/s)": 2.24, "fast class (10.8 steps/s)": 10.8}
@@ -28,7 +51,9 @@ def expected(reference: Mapping, speed: float) -> dict[str, float]:
 
 
 def minutes(seconds: float) -> str:
-    """``"45 s"`` below 90 seconds, ``"12 min"`` above."""
+    """``"45 s"`` below 90 seconds, ``"12 min"`` below 3 hours, ``"5.2 h"`` above."""
+    if seconds >= 3 * 3600:
+        return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
@@ -50,4 +75,181 @@ def times_table(reference: Mapping, speeds: Mapping[str, float] = SPEED_CLASSES)
     return "\n".join(lines)
 
 
-__all__ = ["SPEED_CLASSES", "expected", "minutes", "times_table"]
+# ---------------------------------------------------------------------------------------------
+# a training run's cost: FLOPs counted on one step, time measured on one step
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs ``FlopCounterMode`` counts while ``fn()`` runs (forward and backward alike)."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def style_step(config: StyleConfig, device: torch.device | str = "cpu",
+               batch: int | None = None) -> Callable[[], dict]:
+    """One :meth:`StyleTrainer.step` of ``config``'s model on random source and target slices
+    (``batch`` per domain, default the config's; values in [-1, 1]), as a function."""
+    device = torch.device(device)
+    b = config.batch_size if batch is None else batch
+    trainer = StyleTrainer(dataclasses.replace(config, batch_size=b), device)
+    size = config.image_size
+    x_s = torch.rand(b, 1, size, size, device=device) * 2 - 1
+    x_t = torch.rand(b, 1, size, size, device=device) * 2 - 1
+    return lambda: trainer.step(x_s, x_t)
+
+
+def seg_step(config: SegConfig, size: int, device: torch.device | str = "cpu",
+             batch: int | None = None) -> Callable[[], None]:
+    """One training step of :func:`~glua_lib.seg.train.train_seg` for ``config`` on random
+    ``size``² slices (``batch`` per domain, default the config's), as a function.
+
+    The model, the method's hook, the optimiser and the loss are built as ``train_seg`` builds
+    them; each call runs the labelled forward, the target forward (methods that see target
+    images, through the hook's ``target_feature_mask``), the hook's ``loss``, the backward, the
+    optimiser step and the hook's ``after_step``.
+    """
+    device = torch.device(device)
+    b = config.batch_size if batch is None else batch
+    spec = get_method(config.method)
+    channels = 2 * config.context + 1
+    model = build_model(config, channels, N_CLASSES).to(device)
+    hook = spec.make_hook(model, config, device) if spec.make_hook else StepHook()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    criterion = DiceCELoss(config.ce_weight, config.dice_weight)
+    need = bool(hook.feature_levels)
+    image = torch.randn(b, channels, size, size, device=device)
+    label = torch.randint(0, N_CLASSES, (b, size, size), device=device)
+    t_image = torch.randn(b, channels, size, size, device=device)
+    model.train()
+
+    def step() -> None:
+        with torch.autocast(device.type, enabled=use_amp):
+            out = model(image, return_features=need)
+            src = Batch(image, label, *(out if need else (out, None)))
+            tgt = None
+            if spec.uses_target_images:
+                t_out = model(t_image, return_features=need,
+                              feature_mask=hook.target_feature_mask())
+                tgt = Batch(t_image, None, *(t_out if need else (t_out, None)))
+            loss, _ = criterion.parts(src.logits, label)
+            extra, _ = hook.loss(0, src, tgt)
+            loss = loss + extra
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        hook.after_step(0, src, tgt, scaler)
+
+    return step
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """What training one run costs: FLOPs counted on one step, time measured on one step."""
+
+    name: str  # what is trained: "style model" or a segmenter method ("glua", ...)
+    steps: int  # the run's optimisation steps
+    batch: int  # slices per domain per step
+    flops_per_step: int  # counted at ``batch`` (matrix products and convolutions, fwd + bwd)
+    seconds_per_step: float | None  # one step measured on ``device`` (None: not measured)
+    device: str  # where the step was measured
+    status: str = "to train"  # "to train", "in the cache" or "committed" (installed, no training)
+
+    @property
+    def flops(self) -> int:
+        """The whole run's FLOPs."""
+        return self.flops_per_step * self.steps
+
+    @property
+    def seconds(self) -> float | None:
+        """The whole run's estimated seconds (one measured step × the steps)."""
+        return None if self.seconds_per_step is None else self.seconds_per_step * self.steps
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(name: str, make_step: Callable[[int], Callable], batch: int, steps: int,
+            device: torch.device | str, count_batch: int | None = None,
+            timed: bool = True) -> RunCost:
+    """Count and time the step that ``make_step(b)`` builds for ``b`` slices per domain.
+
+    The FLOPs are counted on ``count_batch`` slices (default: the whole batch) and scaled to
+    ``batch`` (exact: every counted op is per sample). Then, if ``timed``, the full-batch step
+    runs once more and is timed: the counted step was its warm-up (allocations, the optimiser's
+    state, kernel choice), or, when fewer slices were counted, a warm-up step runs first. The
+    random number generators are restored afterwards, so measuring changes no later result.
+    """
+    device = torch.device(device)
+    b = batch if not count_batch or count_batch >= batch else count_batch
+    saved = rng_state()
+    try:
+        torch.manual_seed(0)
+        step = make_step(b)
+        flops = count_flops(step) * batch // b
+        seconds = None
+        if timed:
+            if b != batch:
+                step = make_step(batch)
+                step()  # warm-up
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            seconds = time.perf_counter() - start
+    finally:
+        set_rng_state(saved)
+    return RunCost(name, steps, batch, flops, seconds, str(device))
+
+
+def style_cost(config: StyleConfig, device: torch.device | str = "cpu",
+               count_batch: int | None = None, timed: bool = True) -> RunCost:
+    """The cost of training the style model of ``config`` (:func:`measure`)."""
+    return measure("style model", lambda b: style_step(config, device, b), config.batch_size,
+                   config.steps, device, count_batch, timed)
+
+
+def seg_cost(config: SegConfig, size: int, device: torch.device | str = "cpu",
+             count_batch: int | None = None, timed: bool = True) -> RunCost:
+    """The cost of training the segmenter of ``config`` on ``size``² slices (:func:`measure`)."""
+    return measure(config.method, lambda b: seg_step(config, size, device, b),
+                   config.batch_size, config.steps, device, count_batch, timed)
+
+
+def human(flops: float) -> str:
+    """FLOPs with a unit: GFLOP below 10^12, TFLOP below 10^15, PFLOP below 10^18, else EFLOP."""
+    for scale, unit in ((1e18, "EFLOP"), (1e15, "PFLOP"), (1e12, "TFLOP")):
+        if flops >= scale:
+            return f"{flops / scale:,.2f} {unit}"
+    return f"{flops / 1e9:,.2f} GFLOP"
+
+
+def cost_markdown(costs: list[RunCost]) -> str:
+    """A Markdown table of runs' costs (what a chapter prints before it trains): per step and
+    per run, FLOPs and the estimated time, and whether the run will be trained; then the total
+    of the runs to train."""
+    lines = ["| run | steps × slices | FLOPs a step | FLOPs | one step here | estimated "
+             "time | |", "|---|---|---|---|---|---|---|"]
+    for c in costs:
+        step = "–" if c.seconds_per_step is None else f"{c.seconds_per_step:.3g} s"
+        total = "–" if c.seconds is None else minutes(c.seconds)
+        lines.append(f"| {c.name} | {c.steps} × {c.batch} | {human(c.flops_per_step)} | "
+                     f"{human(c.flops)} | {step} | {total} | {c.status} |")
+    todo = [c for c in costs if c.status == "to train"]
+    known = [c.seconds for c in todo if c.seconds is not None]
+    total = (f"**To train here: {len(todo)} of {len(costs)} runs, {human(sum(c.flops for c in todo))}"
+             + (f", about {minutes(sum(known))}** (one measured step × the steps, on "
+                f"{todo[0].device}; an estimate)" if todo and len(known) == len(todo) else "**"))
+    return "\n".join(lines) + "\n\n" + total
+
+
+__all__ = ["N_CLASSES", "RunCost", "SPEED_CLASSES", "cost_markdown", "count_flops", "expected",
+           "human", "measure", "minutes", "seg_cost", "seg_step", "style_cost", "style_step",
+           "times_table"]

@@ -24,7 +24,8 @@ from typing import Iterator, NamedTuple
 import torch
 from filelock import FileLock
 
-from glua_lib.committed import DONE, install, origin
+from glua_lib import costs
+from glua_lib.committed import DONE, available, install, origin
 from glua_lib.config import Profile, cache_dir, config_to_dict, get_profile
 from glua_lib.data.default import DATA_SEED, phantom_dir
 from glua_lib.io import atomic_write_text
@@ -58,9 +59,10 @@ def profile_parts(profile: Profile) -> tuple[str, ...]:
 
 
 def _progress(progress: bool | None, profile: Profile) -> bool:
-    """A training progress bar when asked for; by default (``None``) for the ``full`` profile,
-    whose runs take hours, and not for the ``demo`` profile's minutes (the book's outputs)."""
-    return profile.name == "full" if progress is None else bool(progress)
+    """A training progress bar when asked for; by default (``None``) as the profile says: for
+    the GPU profiles, whose runs take an hour or more, not for the ``demo`` profile's minutes
+    (the book's outputs)."""
+    return profile.progress if progress is None else bool(progress)
 
 
 def style_folder(task: str, source: str, target: str, profile: Profile, seed: int = 0,
@@ -160,6 +162,40 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     return _train_seg_once(out, method, phantom_dir(task, source, profile, data_seed),
                            phantom_dir(task, target, profile, data_seed), config, device, style,
                            progress)
+
+
+def training_costs(methods: list[str] | tuple[str, ...], task: str, source: str, target: str,
+                   profile: Profile, seed: int = 0, device: torch.device | None = None,
+                   style: bool = False, taught: tuple[str, ...] = (), timed: bool = True,
+                   data_seed: int = DATA_SEED) -> list[costs.RunCost]:
+    """What training the runs a chapter reads costs here, before it trains them (chapters show
+    :func:`glua_lib.costs.cost_markdown` of it): a row for the style run when ``style`` or a
+    method needs one, then one per segmenter method, each with its FLOPs, one step measured on
+    ``device`` (:func:`glua_lib.costs.measure`; ``timed=False``: FLOPs only) and its status:
+    ``"in the cache"``, ``"committed"`` (the book's copy will be installed, no training; not for
+    the ``taught`` methods, which the chapter trains itself) or ``"to train"``.
+
+    On a CPU the FLOPs of slices larger than 128² are counted on one slice per domain and scaled
+    to the batch (exact), to save time; the timed step is the whole batch."""
+    from glua_lib.seg.train import SegConfig, get_method
+    from glua_lib.style.train import StyleConfig
+
+    device = torch.device("cpu") if device is None else torch.device(device)
+    count_batch = 1 if device.type == "cpu" and profile.slice_size > 128 else None
+    out = []
+    if style or any(get_method(m).needs_style_run for m in methods):
+        cost = costs.style_cost(StyleConfig.from_profile(profile, seed=seed), device,
+                                count_batch, timed)
+        done = (style_folder(task, source, target, profile, seed, data_seed) / DONE).is_file()
+        out.append(dataclasses.replace(cost, status="in the cache" if done else "to train"))
+    for method in methods:
+        cost = costs.seg_cost(SegConfig.from_profile(profile, method=method, seed=seed),
+                              profile.slice_size, device, count_batch, timed)
+        folder = seg_folder(method, task, source, target, profile, seed, data_seed)
+        status = ("in the cache" if (folder / DONE).is_file() else
+                  "committed" if method not in taught and available(folder) else "to train")
+        out.append(dataclasses.replace(cost, status=status))
+    return out
 
 
 def run_origin(run: str | Path) -> str:
@@ -415,6 +451,7 @@ def train_runs(jobs: list[Job], profile: Profile, device: torch.device | str,
 
 
 __all__ = ["BOOK_METHODS", "DATA_SEED", "IDEAL_SETS", "Job", "TAUGHT", "book_runs", "data_parts",
+           "training_costs",
            "evaluate_on", "evaluate_run", "ideal_dir", "ideal_global_run",
            "ideal_translation_sets", "judge_translation", "run_origin", "seg_folder", "seg_run", "style_folder",
            "style_run", "train_job", "train_runs", "translated_dir"]

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glua_lib.config import PROFILE_ENV, PROFILES, Profile, budget_of, cache_dir, get_profile
+from glua_lib.config import (PROFILE_ENV, PROFILES, Profile, budget_of, cache_dir, choose_profile,
+                             get_profile)
 
 _REPORTED = ("glua-book", "torch", "numpy", "scipy", "monai", "nibabel", "pydicom", "matplotlib",
              "ipywidgets")
@@ -199,7 +200,7 @@ def config_report(profile: Profile | None = None, seed: int | None = None,
     report["seed"] = "not set" if seed is None else str(seed)
     report["profile"] = profile.name
     env = os.environ.get(PROFILE_ENV, "").strip().lower()
-    by_device = "full" if device.type == "cuda" else "demo"
+    by_device = choose_profile(device)
     report["profile source"] = (f"${PROFILE_ENV}" if env and env == profile.name else
                                 "chosen by device" if not env and by_device == profile.name else
                                 "given (a chapter's profile parameter or an argument)")

@@ -9,7 +9,7 @@ from glua_lib import DEMO, committed, pipeline
 from glua_lib.checkpoint import load_checkpoint
 
 TINY = dataclasses.replace(DEMO, name="demo", slice_size=32, n_slices=6, n_train=2, n_test=1,
-                           batch_size=2, seg_steps=3, style_steps=2)
+                           batch_size=2, seg_steps=3, style_steps=4, style_batch=1)
 CPU = torch.device("cpu")
 INFO = {"command": "test", "code_version": "abc", "machine": "here", "torch": "x", "made_on": "d"}
 

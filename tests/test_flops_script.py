@@ -163,3 +163,20 @@ def test_peak_of_a_small_step_in_a_subprocess(flops):
     r = flops.measure_peak("demo", "none", 1)
     assert r["kind"] == "process peak RSS" or r["kind"] == "CUDA max allocated", r
     assert r["peak_mib"] > 0
+
+
+def test_chapter_totals_add_the_runs_each_chapter_trains(flops, monkeypatch, capsys):
+    fake_rows(monkeypatch, flops)  # style 4 GFLOP × 1200; local, glua 3 GFLOP, others 2, × 600
+    methods = ["none", "global", "local", "local-unmasked", "glua-unmasked", "glua", "oracle"]
+    demo = flops.collect(["demo"], methods, ["unet"], sifa=False,
+                         log=lambda *a, **k: None)["profiles"]["demo"]
+    style, plain, seen = 4e9 * 1200, 2e9 * 600, 3e9 * 600
+    assert flops.chapter_total(demo, "chapter 2") == style + plain  # + the oracle judge
+    assert flops.chapter_total(demo, "chapter 3") == seen + 3 * plain
+    assert flops.chapter_total(demo, "chapter 4") == style + 2 * seen + 4 * plain
+    lean = flops.collect(["demo"], ["none"], ["unet"], sifa=False,
+                         log=lambda *a, **k: None)["profiles"]["demo"]
+    assert flops.chapter_total(lean, "chapter 3") is None  # local was not counted
+    flops.print_table({"profiles": {"demo": demo}})
+    out = capsys.readouterr().out
+    assert "per chapter, from an empty cache" in out and "chapter 4" in out

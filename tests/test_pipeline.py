@@ -13,7 +13,7 @@ from glua_lib.data import load_volumes, phantom_dir
 from glua_lib.data.default import DATA_SEED
 
 TINY = dataclasses.replace(DEMO, name="demo", slice_size=32, n_slices=6, n_train=2, n_test=1,
-                           batch_size=2, seg_steps=3)
+                           batch_size=2, seg_steps=3, style_batch=1)
 
 
 def test_seg_run_is_trained_once_and_evaluated_on_target_test(tmp_path, monkeypatch):
@@ -77,7 +77,7 @@ def test_judge_translation_scores_source_and_translation_with_the_oracle(tmp_pat
     assert list(judged["ideal"]["volumes"]) == [f"cardiac-mr-002_style{k}" for k in range(3)]
 
 
-def test_progress_bars_show_for_the_full_profiles_long_runs(tmp_path, monkeypatch):
+def test_progress_bars_show_as_the_profile_says_for_its_long_runs(tmp_path, monkeypatch):
     from glua_lib.seg import train as seg_train
 
     monkeypatch.setenv("GLUA_CACHE", str(tmp_path))
@@ -89,7 +89,7 @@ def test_progress_bars_show_for_the_full_profiles_long_runs(tmp_path, monkeypatc
 
     monkeypatch.setattr(seg_train, "train_seg", train_seg)
     monkeypatch.setattr(pipeline, "phantom_dir", lambda *args: tmp_path / "phantoms")
-    full = dataclasses.replace(TINY, name="full")
+    full = dataclasses.replace(TINY, name="gpu", progress=True)  # a GPU profile's long runs
     for seed, (profile, asked) in enumerate([(TINY, None), (full, None), (TINY, True),
                                              (full, False)]):
         pipeline.seg_run("none", "cardiac", "mr", "ct", profile, seed, torch.device("cpu"),

@@ -85,6 +85,16 @@ ORACLE_NOTE = ("ORACLE: trained on TARGET labels, which the unsupervised setting
                "a supervised upper bound, not an adaptation method")
 
 
+# The segmenter's sizes a profile picks by name (Profile.seg_size): SegConfig fields of the U-Net
+# and, with backbone="deeplab", of DeepLab-v2.
+SEG_SIZES: dict[str, dict[str, dict]] = {
+    "small": {"unet": dict(width=16, depth=4, lr=2e-3, log_every=10, ckpt_every=100),
+              "deeplab": dict(width=16, blocks=(1,) * 5)},
+    "paper": {"unet": dict(width=32, depth=5, lr=1e-3, log_every=50, ckpt_every=1000),
+              "deeplab": dict(width=64, blocks=(3, 4, 23, 2, 1))},
+}
+
+
 @dataclass(frozen=True)
 class SegConfig:
     """Everything that decides a segmenter run (saved as ``config.json`` in the run folder)."""
@@ -126,22 +136,26 @@ class SegConfig:
     def from_profile(cls, profile: Profile | str | None = None, **overrides) -> "SegConfig":
         """Defaults sized for a :class:`~glua_lib.config.Profile`, then ``overrides``.
 
-        ``demo`` (64² slices, 2 CPU cores): width 16, depth 4, ``profile.seg_steps`` steps of
-        ``profile.batch_size`` slices; ``full`` (256², GPU): width 32, depth 5, AMP. With
-        ``backbone="deeplab"``: width 16 and one bottleneck per layer in ``demo``, the authors'
-        width 64 and ResNet-101 layout ``(3, 4, 23, 2, 1)`` in ``full``.
+        The profile gives the budget (``seg_steps`` of ``batch_size`` slices), AMP and the
+        widths' name (:data:`SEG_SIZES`): ``small`` (``demo``, 64² slices on 2 CPU cores): U-Net
+        width 16, depth 4; ``paper`` (``gpu16``, ``full``; 256² on a GPU): width 32, depth 5.
+        With ``backbone="deeplab"``: width 16 and one bottleneck per layer (``small``), the
+        authors' width 64 and ResNet-101 layout ``(3, 4, 23, 2, 1)`` (``paper``).
         """
         if not isinstance(profile, Profile):
             profile = get_profile(profile)
-        full = profile.name == "full"
+        try:
+            sized = SEG_SIZES[profile.seg_size]
+        except KeyError:
+            raise ValueError(f"profile {profile.name!r}: unknown seg_size {profile.seg_size!r}; "
+                             f"choose one of {sorted(SEG_SIZES)}") from None
         base = dict(
             steps=profile.seg_steps, batch_size=profile.batch_size, n_styles=profile.n_styles,
             num_workers=profile.num_workers, amp=profile.amp, profile=profile.name,
-            width=32 if full else 16, depth=5 if full else 4, lr=1e-3 if full else 2e-3,
-            log_every=50 if full else 10, ckpt_every=1000 if full else 100,
+            **sized["unet"],
         )
         if overrides.get("backbone") == "deeplab":
-            base.update(width=64 if full else 16, blocks=(3, 4, 23, 2, 1) if full else (1,) * 5)
+            base.update(sized["deeplab"])
         base.update(overrides)
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(base) - fields

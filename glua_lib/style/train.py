@@ -55,6 +55,19 @@ _SETTINGS_OF = {"w_class": ("class_start", "class_conf", "labeller_width", "labe
                             "labeller_lr")}
 
 
+# The style model's sizes a profile picks by name (Profile.style_size): StyleConfig fields that
+# differ from the paper-scale defaults. "medium"'s widths and learning rate are our choice for a
+# 16 GB GPU (half the paper's widths, about a quarter of its convolution FLOPs), not measured
+# against "paper"; "small" was chosen for the CPU demo (benchmarks/RESULTS.md).
+STYLE_SIZES: dict[str, dict] = {
+    "small": dict(dim=8, n_res=2, mlp_dim=64, dis_dim=16, dis_layers=3, dis_scales=2, lr=4e-4,
+                  sample_every=300, checkpoint_every=300, log_every=10),
+    "medium": dict(dim=32, mlp_dim=128, dis_dim=32, lr=2e-4,
+                   sample_every=1000, checkpoint_every=1000, log_every=50),
+    "paper": dict(sample_every=2000, checkpoint_every=2000, log_every=50),
+}
+
+
 @dataclass(frozen=True)
 class StyleConfig:
     """Every setting of a style-transfer run (defaults: paper scale, see :meth:`from_profile`)."""
@@ -103,23 +116,20 @@ class StyleConfig:
     def from_profile(cls, profile: Profile, **overrides) -> "StyleConfig":
         """The config for a profile; ``overrides`` replace any field.
 
-        ``full`` is MUNIT/DAR-UNet scale. ``demo`` is a narrow model that trains in three to
-        four minutes on two CPU cores; it sees the profile's ``style_steps × batch_size`` slices as
-        twice the steps on half batches (a short GAN run gains more from updates than from
-        batch size) with a higher learning rate.
+        The profile gives the budget (``style_steps`` of ``style_batch`` slices per domain), the
+        slice size and AMP, and names the widths (:data:`STYLE_SIZES`): ``paper`` is
+        MUNIT/DAR-UNet scale (``full``), ``medium`` half its width for a 16 GB GPU (``gpu16``),
+        ``small`` a narrow model that trains in minutes on two CPU cores (``demo``). The
+        class-wise term, when switched on, starts halfway.
         """
-        common = dict(steps=profile.style_steps, batch_size=profile.batch_size,
+        common = dict(steps=profile.style_steps, batch_size=profile.style_batch,
                       image_size=profile.slice_size, amp=profile.amp,
-                      num_workers=profile.num_workers)
-        if profile.name == "full":
-            sized = dict(sample_every=2000, checkpoint_every=2000, log_every=50,
-                         class_start=profile.style_steps // 2)
-        else:
-            sized = dict(dim=8, n_res=2, mlp_dim=64, dis_dim=16, dis_layers=3, dis_scales=2,
-                         lr=4e-4, steps=2 * profile.style_steps,
-                         class_start=profile.style_steps,
-                         batch_size=max(1, profile.batch_size // 2),
-                         sample_every=300, checkpoint_every=300, log_every=10)
+                      num_workers=profile.num_workers, class_start=profile.style_steps // 2)
+        try:
+            sized = STYLE_SIZES[profile.style_size]
+        except KeyError:
+            raise ValueError(f"profile {profile.name!r}: unknown style_size "
+                             f"{profile.style_size!r}; choose one of {sorted(STYLE_SIZES)}") from None
         return dataclasses.replace(cls(**{**common, **sized}), **overrides)
 
     @classmethod
