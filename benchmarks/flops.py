@@ -470,7 +470,7 @@ def collect(profiles, methods, backbones, count_batch=None, sifa=True, log=_prog
     """Every count the table prints: ``{"profiles": {name: {"style": row, "seg": {backbone:
     {method: row}}, "per_task": {backbone: {method: FLOPs}}}}, "sifa": {...}}``; a row has
     ``flops`` (per step), ``per_run``, ``batch``, ``counted_batch``, ``steps``."""
-    out: dict = {"profiles": {}}
+    out: dict = {"profiles": {}, "gpu_rates": GPU_RATES, "chapter_runs": CHAPTER_RUNS}
     for name in profiles:
         log(f"counting {name}: style step ...", flush=True)
         style = count_style_step(name, count_batch)
@@ -486,6 +486,7 @@ def collect(profiles, methods, backbones, count_batch=None, sifa=True, log=_prog
         prof = out["profiles"][name] = {"style": style, "seg": seg}
         prof["per_task"] = {bk: {m: task_total(prof, bk, m) for m in rows}
                             for bk, rows in seg.items()}
+        prof["per_chapter"] = {c: chapter_total(prof, c) for c in CHAPTER_RUNS}
     if sifa:
         log("counting SIFA (stand-in) ...", flush=True)
         released = count_sifa_iteration()

@@ -250,6 +250,41 @@ def cost_markdown(costs: list[RunCost]) -> str:
     return "\n".join(lines) + "\n\n" + total
 
 
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def profiles_table(report: Mapping, method: str = "glua", sifa: bool = True) -> str:
+    """A Markdown table of what each profile costs, from ``benchmarks/flops.py --json``'s
+    report: the style run, ``method`` for one task, direction and seed (and ÷ SIFA's schedule,
+    an estimate), and each chapter's runs from an empty cache, with the hours they would take
+    at the report's assumed GPU throughputs (``gpu_rates``; estimates, so labelled)."""
+    rates = report.get("gpu_rates", {})
+    ref = report.get("sifa", {}).get("released", {}).get("per_run") if sifa else None
+    chapters = list(report.get("chapter_runs", {}))
+    head = ["profile", "style run", f"`{method}`, one task/direction/seed",
+            *(f"{c}, empty cache" for c in chapters)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for name, prof in report["profiles"].items():
+        total = prof.get("per_task", {}).get("unet", {}).get(method)
+        cells = [f"`{name}`", human(prof["style"]["per_run"]),
+                 "–" if total is None else human(total) + (f" ({total / ref:.2g}× SIFA)"
+                                                         if ref else "")]
+        for chapter in chapters:
+            flops = prof.get("per_chapter", {}).get(chapter)
+            est = "; ".join(f"{gpu} ≈ {_hours(flops / rate)}" for gpu, rate in rates.items())
+            cells.append("–" if flops is None else f"{human(flops)}" + (
+                f" ({est})" if name != "demo" and est else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    note = ("Estimated hours = FLOPs ÷ an assumed sustained mixed-precision throughput ("
+            + ", ".join(f"{gpu} {rate / 1e12:.0f} TFLOP/s" for gpu, rate in rates.items())
+            + "), not measurements; `demo` runs on the CPU, where `make test` measures it.")
+    if ref:
+        note += (f" SIFA's schedule ({human(ref)}) is an estimate counted on a stand-in of its "
+                 "published networks (`benchmarks/flops.py`).")
+    return "\n".join(lines) + "\n\n" + note
+
+
 __all__ = ["N_CLASSES", "RunCost", "SPEED_CLASSES", "cost_markdown", "count_flops", "expected",
-           "human", "measure", "minutes", "seg_cost", "seg_step", "style_cost", "style_step",
+           "human", "measure", "minutes", "profiles_table", "seg_cost", "seg_step", "style_cost", "style_step",
            "times_table"]

@@ -91,3 +91,44 @@ def test_training_costs_say_which_runs_the_chapter_will_train(tmp_path, monkeypa
     rows = pipeline.training_costs(["oracle"], *args, style=True, timed=False)
     assert [(r.name, r.status) for r in rows] == [("style model", "in the cache"),
                                                    ("oracle", "committed")]
+
+
+def fake_report():
+    """A report as ``benchmarks/flops.py --json`` writes it (numbers made up)."""
+    def prof(style, glua, chapters):
+        return {"style": {"per_run": style}, "per_task": {"unet": {"glua": glua}},
+                "per_chapter": dict(zip(("chapter 2", "chapter 3", "chapter 4"), chapters))}
+    return {"gpu_rates": {"T4": 20e12, "H100": 250e12},
+            "chapter_runs": {"chapter 2": ["style", "oracle"], "chapter 3": ["local"],
+                             "chapter 4": ["style", "glua"]},
+            "sifa": {"released": {"per_run": 250e15}},
+            "profiles": {"demo": prof(10e12, 20e12, (15e12, 30e12, 60e12)),
+                         "gpu16": prof(20e15, 25e15, (36e15, 18e15, 72e15))}}
+
+
+def test_profiles_table_gives_counts_ratios_and_labelled_estimates():
+    table = costs.profiles_table(fake_report())
+    rows = table.splitlines()
+    assert rows[0] == ("| profile | style run | `glua`, one task/direction/seed | chapter 2, empty "
+                       "cache | chapter 3, empty cache | chapter 4, empty cache |")
+    assert rows[2] == ("| `demo` | 10.00 TFLOP | 20.00 TFLOP (8e-05× SIFA) | 15.00 TFLOP | "
+                       "30.00 TFLOP | 60.00 TFLOP |")  # the CPU profile: no GPU hours
+    assert rows[3] == ("| `gpu16` | 20.00 PFLOP | 25.00 PFLOP (0.1× SIFA) | 36.00 PFLOP (T4 ≈ "
+                       "30 min; H100 ≈ 2 min) | 18.00 PFLOP (T4 ≈ 15 min; H100 ≈ 1 min) | "
+                       "72.00 PFLOP (T4 ≈ 60 min; H100 ≈ 5 min) |")
+    assert "not measurements" in table and "T4 20 TFLOP/s" in table and "estimate" in table
+
+
+def test_the_committed_flop_counts_keep_gpu16_within_its_targets():
+    """issue 29's targets, on the counts `benchmarks/flops.py` committed: one task, direction
+    and seed of glua within SIFA's schedule, each chapter's runs within an hour on a T4 at the
+    throughput assumed (an estimate; the count itself is exact)."""
+    import json
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "flops.json"
+    report = json.loads(path.read_text())
+    gpu16, sifa = report["profiles"]["gpu16"], report["sifa"]["released"]["per_run"]
+    assert max(gpu16["per_task"]["unet"].values()) <= sifa
+    assert gpu16["style"]["per_run"] < report["profiles"]["full"]["style"]["per_run"] / 10
+    for chapter, flops in gpu16["per_chapter"].items():
+        assert flops / report["gpu_rates"]["T4"] <= 3600, chapter

@@ -2,8 +2,9 @@
 
 On ``config-inited`` it reads what ``make test`` measured (``benchmarks/results/
 book-times-demo.json``) and what ``make ablation`` found (``benchmarks/results/ablation-demo.json``)
-and gives the introduction two MyST substitutions: ``chapter_times``
-(:func:`glua_lib.costs.times_table`) and ``ablation_preview``
+and what ``benchmarks/flops.py`` counted (``benchmarks/results/flops.json``), and gives the
+introduction three MyST substitutions: ``chapter_times`` (:func:`glua_lib.costs.times_table`),
+``profile_costs`` (:func:`glua_lib.costs.profiles_table`) and ``ablation_preview``
 (:func:`glua_lib.results.ablation_summary`). So the introduction's numbers are those files',
 recomputed at every build, never typed in.
 """
@@ -14,7 +15,8 @@ from pathlib import Path
 
 
 def _figures(app, config) -> None:
-    from glua_lib.costs import times_table
+    from glua_lib.config import PROFILES
+    from glua_lib.costs import profiles_table, times_table
     from glua_lib.results import ablation_summary, load_report
 
     results = Path(app.srcdir) / "benchmarks" / "results"
@@ -22,10 +24,15 @@ def _figures(app, config) -> None:
     times = results / "book-times-demo.json"
     subs["chapter_times"] = (times_table(json.loads(times.read_text())) if times.is_file() else
                              f"(no {times.name}: `make test` writes it to `_build/book-times.json`)")
+    flops = results / "flops.json"
+    subs["profile_costs"] = (profiles_table(json.loads(flops.read_text())) if flops.is_file() else
+                             f"(no {flops.name}: `python benchmarks/flops.py --json "
+                             f"benchmarks/results/{flops.name}` writes it)")
     ablation = results / "ablation-demo.json"
     if ablation.is_file():
         report = load_report(ablation)
-        _, summary = ablation_summary(report, "glua", ["global", "local"], target_gap=0.70,
+        _, summary = ablation_summary(report, "glua", ["global", "local"],
+                                      target_gap=PROFILES[report["profile"]].gap_target,
                                       shown=["none", "global", "local", "glua", "oracle"])
         subs["ablation_preview"] = (f"{summary}\n\n(`{report['command']}`, code "
                                     f"{report['code_version'][:12]}, seeds {report['seeds']})")
