@@ -1,7 +1,7 @@
 """Training FLOPs of every component, per step and per run, next to SIFA's (an estimate).
 
     .venv/bin/python benchmarks/flops.py [--profiles demo gpu16 full] \
-        [--methods none global local glua local-attn glua-attn oracle] \
+        [--methods none global local local-unmasked glua glua-unmasked local-attn glua-attn oracle] \
         [--backbones unet deeplab] [--count-batch B] [--memory] [--batch-sizes 1 2 4 ...] \
         [--json OUT]
 
@@ -93,7 +93,8 @@ from glua_lib.seg.losses import DiceCELoss  # noqa: E402
 from glua_lib.seg.train import SegConfig, build_model, get_method  # noqa: E402
 from glua_lib.style.train import StyleConfig, StyleTrainer  # noqa: E402
 
-METHODS = ("none", "global", "local", "glua", "local-attn", "glua-attn", "oracle")
+METHODS = ("none", "global", "local", "local-unmasked", "glua", "glua-unmasked", "local-attn",
+           "glua-attn", "oracle")
 BACKBONES = ("unet", "deeplab")
 
 # SIFA's schedule (config_param.json of cchen-cc/SIFA) and the issue's figures for it

@@ -29,7 +29,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from glua_lib.checkpoint import rng_state, set_rng_state
 from glua_lib.seg.losses import DiceCELoss
-from glua_lib.seg.train import Batch, SegConfig, StepHook, build_model, get_method
+from glua_lib.method import Batch, StepHook
+from glua_lib.methods import get_method
+from glua_lib.seg.train import SegConfig, build_model
 from glua_lib.style.train import StyleConfig, StyleTrainer
 
 N_CLASSES = 5  # background + 4 structures (heart) or organs (abdomen): both tasks

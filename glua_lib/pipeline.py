@@ -117,7 +117,8 @@ def seg_folder(method: str, task: str, source: str, target: str, profile: Profil
     """The cache folder of :func:`seg_run`'s run (which may not exist yet): its name records
     method, task, direction, profile, seed, phantoms and overrides, and a fingerprint of every
     setting, the method's own and the style run's folder (for methods that use one) included."""
-    from glua_lib.seg.train import SegConfig, get_method
+    from glua_lib.methods import get_method
+    from glua_lib.seg.train import SegConfig
 
     extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
     style = (style_folder(task, source, target, profile, seed, data_seed)
@@ -147,7 +148,8 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     needed); ``False`` trains it (what a chapter does with the run it teaches).
     :func:`run_origin` says which happened.
     """
-    from glua_lib.seg.train import SegConfig, get_method
+    from glua_lib.methods import get_method
+    from glua_lib.seg.train import SegConfig
 
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
@@ -177,7 +179,8 @@ def training_costs(methods: list[str] | tuple[str, ...], task: str, source: str,
 
     On a CPU the FLOPs of slices larger than 128² are counted on one slice per domain and scaled
     to the batch (exact), to save time; the timed step is the whole batch."""
-    from glua_lib.seg.train import SegConfig, get_method
+    from glua_lib.methods import get_method
+    from glua_lib.seg.train import SegConfig
     from glua_lib.style.train import StyleConfig
 
     device = torch.device("cpu") if device is None else torch.device(device)

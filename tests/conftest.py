@@ -67,13 +67,13 @@ def benchmark_script():
 
 @pytest.fixture
 def fake_translator(monkeypatch):
-    """``glua_lib.style.translate`` replaced by a stand-in whose ``translate_folder`` copies the
-    source folder as its "translation" (the segmenter's methods that train on translated source
-    run without a style model); returns the list of its calls, ``(run_dir, source_dir,
-    n_styles, seed, styles)`` each."""
+    """The ``translate_folder`` that the methods training on translated source call
+    (:func:`glua_lib.methods.translated_source`) replaced by a stand-in that copies the source
+    folder as its "translation" (they run without a style model); returns the list of its calls,
+    ``(run_dir, source_dir, n_styles, seed, styles)`` each."""
     import shutil
-    import sys
-    import types
+
+    import glua_lib.methods
 
     calls = []
 
@@ -83,7 +83,5 @@ def fake_translator(monkeypatch):
         shutil.copytree(source_dir, out_dir)
         return out_dir
 
-    fake = types.ModuleType("glua_lib.style.translate")
-    fake.translate_folder = translate_folder
-    monkeypatch.setitem(sys.modules, "glua_lib.style.translate", fake)
+    monkeypatch.setattr(glua_lib.methods, "translate_folder", translate_folder)
     return calls

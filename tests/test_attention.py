@@ -15,7 +15,10 @@ from glua_lib.checkpoint import load_checkpoint, save_checkpoint
 from glua_lib.local import (AttentionConfig, FeatureAttentionHook, FeatureMask,
                             MaskDiscriminator, OutputDiscriminator, apply_mask, attention_mask,
                             discriminator_step_loss, lsgan_loss)
-from glua_lib.seg import METHODS, Batch, UNet, read_log, train_seg
+from glua_lib.method import Batch
+from glua_lib.methods import METHODS
+from glua_lib.seg.train import read_log, train_seg
+from glua_lib.seg.unet import UNet
 from glua_lib.data import load_volume
 from glua_lib.seg.predict import load_feature_mask, load_model, predict_folder, predict_volume
 

@@ -11,7 +11,8 @@ from test_seg import make_prepared, tiny_config
 
 from glua_lib.cli import main
 from glua_lib.data import list_subjects, load_volume, read_manifest, save_volume
-from glua_lib.seg import evaluate_folders, predict_folder, train_seg
+from glua_lib.seg.predict import evaluate_folders, predict_folder
+from glua_lib.seg.train import train_seg
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,7 @@ def test_cli_errors_name_the_file_and_exit_2(trained, tmp_path, capsys, argv, me
 def test_help_names_every_method_train_seg_takes():
     import glua_lib.local  # noqa: F401  (registers local, glua and their unmasked twins)
     from glua_lib.cli import COMMANDS
-    from glua_lib.seg import METHODS
+    from glua_lib.methods import METHODS
 
     summary = COMMANDS["train-seg"][1]  # its line in `python -m glua_lib --help`
     assert set(METHODS) > {"none", "global", "local", "glua", "oracle"}

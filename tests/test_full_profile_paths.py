@@ -24,7 +24,10 @@ from glua_lib.checkpoint import load_checkpoint
 from glua_lib.cli import main
 from glua_lib.config import get_profile
 from glua_lib.runtime import amp_enabled, autocast, diverged_advice
-from glua_lib.seg import METHODS, Method, NonFiniteLossError, UNet, read_log, train_seg
+from glua_lib.method import Method, NonFiniteLossError
+from glua_lib.methods import METHODS
+from glua_lib.seg.train import read_log, train_seg
+from glua_lib.seg.unet import UNet
 from glua_lib.seg.predict import predict_volume
 from glua_lib.style import losses
 from glua_lib.style.train import StyleTrainer, TrainingDiverged, train_style

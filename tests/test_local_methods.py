@@ -18,7 +18,10 @@ from glua_lib.data import make_manifest, save_volume, write_manifest
 from glua_lib.local import (LocalAlignmentHook, LocalConfig, compute_masks, load_local_run,
                             mask_auc_over_training, masked_adversarial_loss, rampup,
                             snapshot_steps, target_slices)
-from glua_lib.seg import METHODS, Batch, NonFiniteLossError, SegConfig, UNet, read_log, train_seg
+from glua_lib.method import Batch, NonFiniteLossError
+from glua_lib.methods import METHODS, source_images
+from glua_lib.seg.train import SegConfig, read_log, train_seg
+from glua_lib.seg.unet import UNet
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -201,7 +204,8 @@ def test_method_settings_are_saved_and_a_folder_with_other_settings_is_refused(f
     assert METHODS["none"].settings_for(cfg) == {}  # plain methods have no settings file
     # a changed default of the method (here top_k) must not reuse the folder
     monkeypatch.setitem(METHODS, "local-unmasked", METHODS["local-unmasked"])  # restored after
-    local_methods.register_local_method("local-unmasked", "changed", masked=False, top_k=0.5)
+    METHODS["local-unmasked"] = local_methods.lossweight_method(
+        "local-unmasked", "changed", source_images, masked=False, top_k=0.5)
     with pytest.raises(ValueError, match=r"method\.json.*differs in \['top_k'\]"):
         train_seg("local-unmasked", src, tgt, run, cfg, "cpu", progress=False)
 

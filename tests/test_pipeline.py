@@ -78,7 +78,7 @@ def test_judge_translation_scores_source_and_translation_with_the_oracle(tmp_pat
 
 
 def test_progress_bars_show_as_the_profile_says_for_its_long_runs(tmp_path, monkeypatch):
-    from glua_lib.seg import train as seg_train
+    from glua_lib.seg import train as seg_train  # the submodule
 
     monkeypatch.setenv("GLUA_CACHE", str(tmp_path))
     seen = []

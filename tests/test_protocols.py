@@ -11,7 +11,7 @@ from glua_lib.cli import main
 from glua_lib.data import Volume, make_manifest, save_volume, write_manifest
 from glua_lib.metrics import pool_volumes
 from glua_lib.results import combine_evaluations, make_table
-from glua_lib.seg import evaluate_folders
+from glua_lib.seg.predict import evaluate_folders
 
 CLASSES = ("background", "MYO", "LAC", "LVC", "AA")
 

@@ -12,8 +12,10 @@ import torch
 from glua_lib.checkpoint import load_checkpoint
 from glua_lib.config import DEMO, FULL, load_config
 from glua_lib.data import Volume, make_manifest, save_volume, write_manifest
-from glua_lib.seg import (METHODS, DiceCELoss, Method, NonFiniteLossError, SegConfig, StepHook,
-                          UNet, read_log, soft_dice_loss, train_seg)
+from glua_lib.method import Method, NonFiniteLossError, StepHook
+from glua_lib.methods import METHODS
+from glua_lib.seg import DiceCELoss, UNet, soft_dice_loss
+from glua_lib.seg.train import SegConfig, read_log, train_seg
 from glua_lib.seg.train import StepBatches
 
 # ---------------------------------------------------------------------------------------------

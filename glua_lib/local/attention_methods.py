@@ -29,21 +29,27 @@ with polynomial decay; the authors use ``0.5·CE + 0.5·Dice`` and SGD for DeepL
 of one ablation share one segmenter and one recipe. The discriminators follow the authors: Adam,
 lr ``1e-4``, betas ``(0.9, 0.99)``, the segmenter's polynomial decay; ``λ = 0.01``.
 
-This module registers nothing on import; :func:`glua_lib.local.register_methods` does.
+Its methods are entries of the table :data:`glua_lib.methods.METHODS`, built by
+:func:`attention_method`.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
 from glua_lib.local.attention import (SOURCE, FeatureMask, OutputDiscriminator,
                                       discriminator_step_loss, lsgan_loss)
 from glua_lib.runtime import amp_enabled, autocast, diverged_advice
-from glua_lib.seg.train import (Batch, Method, NonFiniteLossError, SegConfig, StepHook,
-                                translated_source)
+from glua_lib.local.methods import paper_sized
+from glua_lib.method import Batch, Method, NonFiniteLossError, StepHook, TrainContext
+
+if TYPE_CHECKING:  # types only: the trainer imports the table of methods, which imports this
+    from glua_lib.seg.train import SegConfig
 
 
 def _deepest(config: SegConfig) -> int:
@@ -73,7 +79,8 @@ class AttentionConfig:
         ``"deepest"``: ``(depth,)``, the U-Net's bottleneck, its deepest features (the authors
         mask DeepLab-v2's deepest, ``layer4``, all the classifier sees; in a U-Net the skip
         connections carry the other levels around it), ``"every"``: ``0 … depth``, every level
-        that reaches the decoder; ``d2_width`` 64 in ``full``, 16 in ``demo``. Not tuned on
+        that reaches the decoder; ``d2_width`` 64 at the paper's sizes (``gpu16``, ``full``), 16 in
+        ``demo``. Not tuned on
         target labels."""
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
@@ -88,7 +95,7 @@ class AttentionConfig:
             fill["levels"] = ((deepest,) if cfg.where == "deepest"
                               else tuple(range(deepest + 1)))
         if cfg.d2_width is None:
-            fill["d2_width"] = 64 if config.profile == "full" else 16
+            fill["d2_width"] = 64 if paper_sized(config) else 16
         cfg = dataclasses.replace(cfg, **fill)
         return dataclasses.replace(cfg, levels=tuple(int(x) for x in cfg.levels),
                                    d_betas=tuple(float(x) for x in cfg.d_betas)).validate(config)
@@ -258,14 +265,18 @@ def load_feature_mask(state: dict, device: torch.device) -> FeatureMask:
     return FeatureMask.from_state(state, device)
 
 
-def attention_method(name: str, description: str, global_step: bool = False,
-                     **overrides) -> Method:
-    """A :class:`~glua_lib.seg.train.Method` with the authors' local step (not registered).
+def attention_method(name: str, description: str,
+                     labelled_data: Callable[[TrainContext], Path],
+                     needs_style_run: bool = False, **overrides) -> Method:
+    """A method with the authors' local step, for the table of methods.
 
-    ``global_step``: train on the style-translated source (``--style-run``, as ``global``).
-    ``overrides``: :class:`AttentionConfig` fields fixed for this name (``masked=False``, …).
+    ``labelled_data``: the folder the segmenter fits (:func:`glua_lib.methods.source_images`, or
+    :func:`glua_lib.methods.translated_source` with ``needs_style_run=True``). ``overrides``:
+    :class:`AttentionConfig` fields fixed for this name (``masked=False``, …).
     """
-    AttentionConfig.for_run(SegConfig(), **overrides)  # unknown or bad fields fail here
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(AttentionConfig)}
+    if unknown:
+        raise ValueError(f"unknown AttentionConfig fields {sorted(unknown)}")
     masked = overrides.get("masked", True)
 
     def make_hook(model, config: SegConfig, device: torch.device) -> FeatureAttentionHook:
@@ -273,30 +284,11 @@ def attention_method(name: str, description: str, global_step: bool = False,
                                     AttentionConfig.for_run(config, **overrides))
 
     return Method(
-        name, description,
-        labelled_data=translated_source if global_step else (lambda ctx: ctx.source_dir),
-        needs_style_run=global_step, uses_target_images=True, make_hook=make_hook,
+        name, description, labelled_data=labelled_data, needs_style_run=needs_style_run,
+        uses_target_images=True, make_hook=make_hook,
         settings=lambda config: {"local_step": "attention",
                                  **AttentionConfig.for_run(config, **overrides).to_dict()},
         load_feature_mask=load_feature_mask if masked else None)
 
 
-ATTENTION_METHODS = (
-    ("local-attn", "the authors' local step alone: source images and labels; target features "
-                   "masked f + |tanh(D1(f))|·f, D1 and D2 least-squares alignment", False, {}),
-    ("local-attn-unmasked", "ablation of local-attn: the same discriminators, no mask", False,
-     {"masked": False}),
-    ("local-attn-every-level", "variant of local-attn: the mask at every encoder level (the "
-                               "skip connections too), not only the bottleneck", False,
-     {"where": "every"}),
-    ("local-attn-detached", "variant of local-attn: no gradient through the mask", False,
-     {"detach_mask": True}),
-    ("glua-attn", "GLUA as its authors built it: source translated to target style with source "
-                  "labels; target features masked f + |tanh(D1(f))|·f, D1 and D2", True, {}),
-    ("glua-attn-unmasked", "ablation of glua-attn: the same discriminators, no mask", True,
-     {"masked": False}),
-)
-
-
-__all__ = ["ATTENTION_METHODS", "AttentionConfig", "FeatureAttentionHook", "attention_method",
-           "load_feature_mask"]
+__all__ = ["AttentionConfig", "FeatureAttentionHook", "attention_method", "load_feature_mask"]

@@ -1,7 +1,7 @@
 """The ``local`` and ``glua`` training methods: masked adversarial alignment of target features.
 
-Registered in :data:`glua_lib.seg.train.METHODS` when this module is imported (``import
-glua_lib.local`` does it):
+The book's first guess at GLUA's local step, the mask as a loss weight. Its methods are entries of
+the table :data:`glua_lib.methods.METHODS`, built by :func:`lossweight_method`:
 
 ===================  ==========================================  ===========================
 method               labelled images the segmenter fits           local alignment on target
@@ -50,23 +50,29 @@ the end of training is the checkpoint itself.
 
 **Settings** live in :class:`LocalConfig` (not in :class:`~glua_lib.seg.train.SegConfig`): its
 defaults are derived from the run's ``SegConfig`` (profile, steps, depth), so a method name plus
-its ``SegConfig`` still determines a run. :func:`register_local_method` registers a variant
-with other settings under a new name (e.g. ``local-top25`` with ``top_k=0.25``).
+its ``SegConfig`` still determines a run. :func:`lossweight_method` builds a variant with other
+settings under a new name (e.g. ``local-top25`` with ``top_k=0.25``); add it to
+:data:`glua_lib.methods.METHODS` to train it by name.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import torch
+
+if TYPE_CHECKING:  # types only: the trainer imports the table of methods, which imports this
+    from glua_lib.seg.train import SegConfig
 
 from glua_lib.local.discriminator import FeatureDiscriminator
 from glua_lib.local.mask import (GANS, NORMS, SCORES, discriminator_loss, gap_score, local_mask,
                                  masked_adversarial_loss, source_probability)
 from glua_lib.runtime import amp_enabled, autocast, diverged_advice
-from glua_lib.seg.train import (Batch, Method, NonFiniteLossError, SegConfig, StepHook,
-                                register_method, translated_source)
+from glua_lib.config import PROFILES
+from glua_lib.method import Batch, Method, NonFiniteLossError, StepHook, TrainContext
 from glua_lib.seg.unet import UNet
 
 
@@ -103,7 +109,7 @@ class LocalConfig:
         unknown = set(overrides) - fields
         if unknown:
             raise ValueError(f"unknown LocalConfig fields {sorted(unknown)}")
-        full = config.profile == "full"
+        full = paper_sized(config)
         derived = dict(levels=(max(config.depth - 2, 0), config.depth - 1),
                        adv_weight=0.01 if full else 0.05, ramp_steps=config.steps // 4,
                        d_width=64 if full else 32, snapshots=2 if full else 4)
@@ -291,42 +297,36 @@ class LocalAlignmentHook(StepHook):
 # registration
 
 
-def register_local_method(name: str, description: str, global_step: bool = False,
-                          **local_overrides) -> Method:
-    """Register a local-alignment method ``name`` in the segmenter's method registry.
+def lossweight_method(name: str, description: str,
+                      labelled_data: Callable[[TrainContext], Path],
+                      needs_style_run: bool = False, **local_overrides) -> Method:
+    """A local-alignment method with the mask as a loss weight, for the table of methods.
 
-    ``global_step``: train on the style-translated source (needs ``--style-run``, like
-    ``global``) instead of the source images. ``local_overrides``: :class:`LocalConfig` fields
-    (``masked=False``, ``top_k=0.25``, …), fixed for this name, so the name identifies the run.
+    ``labelled_data``: the folder the segmenter fits (:func:`glua_lib.methods.source_images`, or
+    :func:`glua_lib.methods.translated_source` with ``needs_style_run=True``).
+    ``local_overrides``: :class:`LocalConfig` fields (``masked=False``, ``top_k=0.25``, …), fixed
+    for this name, so the name identifies the run.
     """
-    LocalConfig.for_run(SegConfig(), **local_overrides)  # unknown or bad fields fail here
+    unknown = set(local_overrides) - {f.name for f in dataclasses.fields(LocalConfig)}
+    if unknown:
+        raise ValueError(f"unknown LocalConfig fields {sorted(unknown)}")
 
     def make_hook(model: UNet, config: SegConfig, device: torch.device) -> LocalAlignmentHook:
         return LocalAlignmentHook(model, config, device,
                                   LocalConfig.for_run(config, **local_overrides))
 
-    return register_method(Method(
-        name, description,
-        labelled_data=translated_source if global_step else (lambda ctx: ctx.source_dir),
-        needs_style_run=global_step, uses_target_images=True, make_hook=make_hook,
-        settings=lambda config: LocalConfig.for_run(config, **local_overrides).to_dict()))
+    return Method(
+        name, description, labelled_data=labelled_data, needs_style_run=needs_style_run,
+        uses_target_images=True, make_hook=make_hook,
+        settings=lambda config: LocalConfig.for_run(config, **local_overrides).to_dict())
 
 
-LOCAL_METHODS = {
-    "local": register_local_method(
-        "local", "local alignment: source images and labels + masked adversarial alignment "
-                 "of target features"),
-    "local-unmasked": register_local_method(
-        "local-unmasked", "ablation of local: the same alignment with the mask M ≡ 1",
-        masked=False),
-    "glua": register_local_method(
-        "glua", "GLUA: source translated to target style with source labels + masked "
-                "adversarial alignment of target features", global_step=True),
-    "glua-unmasked": register_local_method(
-        "glua-unmasked", "ablation of glua: the same with the mask M ≡ 1", global_step=True,
-        masked=False),
-}
+def paper_sized(config: SegConfig) -> bool:
+    """Whether a run's segmenter has the paper's sizes (its profile's ``seg_size``, as ``gpu16``
+    and ``full``), which the local step's defaults follow; a profile this library does not know
+    gets the ``demo`` defaults."""
+    profile = PROFILES.get(config.profile)
+    return profile is not None and profile.seg_size == "paper"
 
 
-__all__ = ["LOCAL_METHODS", "LocalAlignmentHook", "LocalConfig", "rampup",
-           "register_local_method"]
+__all__ = ["LocalAlignmentHook", "LocalConfig", "lossweight_method", "paper_sized", "rampup"]

@@ -31,7 +31,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", required=True, help="none, global, local, glua (and the "
                    "ablations local-unmasked, glua-unmasked), the authors' local step local-attn, "
                    "glua-attn (and their -unmasked twins) or oracle (oracle trains on TARGET "
-                   "labels: the supervised upper bound); see glua_lib.seg.train.METHODS")
+                   "labels: the supervised upper bound); see glua_lib.methods.METHODS")
     p.add_argument("--backbone", default=None, choices=("unet", "deeplab"),
                    help="the segmenter: unet (default) or deeplab, the GLUA authors' DeepLab-v2 "
                         "(dilated ResNet + ASPP, output stride 8; small in demo, ResNet-101 "
@@ -102,7 +102,9 @@ def _add_compare(p: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from glua_lib.config import get_profile
-    from glua_lib.seg.train import NonFiniteLossError, SegConfig, get_method, train_seg
+    from glua_lib.method import NonFiniteLossError
+    from glua_lib.methods import get_method
+    from glua_lib.seg.train import SegConfig, train_seg
 
     get_method(args.method)  # unknown method: ValueError before anything is read
     device = device_arg(args.device)

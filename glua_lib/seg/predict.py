@@ -29,7 +29,7 @@ from glua_lib.data import (Volume, check_slice_size, get_task, list_subjects, lo
 from glua_lib.metrics import ASSD_UNITS, PROTOCOLS, MetricAccumulator, pool_volumes
 from glua_lib.runtime import amp_enabled, autocast, get_device
 from glua_lib.seg.deeplab import DeepLabV2
-from glua_lib.seg.train import get_method
+from glua_lib.methods import get_method
 from glua_lib.seg.unet import UNet
 
 

@@ -15,14 +15,13 @@ fixed number of steps and writes into ``out_dir`` (the *run folder*):
 ``translated/``   ``global`` only: the source volumes rendered in target style
 ================  =================================================================
 
-Methods (a registry, :data:`METHODS`; :func:`register_method` adds more):
+Methods (the table :data:`glua_lib.methods.METHODS`; the trainer knows them through the contract of
+:mod:`glua_lib.method`):
 
-* ``none``: source images with source labels; tested on the target (no adaptation).
-* ``global``: source images translated into target style by the style model (``--style-run``),
-  with the source labels (step 1 of GLUA alone).
-* ``oracle``: **target images with target labels**, which the unsupervised setting does not
-  have. It is the supervised upper bound, marked ``uses_target_labels`` in the config, the run
-  info and the log.
+``none`` (source images, no adaptation), ``global`` (source translated to target style by the
+style model, ``--style-run``), the local and GLUA methods, and ``oracle``: **target images with
+target labels**, which the unsupervised setting does not have, the supervised upper bound, marked
+``uses_target_labels`` in the config, the run info and the log.
 
 **No checkpoint selection.** Every method trains for ``config.steps`` steps and the final model
 is the result; target labels are never looked at during training (except by ``oracle``, whose
@@ -37,12 +36,12 @@ on CUDA up to cuDNN's nondeterministic kernels). The learning rate is a function
 it needs no state. A CPU with another thread count sums floats in another order: a resume on
 another machine warns, and ``run.json`` names the machine of every stretch.
 
-**Extending.** The next methods (``local``, ``glua``) add a feature discriminator and a masked
-adversarial loss on unlabelled target features. A :class:`Method` says which labelled folder
-the segmenter trains on, whether it also needs unlabelled target batches, and builds a
-:class:`StepHook`, which each step receives the source and target :class:`Batch` (images,
-logits, encoder features), returns an extra loss for the segmenter and may update its own
-networks afterwards; its state is checkpointed with the rest.
+**Extending.** A :class:`~glua_lib.method.Method` says which labelled folder the segmenter trains
+on, whether it also needs unlabelled target batches, and builds a
+:class:`~glua_lib.method.StepHook`, which each step receives the source and target
+:class:`~glua_lib.method.Batch` (images, logits, encoder features), returns an extra loss for the
+segmenter and may update its own networks afterwards; its state is checkpointed with the rest. A
+new method is one more entry of :data:`glua_lib.methods.METHODS`.
 """
 from __future__ import annotations
 
@@ -66,6 +65,8 @@ from glua_lib.data import (Augment, SliceDataset, check_slice_size, get_task, li
                            read_manifest)
 from glua_lib.data.prepared import MANIFEST
 from glua_lib.io import atomic_write_text
+from glua_lib.method import Batch, Method, NonFiniteLossError, StepHook, TrainContext
+from glua_lib.methods import get_method
 from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
                               get_device, out_of_memory, seed_worker, set_seed)
 from glua_lib.seg.losses import DiceCELoss
@@ -233,137 +234,6 @@ class SegConfig:
 
 
 # ---------------------------------------------------------------------------------------------
-# Method registry and per-step hooks
-
-
-@dataclass
-class Batch:
-    """One domain's part of a training step, as a :class:`StepHook` sees it."""
-
-    image: torch.Tensor  # B×C×H×W on the device
-    label: torch.Tensor | None  # B×H×W class indices; None for unlabelled (target) batches
-    logits: torch.Tensor  # B×K×H×W
-    features: list[torch.Tensor] | None  # encoder features (UNet.forward docs), if requested
-
-
-class StepHook:
-    """Extra per-step behaviour of a method (the base class adds nothing).
-
-    ``feature_levels``: encoder levels the hook needs; when non-empty the batches carry
-    ``features``. ``target_feature_mask`` gives the ``feature_mask`` callable of the target
-    images' forward pass (``UNet.forward``; ``None``: unmasked). ``loss`` runs inside the
-    autocast region after the forward passes and returns a term added to the segmenter loss plus
-    loggable floats; ``after_step`` runs after the segmenter's optimiser step (e.g. a
-    discriminator update on detached features). ``final_state`` is kept in the final model
-    (``model.pt``, key ``feature_mask``) when not empty: what the method needs at test time.
-    """
-
-    feature_levels: Sequence[int] = ()
-
-    def target_feature_mask(self):
-        return None
-
-    def final_state(self) -> dict:
-        return {}
-
-    def loss(self, step: int, source: Batch, target: Batch | None
-             ) -> tuple[torch.Tensor | float, dict[str, float]]:
-        return 0.0, {}
-
-    def after_step(self, step: int, source: Batch, target: Batch | None,
-                   scaler: torch.amp.GradScaler) -> dict[str, float]:
-        return {}
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-
-@dataclass
-class TrainContext:
-    """What a method's data function gets to decide on its labelled training folder."""
-
-    source_dir: Path
-    target_dir: Path
-    out_dir: Path
-    config: SegConfig
-    device: torch.device
-    style_run: Path | None
-    progress: bool
-
-
-@dataclass(frozen=True)
-class Method:
-    """A training method: its labelled data, whether it sees the target, and its step hook."""
-
-    name: str
-    description: str
-    labelled_data: Callable[[TrainContext], Path]  # the folder with labels the segmenter fits
-    uses_target_labels: bool = False  # True only for the oracle: flagged everywhere
-    needs_style_run: bool = False  # needs --style-run (a trained global style model)
-    uses_target_images: bool = False  # also draws unlabelled target batches every step
-    make_hook: Callable[[UNet, SegConfig, torch.device], StepHook] | None = None
-    settings: Callable[[SegConfig], dict] | None = None  # the hook's own settings for a run
-    # masks target images at test time too: builds the model's feature_mask callable from the
-    # final model's "feature_mask" state (a model.pt without it is refused: retrain)
-    load_feature_mask: Callable[[dict, torch.device], Callable] | None = None
-
-    def settings_for(self, config: SegConfig) -> dict:
-        """The method's own settings for a run with ``config`` (JSON-ready; ``{}`` if none):
-        saved as ``method.json`` next to the run and part of the pipeline's folder names, so a
-        changed method default trains a new run instead of reusing a stale one."""
-        return dict(self.settings(config)) if self.settings else {}
-
-
-METHODS: dict[str, Method] = {}
-
-
-def register_method(method: Method) -> Method:
-    """Add (or replace) a method in :data:`METHODS`."""
-    METHODS[method.name] = method
-    return method
-
-
-def get_method(name: str) -> Method:
-    """The registered method ``name``. The GLUA methods (``local``, ``glua`` and their
-    ``-unmasked`` twins) live in :mod:`glua_lib.local`, imported here on first need."""
-    if name not in METHODS:
-        import glua_lib.local  # noqa: F401  (registers its methods)
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; choose one of {sorted(METHODS)}") from None
-
-
-def translated_source(ctx: TrainContext) -> Path:
-    """The source rendered in target style by the style model (made once, in ``out/translated``)."""
-    if ctx.style_run is None:
-        raise ValueError(f"method {ctx.config.method!r} trains on source images translated by a "
-                         "style model: pass --style-run RUN_DIR (a trained global style model)")
-    out = ctx.out_dir / "translated"
-    if (out / MANIFEST).is_file():  # made by an earlier, interrupted run of this folder
-        return out
-    try:
-        from glua_lib.style.translate import translate_folder
-    except ModuleNotFoundError as err:
-        raise ImportError(f"method {ctx.config.method!r} needs glua_lib.style ({err})") from err
-    return Path(translate_folder(ctx.style_run, ctx.source_dir, out, n_styles=ctx.config.n_styles,
-                                 device=ctx.device, seed=ctx.config.seed, overwrite=False,
-                                 progress=ctx.progress, styles=ctx.config.styles))
-
-
-register_method(Method("none", "no adaptation: source images and labels",
-                       labelled_data=lambda ctx: ctx.source_dir))
-register_method(Method("global", "global alignment: source translated to target style, "
-                                 "source labels", labelled_data=translated_source,
-                       needs_style_run=True))
-register_method(Method("oracle", "upper bound: TARGET images and TARGET labels",
-                       labelled_data=lambda ctx: ctx.target_dir, uses_target_labels=True))
-
-
-# ---------------------------------------------------------------------------------------------
 # Data order: a function of (seed, step), so that resuming replays the same batches
 
 
@@ -424,10 +294,6 @@ def _loader(dataset: SliceDataset, config: SegConfig, seed: int, start: int,
 
 # ---------------------------------------------------------------------------------------------
 # The training loop
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN/inf; training stopped and the last good checkpoint was kept."""
 
 
 def build_model(config: SegConfig, in_channels: int, n_classes: int) -> UNet | DeepLabV2:
