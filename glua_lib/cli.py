@@ -23,8 +23,8 @@ class Command(NamedTuple):
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module" or "module:attribute", one-line help); imported when the parser is built
-    "train-style": ("glua_lib.style.train", "train source<->target style transfer (chapter 2)"),
-    "translate": ("glua_lib.style.translate",
+    "train-style": ("glua_lib.style.cli:train", "train source<->target style transfer (chapter 2)"),
+    "translate": ("glua_lib.style.cli:translate",
                   "render a prepared source folder in target styles (chapter 2)"),
     "train-seg": ("glua_lib.seg.cli:train", "train a segmenter: none, global, local, glua "
                   "(+ ablations), the authors' local step local-attn, glua-attn (+ variants "

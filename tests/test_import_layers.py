@@ -8,12 +8,6 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parents[1]
-# The one circle left: `python -m glua_lib train-style` / `translate` dispatch through forwarding
-# stubs in style/train.py and style/translate.py to style/cli.py, which imports both (issue 30:
-# one command table, no stubs). Any other circle fails.
-KNOWN_CIRCLES = [{"glua_lib.style.cli", "glua_lib.style.train", "glua_lib.style.translate"}]
-
-
 def import_circles(*packages: str) -> list[set[str]]:
     """Groups of modules that import each other, directly or through others (the strongly
     connected components of the import graph with more than one module; type-only imports under
@@ -60,9 +54,8 @@ def test_the_import_contracts_hold():
     assert "0 broken" in done.stdout
 
 
-def test_no_import_circle_but_the_known_one():
-    found = import_circles("glua_lib", "data_prep")
-    assert [c for c in found if c not in KNOWN_CIRCLES] == []
+def test_no_import_circle():
+    assert import_circles("glua_lib", "data_prep") == []
 
 
 def test_the_circle_finder_finds_a_circle(tmp_path, monkeypatch):

@@ -5,8 +5,8 @@
     python -m glua_lib translate --run RUN_DIR --source PREP_SRC --out PREP_OUT [--styles K] \
         [--overwrite]
 
-The dispatcher imports :mod:`glua_lib.style.train` and :mod:`glua_lib.style.translate`, whose
-``add_arguments``/``run`` forward here. Missing folders and mismatched tasks raise errors that name
+The dispatcher (``glua_lib.cli.COMMANDS``) takes the two :class:`~glua_lib.cli.Command` objects at
+the end of this module, :data:`train` and :data:`translate`. Missing folders and mismatched tasks raise errors that name
 the folder (exit status 2); a diverging run exits with status 1.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import torch
 
 from glua_lib.config import PROFILES, get_profile
-from glua_lib.cli import device_arg
+from glua_lib.cli import Command, device_arg
 
 
 
@@ -101,3 +101,7 @@ def run_translate(args: argparse.Namespace) -> int:
                            styles="random" if args.random_styles else "kmeans")
     print(out)
     return 0
+
+
+train = Command(add_train_arguments, run_train)  # python -m glua_lib train-style
+translate = Command(add_translate_arguments, run_translate)  # python -m glua_lib translate

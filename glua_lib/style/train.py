@@ -658,14 +658,3 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         save(trainer.step_count)
         sample(trainer.step_count)
     return out_dir
-
-
-# ``python -m glua_lib train-style`` (see glua_lib.style.cli)
-def add_arguments(parser) -> None:
-    from glua_lib.style.cli import add_train_arguments
-    add_train_arguments(parser)
-
-
-def run(args) -> int:
-    from glua_lib.style.cli import run_train
-    return run_train(args)

@@ -300,14 +300,3 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
                     "styles": effect.styles, "random": effect.random, "ratio": effect.ratio,
                     "collapsed": effect.collapsed}}}))
     return Path(out_dir).resolve()
-
-
-# ``python -m glua_lib translate`` (see glua_lib.style.cli)
-def add_arguments(parser) -> None:
-    from glua_lib.style.cli import add_translate_arguments
-    add_translate_arguments(parser)
-
-
-def run(args) -> int:
-    from glua_lib.style.cli import run_translate
-    return run_translate(args)
