@@ -141,3 +141,22 @@ def test_times_table_gives_the_measured_and_the_scaled_durations():
     assert lines[2] == "| chapter 1 in the book build | 10 s | 20 s |"
     assert lines[3] == "| chapter 4 in the book build | 30 s | 60 s |"
     assert lines[4] == "| make test | 10 min | 20 min |"
+
+
+def test_slow_cores_caps_the_tree_and_each_process(benchmark_script, tmp_path):
+    """``benchmarks/slow_cores.py`` on a stand-in of the cgroup v1 ``cpu`` tree (plain files: the
+    caps it writes; moving processes needs the kernel's cgroup files and root)."""
+    module = benchmark_script("slow_cores")
+    cpu = tmp_path / "cpu"
+    cpu.mkdir()
+    (cpu / "cpu.cfs_quota_us").write_text("-1")
+    groups = module.Groups(0.3, 2, base=tmp_path)
+    assert not groups.v2 and groups.root == cpu / "glua-slow"
+    assert (groups.root / "cpu.cfs_period_us").read_text() == str(module.PERIOD_US)
+    assert (groups.root / "cpu.cfs_quota_us").read_text() == str(int(0.6 * module.PERIOD_US))
+    groups.enter(12345)  # a group of its own, capped at the fraction
+    assert (groups.root / "p12345" / "cpu.cfs_quota_us").read_text() == str(
+        int(0.3 * module.PERIOD_US))
+    assert (groups.root / "p12345" / "cgroup.procs").read_text() == "12345"
+    with pytest.raises(SystemExit):
+        module.main(["--speed", "2", "--fraction", "0.3", "--", "true"])  # one or the other
