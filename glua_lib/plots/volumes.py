@@ -1,51 +1,11 @@
-"""Plotting functions, and the slider wiring the chapters use.
-
-Every figure the book shows comes from a plain function here that draws into a matplotlib
-``Figure`` and returns it, so it can be tested without a notebook. The notebooks only wire those
-functions to sliders:
-
-- :func:`frames_slider`: renders one frame per slider value ahead of time and links the slider to
-  the frames in the browser (``jslink``), so it works live in Jupyter *and* in the static book,
-  with no kernel.
-- :func:`live_slider`: an ``ipywidgets.interactive`` over several parameters, recomputed by the
-  kernel (Jupyter, Colab, JupyterHub); the static book shows its first frame.
-"""
+"""Images: slices of volumes with their labels, predictions, masks and heat maps over them."""
 from __future__ import annotations
 
-import io
-from typing import Callable, Sequence
+from typing import Sequence
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-
-DrawFn = Callable[..., Figure]
-
-
-def _finish(fig: Figure, ax, ylabel: str, title: str = "", xlabel: str = "",
-            legend: bool = False) -> Figure:
-    """The book's axis styling: small labels and ticks, optional legend and title."""
-    if xlabel:
-        ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=8)
-    if legend:
-        ax.legend(fontsize=7)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def figure_png(fig: Figure, dpi: int = 80) -> bytes:
-    """Render ``fig`` to PNG bytes.
-
-    Figures here are plain ``matplotlib.figure.Figure`` objects, not pyplot figures: nothing is
-    registered globally, nothing needs closing, and the importing code's backend is left alone.
-    """
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return buf.getvalue()
 
 
 def label_overlay(ax, image: np.ndarray, label: np.ndarray | None = None,
@@ -87,52 +47,6 @@ def volume_slice(volume: np.ndarray, index: int, label: np.ndarray | None = None
     return fig
 
 
-def frames_slider(draw: DrawFn, name: str, values: Sequence, dpi: int = 80,
-                  description: str | None = None, start: int = 0):
-    """A slider over ``values`` showing ``draw(**{name: v})`` that works without a kernel.
-
-    Every frame is rendered ahead of time to a PNG ``ipywidgets.Image``; the frames sit in a
-    ``Stack`` whose ``selected_index`` is linked to the slider in the browser (``jslink``). The
-    embedded widget state therefore keeps working in the static HTML book. ``start`` is the
-    position (index into ``values``) shown first.
-
-    Returns:
-        ``ipywidgets.VBox`` (slider above, frames below); its ``link`` attribute is the ``jslink``.
-    """
-    import ipywidgets as widgets
-
-    values = list(values)
-    if not values:
-        raise ValueError("frames_slider needs at least one value")
-    frames = [widgets.Image(value=figure_png(draw(**{name: v}), dpi=dpi), format="png")
-              for v in values]
-    if not 0 <= start < len(values):
-        raise ValueError(f"start {start} outside 0..{len(values) - 1}")
-    stack = widgets.Stack(children=frames, selected_index=start)
-    slider = widgets.IntSlider(value=start, min=0, max=len(values) - 1,
-                               description=description or name, continuous_update=True)
-    box = widgets.VBox([slider, stack])
-    box.add_class("glua-frames-slider")
-    box.link = widgets.jslink((slider, "value"), (stack, "selected_index"))
-    return box
-
-
-def live_slider(draw: DrawFn, **params):
-    """``ipywidgets.interactive`` over ``draw``: each keyword is a widget abbreviation.
-
-    Recomputed by the kernel on every change (Jupyter, Colab, JupyterHub). Example::
-
-        live_slider(plots.volume_slice, volume=fixed(vol), index=(0, len(vol) - 1))
-    """
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    def _show(**kwargs):
-        display(draw(**kwargs))
-
-    return widgets.interactive(_show, **params)
-
-
 def modality_pair(mr: np.ndarray, ct: np.ndarray, index: int, mr_label: np.ndarray | None = None,
                   ct_label: np.ndarray | None = None, class_names: Sequence[str] | None = None,
                   overlay: bool = True, fig: Figure | None = None) -> Figure:
@@ -148,50 +62,6 @@ def modality_pair(mr: np.ndarray, ct: np.ndarray, index: int, mr_label: np.ndarr
         label_overlay(ax, vol[index_here], lab[index_here] if overlay and lab is not None else None,
                       class_names if ax is axes[1] else None, title=f"{name}, slice {index_here}")
     return fig
-
-
-def class_histograms(mr_images: Sequence[np.ndarray], mr_labels: Sequence[np.ndarray],
-                     ct_images: Sequence[np.ndarray], ct_labels: Sequence[np.ndarray],
-                     class_names: Sequence[str], bins: int = 60,
-                     fig: Figure | None = None) -> Figure:
-    """Per-class histograms of normalised intensity, MR against CT (one panel per class).
-
-    Images and labels are matching lists of arrays of any shape; intensities are pooled over
-    all voxels of each class. Densities, so the two modalities compare whatever their voxel counts.
-    """
-    n = len(class_names)
-    cols = min(n, 3)  # at most three panels a row: readable at the book's column width
-    rows = -(-n // cols)
-    fig = fig or Figure(figsize=(3.1 * cols, 2.3 * rows))
-    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=False)).ravel()
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    for k, (ax, name) in enumerate(zip(axes, class_names)):
-        mr = np.concatenate([im[lb == k] for im, lb in zip(mr_images, mr_labels)])
-        ct = np.concatenate([im[lb == k] for im, lb in zip(ct_images, ct_labels)])
-        both = np.concatenate([mr, ct]) if mr.size + ct.size else np.zeros(1)
-        edges = np.linspace(np.percentile(both, 0.5), np.percentile(both, 99.5) + 1e-6, bins + 1)
-        for values, colour, label in ((mr, "tab:blue", "MR"), (ct, "tab:orange", "CT")):
-            if values.size:
-                ax.hist(values, bins=edges, density=True, alpha=0.55, color=colour, label=label)
-        ax.set_title(name, fontsize=10)
-        ax.set_yticks([])
-        ax.tick_params(labelsize=9)
-    axes[0].legend(fontsize=9)
-    fig.supxlabel("normalised intensity", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def bar_per_class(values: dict[str, float], ylabel: str, title: str = "",
-                  errors: dict[str, float] | None = None, fig: Figure | None = None) -> Figure:
-    """One bar per class (for example the per-class domain gap), with optional error bars."""
-    fig = fig or Figure(figsize=(4.2, 2.6))
-    ax = fig.add_subplot(1, 1, 1)
-    names = list(values)
-    err = [errors[n] for n in names] if errors else None
-    ax.bar(names, [values[n] for n in names], yerr=err, color="tab:purple", alpha=0.8, capsize=3)
-    return _finish(fig, ax, ylabel, title)
 
 
 def heat_overlay(image: np.ndarray, heat: np.ndarray, index: int, title: str = "",
@@ -243,16 +113,6 @@ def prediction_row(image: np.ndarray, label: np.ndarray, predictions: dict[str, 
     # panels fill the width; the legend keeps a strip of its own below them, off the anatomy
     fig.tight_layout(rect=(0, 0.3 / fig.get_size_inches()[1], 1, 1), w_pad=0.3, h_pad=1.8)
     return fig
-
-
-def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str,
-           title: str = "", fig: Figure | None = None) -> Figure:
-    """Line plot of named ``(x, y)`` series (training losses, for example)."""
-    fig = fig or Figure(figsize=(4.6, 2.8))
-    ax = fig.add_subplot(1, 1, 1)
-    for name, (x, y) in series.items():
-        ax.plot(x, y, label=name, lw=1.2)
-    return _finish(fig, ax, ylabel, title, xlabel=xlabel, legend=True)
 
 
 def _upsample_nearest(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -397,86 +257,6 @@ def mask_explorer(image: np.ndarray, scores: dict, index: int, level: int,
                                    f"top-k={top_k:g}", fig=fig)
 
 
-def class_scatter(x: dict[str, float], series: dict[str, dict[str, float]], xlabel: str,
-                  ylabel: str, title: str = "", fig: Figure | None = None) -> Figure:
-    """Per-class points: ``x[class]`` against ``series[name][class]`` for each named series.
-
-    One marker colour per series (e.g. one per training snapshot and level), each point labelled
-    with its class name; classes missing from a series, or ``nan``, are skipped. Use it to ask
-    whether a per-class quantity (the mean mask) follows another (the mean true gap).
-    """
-    fig = fig or Figure(figsize=(5.8, 3.2))
-    ax = fig.add_subplot(1, 1, 1)
-    for k, (name, ys) in enumerate(series.items()):
-        names = [c for c in x if c in ys and np.isfinite(ys[c]) and np.isfinite(x[c])]
-        ax.plot([x[c] for c in names], [ys[c] for c in names], "o", ms=5, alpha=0.8,
-                color=f"C{k % 10}", label=name)
-        for c in names:
-            ax.annotate(c, (x[c], ys[c]), fontsize=6, xytext=(3, 2), textcoords="offset points")
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=8)
-    if series:  # beside the axes, where it hides no point
-        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def style_architecture(fig: Figure | None = None) -> Figure:
-    """A schematic of the global-alignment model (MUNIT-like): shared content encoder,
-    per-domain style encoders and AdaIN decoders, image and content critics."""
-    fig = fig or Figure(figsize=(7.6, 3.4))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.set_xlim(0, 10)
-    ax.set_ylim(0, 5)
-    ax.set_axis_off()
-
-    def box(x, y, text, colour):
-        ax.text(x, y, text, ha="center", va="center", fontsize=7.5,
-                bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="0.3", lw=0.8))
-
-    def arrow(x0, y0, x1, y1, style="-|>", colour="0.25"):
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle=style, color=colour, lw=0.9))
-
-    box(0.8, 3.9, "source image\n$x_s$ (MR)", "#dbe9f6")
-    box(0.8, 1.1, "target image\n$x_t$ (CT)", "#fde3cf")
-    box(3.0, 2.5, "shared content\nencoder $E_c$", "#e5e5e5")
-    box(3.0, 4.5, "style encoder\n$E_s^{src}$", "#dbe9f6")
-    box(3.0, 0.5, "style encoder\n$E_s^{tgt}$", "#fde3cf")
-    box(5.2, 2.5, "content code $c$\n(spatial map)", "white")
-    box(5.2, 4.5, "style $s_s$ (8-d)", "white")
-    box(5.2, 0.5, "style $s_t$ (8-d),\nk-means bank", "white")
-    box(7.4, 3.6, "AdaIN decoder\n$G_{tgt}$", "#fde3cf")
-    box(7.4, 1.4, "AdaIN decoder\n$G_{src}$", "#dbe9f6")
-    box(9.2, 3.6, "$x_{s\\to t}$: source anatomy,\ntarget style", "#fff2b3")
-    box(9.2, 1.4, "$x_{t\\to s}$", "#f0f0f0")
-    box(5.2, 3.5, "content critic\n(domain-invariant $c$)", "#f4d6e4")
-    box(9.2, 4.7, "image critics\n(multi-scale LSGAN)", "#f4d6e4")
-    for y in (3.9, 1.1):
-        arrow(1.5, y, 2.3, 2.5)
-    arrow(1.5, 3.9, 2.3, 4.5)
-    arrow(1.5, 1.1, 2.3, 0.5)
-    arrow(3.7, 2.5, 4.3, 2.5)
-    arrow(3.75, 4.5, 4.5, 4.5)
-    arrow(3.75, 0.5, 4.3, 0.5)
-    arrow(6.1, 2.6, 6.75, 3.5)
-    arrow(6.1, 2.4, 6.75, 1.5)
-    arrow(6.1, 0.6, 6.75, 3.4)
-    arrow(5.9, 4.4, 6.75, 1.6)
-    arrow(5.2, 2.9, 5.2, 3.1, colour="#b0507a")
-    arrow(8.1, 3.6, 8.4, 3.6)
-    arrow(8.1, 1.4, 8.4, 1.4)
-    arrow(9.2, 4.0, 9.2, 4.35, colour="#b0507a")
-    ax.text(5.0, -0.1, "losses: image and cycle reconstruction, content/style code "
-            "reconstruction,\nLSGAN on images, content adversarial, style prior, MIND structure,"
-            "\n(optional) class-wise appearance of $x_{s\\to t}$ against pseudo-labelled $x_t$",
-            ha="center", va="top", fontsize=7)
-    return fig
-
-
 def image_grid(rows: dict[str, Sequence[np.ndarray]], cell: float = 2.4,
                fig: Figure | None = None) -> Figure:
     """A grid of 2D ``H×W`` images: one row per named list (source / translated / target...).
@@ -496,36 +276,3 @@ def image_grid(rows: dict[str, Sequence[np.ndarray]], cell: float = 2.4,
         axes[r, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout(pad=0.3)
     return fig
-
-
-def bars_compared(series: dict[str, dict[str, float]], ylabel: str, title: str = "",
-                  ranges: dict[str, tuple[dict[str, float], dict[str, float]]] | None = None,
-                  fig: Figure | None = None) -> Figure:
-    """Grouped bars: one group per class, one bar per named series (e.g. before / after).
-
-    ``ranges`` maps a series' name to ``(low, high)`` (``{class: value}`` each), drawn as a
-    vertical line over that series' bars (e.g. the 5–95 % range of the ideal translations).
-    """
-    fig = fig or Figure(figsize=(5.0, 2.8))
-    ax = fig.add_subplot(1, 1, 1)
-    names = list(next(iter(series.values())))
-    width = 0.8 / len(series)
-    for k, (label, values) in enumerate(series.items()):
-        x = np.arange(len(names)) + (k - (len(series) - 1) / 2) * width
-        ax.bar(x, [values[n] for n in names], width, label=label)
-        if ranges and label in ranges:
-            low, high = ranges[label]
-            ax.vlines(x, [low[n] for n in names], [high[n] for n in names], color="black",
-                      linewidth=1.2)
-    ax.set_xticks(np.arange(len(names)), names)
-    return _finish(fig, ax, ylabel, title, legend=True)
-
-
-def style_mix(model, image: np.ndarray, style_a, style_b, t: float,
-              fig: Figure | None = None) -> Figure:
-    """A source slice ``H×W`` and its translation with the style ``(1 − t)·a + t·b`` (the live
-    style slider's callback; ``model`` is a trained ``StyleTransfer``)."""
-    from glua_lib.style.translate import style_walk
-
-    out = style_walk(model, image, style_a, style_b, ts=[t])[0]
-    return image_grid({f"t = {t:.2f}": [image, out]}, fig=fig)

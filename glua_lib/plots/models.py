@@ -1,0 +1,71 @@
+"""Pictures of a model: the style-transfer architecture, and a decoded style mix."""
+from __future__ import annotations
+
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from glua_lib.plots.volumes import image_grid
+
+
+def style_architecture(fig: Figure | None = None) -> Figure:
+    """A schematic of the global-alignment model (MUNIT-like): shared content encoder,
+    per-domain style encoders and AdaIN decoders, image and content critics."""
+    fig = fig or Figure(figsize=(7.6, 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 5)
+    ax.set_axis_off()
+
+    def box(x, y, text, colour):
+        ax.text(x, y, text, ha="center", va="center", fontsize=7.5,
+                bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="0.3", lw=0.8))
+
+    def arrow(x0, y0, x1, y1, style="-|>", colour="0.25"):
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops=dict(arrowstyle=style, color=colour, lw=0.9))
+
+    box(0.8, 3.9, "source image\n$x_s$ (MR)", "#dbe9f6")
+    box(0.8, 1.1, "target image\n$x_t$ (CT)", "#fde3cf")
+    box(3.0, 2.5, "shared content\nencoder $E_c$", "#e5e5e5")
+    box(3.0, 4.5, "style encoder\n$E_s^{src}$", "#dbe9f6")
+    box(3.0, 0.5, "style encoder\n$E_s^{tgt}$", "#fde3cf")
+    box(5.2, 2.5, "content code $c$\n(spatial map)", "white")
+    box(5.2, 4.5, "style $s_s$ (8-d)", "white")
+    box(5.2, 0.5, "style $s_t$ (8-d),\nk-means bank", "white")
+    box(7.4, 3.6, "AdaIN decoder\n$G_{tgt}$", "#fde3cf")
+    box(7.4, 1.4, "AdaIN decoder\n$G_{src}$", "#dbe9f6")
+    box(9.2, 3.6, "$x_{s\\to t}$: source anatomy,\ntarget style", "#fff2b3")
+    box(9.2, 1.4, "$x_{t\\to s}$", "#f0f0f0")
+    box(5.2, 3.5, "content critic\n(domain-invariant $c$)", "#f4d6e4")
+    box(9.2, 4.7, "image critics\n(multi-scale LSGAN)", "#f4d6e4")
+    for y in (3.9, 1.1):
+        arrow(1.5, y, 2.3, 2.5)
+    arrow(1.5, 3.9, 2.3, 4.5)
+    arrow(1.5, 1.1, 2.3, 0.5)
+    arrow(3.7, 2.5, 4.3, 2.5)
+    arrow(3.75, 4.5, 4.5, 4.5)
+    arrow(3.75, 0.5, 4.3, 0.5)
+    arrow(6.1, 2.6, 6.75, 3.5)
+    arrow(6.1, 2.4, 6.75, 1.5)
+    arrow(6.1, 0.6, 6.75, 3.4)
+    arrow(5.9, 4.4, 6.75, 1.6)
+    arrow(5.2, 2.9, 5.2, 3.1, colour="#b0507a")
+    arrow(8.1, 3.6, 8.4, 3.6)
+    arrow(8.1, 1.4, 8.4, 1.4)
+    arrow(9.2, 4.0, 9.2, 4.35, colour="#b0507a")
+    ax.text(5.0, -0.1, "losses: image and cycle reconstruction, content/style code "
+            "reconstruction,\nLSGAN on images, content adversarial, style prior, MIND structure,"
+            "\n(optional) class-wise appearance of $x_{s\\to t}$ against pseudo-labelled $x_t$",
+            ha="center", va="top", fontsize=7)
+    return fig
+
+
+def style_mix(model, image: np.ndarray, style_a, style_b, t: float,
+              fig: Figure | None = None) -> Figure:
+    """A source slice ``H×W`` and its translation with the style ``(1 − t)·a + t·b`` (the live
+    style slider's callback; ``model`` is a trained ``StyleTransfer``)."""
+    from glua_lib.style.translate import style_walk
+
+    out = style_walk(model, image, style_a, style_b, ts=[t])[0]
+    return image_grid({f"t = {t:.2f}": [image, out]}, fig=fig)
