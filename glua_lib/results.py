@@ -426,3 +426,29 @@ def ablation_summary(report: Mapping, method: str = "glua",
     note = (f"Average Dice (%) over test volumes and seeds; *target met*: `{method}` above "
             f"{', '.join(f'`{r}`' for r in rivals)}{target}.")
     return rows, note + "\n\n" + "\n".join(lines)
+
+
+def ablation_verdict(rows: Sequence[Mapping], target_gap: float, method: str = "glua",
+                     twin: str | None = None) -> str:
+    """The verdict over the experiments of :func:`ablation_summary`'s ``rows`` (those of
+    ``compare`` against ``global`` and ``local``), as one Markdown paragraph: in how many
+    ``method`` meets the target and which, how often it beats each rival, the range of its gap
+    closed, and of the mask's own effect (``method`` − ``twin``, default ``<method>-unmasked``)."""
+    twin = twin or f"{method}-unmasked"
+    met = [r["experiment"] for r in rows if r["all"]]
+    closed = [r["gap_closed"] for r in rows if r["gap_closed"] is not None]
+    mask = [r["dice"][method] - r["dice"][twin] for r in rows if twin in r["dice"]]
+    rivals = list(rows[0]["beats"]) if rows else []
+    text = (f"**Verdict, computed from the file.** `{method}` meets the target (beats "
+            f"{' and '.join(f'`{r}`' for r in rivals)}, closes ≥ {100 * target_gap:.0f} % of "
+            f"the gap) in {len(met)} of {len(rows)} task-directions"
+            f"{': ' + ', '.join(met) if met else ''}.")
+    if rivals:
+        text += " It beats " + " and ".join(
+            f"`{r}` in {sum(row['beats'][r] for row in rows)}" for r in rivals) + " of them"
+        text += (f"; its gap closed ranges from {min(closed):.2f} to {max(closed):.2f}."
+                 if closed else ".")
+    if mask:
+        text += (f" The mask's own effect (`{method}` − `{twin}`) ranges from {min(mask):+.1f} "
+                 f"to {max(mask):+.1f} points.")
+    return text

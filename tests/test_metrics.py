@@ -211,3 +211,22 @@ def test_average_dice_is_the_mean_over_volumes_of_the_foreground_mean():
                            "v2": {"dice": {"A": 0.5, "B": 0.0}, "assd": {"A": 1.0, "B": 2.0},
                                   "status": ok}}}
     assert average_dice(metrics) == pytest.approx(50.0)  # (75 + 25) / 2, in %
+
+
+def test_ablation_verdict_counts_the_experiments_that_meet_the_target():
+    from glua_lib.results import ablation_verdict
+    rows = [
+        {"experiment": "a", "all": True, "gap_closed": 0.9, "beats": {"global": True, "local": True},
+         "dice": {"glua": 80.0, "glua-unmasked": 78.5}},
+        {"experiment": "b", "all": False, "gap_closed": 0.4,
+         "beats": {"global": False, "local": True}, "dice": {"glua": 50.0, "glua-unmasked": 51.0}},
+    ]
+    text = ablation_verdict(rows, target_gap=0.7)
+    assert text == ("**Verdict, computed from the file.** `glua` meets the target (beats `global` "
+                    "and `local`, closes ≥ 70 % of the gap) in 1 of 2 task-directions: a. It beats "
+                    "`global` in 1 and `local` in 2 of them; its gap closed ranges from 0.40 to "
+                    "0.90. The mask's own effect (`glua` − `glua-unmasked`) ranges from -1.0 to "
+                    "+1.5 points.")
+    none = ablation_verdict([{**rows[1], "gap_closed": None}], target_gap=0.85)
+    assert "in 0 of 1 task-directions." in none and "closes ≥ 85 %" in none
+    assert "gap closed ranges" not in none
