@@ -59,10 +59,12 @@ class ResultsTable:
 
     @property
     def spread(self) -> str:
-        """What a cell's mean (std) is over, stated next to the table."""
+        """The evaluation protocol and what a cell's mean (std) is over, stated next to the
+        table, so its figures can be set beside a paper's."""
         if self.protocol == "pooled":
-            return "test volumes pooled into one figure (GLUA's metric.py), mean (std) over seeds"
-        return "mean (std) over volumes"
+            return ("pooled protocol (GLUA's metric.py): test volumes pooled into one figure, "
+                    "mean (std) over seeds")
+        return "per-volume protocol (SIFA's): mean (std) over volumes"
 
     def cell(self, method: str, column: str) -> Cell:
         return self.rows[self.methods.index(method)][self.columns.index(column)]
@@ -404,9 +406,10 @@ def ablation_summary(report: Mapping, method: str = "glua",
     ``n_seeds`` and the :func:`compare` verdict. ``shown``: the methods the Markdown table has a
     column for (default: all of them; the rows keep every method).
     """
-    rows = []
+    rows, spread = [], ""
     for key in report["experiments"]:
         dice = report_tables(report, key)["dice"]
+        spread = dice.spread.split(":")[0]  # the evaluation protocol
         rows.append({"experiment": key, "n_seeds": dice.n_seeds.get(method),
                      "dice": {m: dice.cell(m, "average").mean for m in dice.methods},
                      **compare(dice, method, rivals, target_gap)})
@@ -423,8 +426,8 @@ def ablation_summary(report: Mapping, method: str = "glua",
                  "yes" if r["all"] else "no"]
         lines.append("| " + " | ".join(cells) + " |")
     target = "" if target_gap is None else f" and gap closed ≥ {target_gap:.2f}"
-    note = (f"Average Dice (%) over test volumes and seeds; *target met*: `{method}` above "
-            f"{', '.join(f'`{r}`' for r in rivals)}{target}.")
+    note = (f"Average Dice (%) over test volumes and seeds ({spread}); *target met*: "
+            f"`{method}` above {', '.join(f'`{r}`' for r in rivals)}{target}.")
     return rows, note + "\n\n" + "\n".join(lines)
 
 

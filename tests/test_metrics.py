@@ -165,6 +165,7 @@ def test_results_file_tables_are_recomputed_and_compared(tmp_path):
     assert rows[0]["experiment"] == "t a→b" and rows[0]["dice"]["glua"] == pytest.approx(75.0)
     assert not rows[0]["all"]  # beats both, but 0.75 < 0.8 of the gap
     assert "| t a→b | 30.0 | 40.0 | 60.0 | 75.0 | 90.0 | +15.0 | +35.0 | 0.75 | no |" in md
+    assert "(per-volume protocol (SIFA's))" in md  # the protocol, next to the table
     _, narrow = ablation_summary(report, "glua", ["global"], target_gap=0.8, shown=["none", "glua"])
     assert "| experiment | none | glua | glua − global | gap closed | target met |" in narrow
     assert "| t a→b | 30.0 | 75.0 | +15.0 | 0.75 | no |" in narrow

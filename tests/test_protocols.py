@@ -58,6 +58,8 @@ def test_pooled_dice_is_one_figure_over_the_concatenated_volumes(pair):
     assert table.cell("pred", "MYO").mean == pytest.approx(100 * 8 / 9)
     assert "pooled into one figure" in table.to_str() and "over volumes" in \
         make_table({"pred": per_volume}).to_str()
+    assert table.to_markdown().startswith("**Dice (%)**, pooled protocol (GLUA's metric.py)")
+    assert "per-volume protocol (SIFA's)" in make_table({"pred": per_volume}).to_markdown()
     with pytest.raises(ValueError, match="mix evaluation protocols"):
         make_table({"a": pooled, "b": per_volume})
 
