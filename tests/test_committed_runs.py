@@ -84,7 +84,7 @@ def test_an_installed_global_run_needs_no_style_run(tmp_path, monkeypatch):
 
 def test_a_local_run_keeps_its_discriminator_and_snapshots(tmp_path, monkeypatch):
     from glua_lib.local import load_local_run
-    from glua_lib.local.measure import snapshot_steps
+    from glua_lib.local.runs import snapshot_steps
 
     run, store = _train_and_commit(tmp_path, monkeypatch, "local")
     hook = load_checkpoint(store / run.name / "hook.pt")["hook"]

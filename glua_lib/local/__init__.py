@@ -15,10 +15,10 @@ from glua_lib.local.attention_methods import (AttentionConfig, FeatureAttentionH
 from glua_lib.local.discriminator import FeatureDiscriminator
 from glua_lib.local.mask import (attend, discriminator_loss, gap_score, local_mask,
                                  masked_adversarial_loss, resize_mask, source_probability)
-from glua_lib.local.measure import (LocalMaps, class_mean_mask, compute_masks, load_local_run,
-                                    mask_auc_over_training, mask_gap_auc,
-                                    mask_gap_auc_interval, roc_auc,
-                                    snapshot_steps, target_slices)
+from glua_lib.local.measure import (class_mean_mask, mask_gap_auc, mask_gap_auc_interval,
+                                    roc_auc)
+from glua_lib.local.runs import (LocalMaps, compute_masks, load_local_run, mask_auc_over_training,
+                                 snapshot_steps, target_slices)
 from glua_lib.local.methods import LocalAlignmentHook, LocalConfig, lossweight_method, rampup
 
 __all__ = [

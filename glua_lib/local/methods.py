@@ -43,7 +43,7 @@ states, the :class:`LocalConfig` it ran with (a resumed run with other settings 
 the snapshots below; ``D_f`` is created right after the segmenter, from the seeded RNG, so
 ``n`` steps + resume ``m`` steps equals ``n + m`` steps straight.
 
-**Snapshots** (for "is the mask right?" over training, :mod:`glua_lib.local.measure`): at
+**Snapshots** (for "is the mask right?" over training, :mod:`glua_lib.local.runs`): at
 ``LocalConfig.snapshots`` evenly spaced steps ``0, steps/n, …`` the hook keeps a copy of the
 segmenter's encoder levels ``0 … max(levels)`` and of ``D_f`` (a few MB in ``checkpoint.pt``);
 the end of training is the checkpoint itself.

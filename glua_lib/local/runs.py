@@ -1,0 +1,189 @@
+"""A trained local run's masks, and target slices to look at them on (chapter 3).
+
+:func:`target_slices` (target slices with their gap maps and labels), :func:`compute_masks`
+(``P(source)``, the gap score and the mask per watched level, from the run's latest checkpoint or a
+training snapshot), :func:`mask_auc_over_training` (the AUC of :mod:`glua_lib.local.measure` at
+every snapshot and at the end), :func:`load_local_run` and :func:`snapshot_steps`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from glua_lib.checkpoint import load_checkpoint
+from glua_lib.data import list_subjects, load_extra, load_volume
+from glua_lib.local.discriminator import FeatureDiscriminator
+from glua_lib.local.mask import gap_score, local_mask, source_probability
+from glua_lib.local.measure import mask_gap_auc
+from glua_lib.seg.unet import UNet
+
+
+# ---------------------------------------------------------------------------------------------
+# masks of a trained run
+
+
+def target_slices(target_dir: str | os.PathLike, split: str = "test", n: int = 8,
+                  context: int = 0, subjects: Sequence[str] | None = None,
+                  foreground_only: bool = True) -> dict:
+    """``n`` evenly spaced target slices with their true gap maps and labels (for overlays).
+
+    Slices are taken from the subjects of ``split`` (or ``subjects``) in order, restricted to
+    slices that contain some foreground when ``foreground_only``. Returns a dict: ``image``
+    float32 tensor ``n×(2·context+1)×H×W`` (neighbours as channels, as in training), ``gap``
+    float32 ``n×H×W``, ``label`` uint8 ``n×H×W``, ``subject`` and ``slice`` lists.
+    The folder must carry ``gap`` maps (the phantoms do).
+    """
+    target_dir = Path(target_dir)
+    names = list(subjects) if subjects is not None else list_subjects(target_dir, split)
+    if not names:
+        raise ValueError(f"{target_dir}: no subjects in split {split!r}")
+    candidates = []
+    vols = {}
+    for name in names:
+        path = target_dir / f"{name}.npz"
+        vol = load_volume(path)
+        vols[name] = (vol, load_extra(path, "gap"))
+        candidates += [(name, z) for z in range(len(vol.image))
+                       if not foreground_only or vol.label[z].any()]
+    if not candidates:
+        raise ValueError(f"{target_dir}: no slices with foreground in {names}")
+    pick = np.unique(np.linspace(0, len(candidates) - 1, min(n, len(candidates))).round()
+                     .astype(int))
+    images, gaps, labels, subj, zs = [], [], [], [], []
+    for i in pick:
+        name, z = candidates[i]
+        vol, gap = vols[name]
+        idx = np.clip(np.arange(z - context, z + context + 1), 0, len(vol.image) - 1)
+        images.append(vol.image[idx])
+        gaps.append(gap[z])
+        labels.append(vol.label[z])
+        subj.append(name)
+        zs.append(int(z))
+    return {"image": torch.from_numpy(np.stack(images).astype(np.float32)),
+            "gap": np.stack(gaps).astype(np.float32), "label": np.stack(labels),
+            "subject": subj, "slice": zs}
+
+
+@dataclass
+class LocalMaps:
+    """One encoder level's maps for a batch, each ``B×1×h×w`` float32 arrays."""
+
+    level: int
+    prob: np.ndarray  # P(source) from the feature discriminator
+    score: np.ndarray  # the local gap score g (LocalConfig.score)
+    mask: np.ndarray  # the local feature mask M (as the masked method computes it)
+
+
+def _run_parts(run_dir: Path, device: torch.device):
+    info_path = run_dir / "run.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path}: not a segmenter run folder")
+    info = json.loads(info_path.read_text())
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt", map_location=device)
+    hook = ckpt.get("hook") or {}
+    if "local_config" not in hook:
+        raise ValueError(f"{run_dir / 'checkpoint.pt'}: not a local-alignment run (method "
+                         f"{info.get('method')!r} has no feature discriminator)")
+    return info, ckpt, hook
+
+
+def snapshot_steps(run_dir: str | os.PathLike) -> list[int]:
+    """Steps at which the run has (encoder, discriminator) states: its snapshots and the step of
+    its latest checkpoint (the end, for a finished run)."""
+    _, ckpt, hook = _run_parts(Path(run_dir), torch.device("cpu"))
+    return sorted({int(s["step"]) for s in hook["snapshots"]} | {int(ckpt["step"])})
+
+
+def load_local_run(run_dir: str | os.PathLike, step: int | None = None,
+                   device: torch.device | str = "cpu"):
+    """The segmenter, the feature discriminator and the ``LocalConfig`` of a local-alignment run.
+
+    ``step=None``: the latest checkpoint (the end of a finished run); otherwise a step of
+    :func:`snapshot_steps`, whose encoder levels ``0 … max(levels)`` come from the snapshot (the
+    decoder is the latest one; it plays no part in the masks). Both nets are in eval mode.
+    """
+    from glua_lib.local.methods import LocalConfig
+
+    run_dir, device = Path(run_dir), torch.device(device)
+    info, ckpt, hook = _run_parts(run_dir, device)
+    local = LocalConfig.from_dict(hook["local_config"])
+    model = UNet(**info["model"]).to(device)
+    model.load_state_dict(ckpt["model"])
+    disc = FeatureDiscriminator(hook["disc_config"]["in_channels"],
+                                hook["disc_config"]["width"]).to(device)
+    disc.load_state_dict(hook["disc"])
+    if step is not None and step != int(ckpt["step"]):
+        snaps = {int(s["step"]): s for s in hook["snapshots"]}
+        if step not in snaps:
+            raise ValueError(f"{run_dir}: no snapshot at step {step}; steps with one: "
+                             f"{snapshot_steps(run_dir)}")
+        result = model.load_state_dict(snaps[step]["encoder"], strict=False)
+        if result.unexpected_keys:
+            raise ValueError(f"{run_dir}: snapshot {step} does not fit the model "
+                             f"({result.unexpected_keys[:3]} …)")
+        disc.load_state_dict(snaps[step]["disc"])
+    return model.eval(), disc.eval(), local
+
+
+@torch.no_grad()
+def compute_masks(run_dir: str | os.PathLike, images, step: int | None = None,
+                  device: torch.device | str = "cpu") -> dict[int, LocalMaps]:
+    """Per watched level, ``P(source)``, the gap score and the mask for target ``images``.
+
+    Args:
+        run_dir: a ``local``/``glua`` (or ``-unmasked``) run folder.
+        images: ``B×C×H×W`` (tensor or array; ``C = 2·context + 1``), e.g.
+            ``target_slices(...)["image"]``.
+        step: ``None`` for the latest checkpoint, or a snapshot step (:func:`snapshot_steps`).
+
+    The mask is computed with the run's ``LocalConfig`` (score, normalisation, temperature,
+    top-k) even for an ``-unmasked`` run, whose training did not use it: it shows what the
+    discriminator would have prioritised.
+    """
+    model, disc, local = load_local_run(run_dir, step, device)
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images,
+                        dtype=torch.float32).to(device)
+    if x.ndim != 4:
+        raise ValueError(f"images must be B×C×H×W, got shape {tuple(x.shape)}")
+    _, feats = model(x, return_features=True)
+    out = {}
+    for j, lv in enumerate(local.levels):
+        d = disc.head(j, feats[lv])
+        score = gap_score(d, local.score, local.gan)
+        mask = local_mask(score, local.norm, local.temperature, local.top_k)
+        out[lv] = LocalMaps(lv, source_probability(d, local.gan).cpu().numpy(),
+                            score.cpu().numpy(), mask.cpu().numpy())
+    return out
+
+
+def mask_auc_over_training(run_dir: str | os.PathLike, slices: dict, quantile: float = 0.8,
+                           threshold: float | None = None, at: str = "feature",
+                           device: torch.device | str = "cpu") -> list[dict]:
+    """The mask-vs-gap AUC (:func:`mask_gap_auc`) at every snapshot step and at the end.
+
+    ``slices``: :func:`target_slices` output (``image`` and ``gap``). Returns one record per
+    (step, level): ``{"step", "level", "auc_mask", "auc_score", "mask_mean"}`` — the AUC of the
+    mask and of the raw gap score (they differ because the mask is normalised per image, so its
+    ranking across images is not the score's, and by top-k).
+    """
+    records = []
+    for step in snapshot_steps(run_dir):
+        maps = compute_masks(run_dir, slices["image"], step, device)
+        for lv, m in maps.items():
+            records.append({"step": step, "level": lv,
+                            "auc_mask": mask_gap_auc(m.mask, slices["gap"], quantile, threshold,
+                                                     at),
+                            "auc_score": mask_gap_auc(m.score, slices["gap"], quantile,
+                                                      threshold, at),
+                            "mask_mean": float(m.mask.mean())})
+    return records
+
+
+__all__ = ["LocalMaps", "compute_masks", "load_local_run", "mask_auc_over_training",
+           "snapshot_steps", "target_slices"]
