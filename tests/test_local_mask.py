@@ -242,3 +242,36 @@ def test_auc_interval_verdicts():
     auc, low, high, verdict = mask_gap_auc_interval(noise, gap, quantile=0.5, n_boot=100)
     assert low < auc < high and low < 0.5 < high
     assert verdict == "not distinguishable from chance"
+
+
+def test_quantile_match_maps_one_histogram_onto_another():
+    from glua_lib.data.prepared import Volume
+    from glua_lib.local.measure import quantile_match
+
+    def vol(values, subject):
+        image = np.asarray(values, np.float32).reshape(1, 1, -1)
+        return Volume(image, np.zeros(image.shape, np.uint8), (1.0, 1.0, 1.0), "ct", "cardiac",
+                      subject)
+
+    ref = [vol([0.0, 10.0, 20.0, 30.0], "r")]
+    out = quantile_match([vol([0.0, 1.0], "a"), vol([2.0, 3.0], "b")], ref, n_quantiles=5)
+    # pooled 0, 1, 2, 3 onto 0, 10, 20, 30: the one monotone map is x · 10
+    assert [v.image.ravel().tolist() for v in out] == [[0.0, 10.0], [20.0, 30.0]]
+    assert [v.subject for v in out] == ["a", "b"] and out[0].image.dtype == np.float32
+
+
+def test_mask_by_class_compares_each_mask_with_the_true_gap():
+    from glua_lib.local.measure import mask_by_class
+    label = np.array([[[0, 1], [2, 3]]])  # one 2×2 slice, one pixel a class
+    gap = np.array([[[0.0, 0.9], [0.3, 0.1]]])
+    right = np.array([[[[0.0, 1.0], [0.4, 0.2]]]])  # B×1×h×w at the label's size
+    wrong = np.array([[[[0.0, 0.1], [0.8, 0.2]]]])
+    r = mask_by_class(gap, label, {"right": right, "wrong": wrong}, ["bg", "A", "B", "C"])
+    assert r.gap == pytest.approx({"bg": 0.0, "A": 0.9, "B": 0.3, "C": 0.1})
+    assert r.top_gap == "A" and r.gap_ratio == pytest.approx(0.9 / 0.2)
+    assert r.top_mask == {"right": "A", "wrong": "B"}
+    assert r.mask_ratio == pytest.approx({"right": 1.0 / 0.3, "wrong": 0.1 / 0.5})
+    assert "| right | A | the same class | 3.33 |" in r.markdown()
+    assert "| wrong | B | a different class | 0.20 |" in r.markdown()
+    with pytest.raises(ValueError, match="two foreground classes"):
+        mask_by_class(gap, np.zeros_like(label), {"m": right}, ["bg", "A"])

@@ -18,9 +18,14 @@ target slices is :mod:`glua_lib.local.runs`. :func:`class_mean_mask` gives the m
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
 import numpy as np
 import torch
 
+from glua_lib.data.prepared import Volume
 from glua_lib.local.mask import resize_mask
 
 
@@ -174,5 +179,69 @@ def class_mean_mask(mask, label, n_classes: int) -> np.ndarray:
                      for c in range(n_classes)])
 
 
-__all__ = ["class_mean_mask", "high_gap", "mask_gap_auc", "mask_gap_auc_interval", "pool_to",
-           "roc_auc"]
+def quantile_match(volumes: Sequence[Volume], reference: Sequence[Volume],
+                   n_quantiles: int = 1001) -> list[Volume]:
+    """``volumes`` with their intensities mapped by one global monotone function so that their
+    pooled histogram matches ``reference``'s (``n_quantiles`` evenly spaced quantiles, linear in
+    between): the best a single global intensity mapping can do, against which the chapters show
+    the local imbalance it leaves. Labels and the rest are kept; images become float32."""
+    q = np.linspace(0, 1, n_quantiles)
+    own = np.quantile(np.concatenate([v.image.ravel() for v in volumes]), q)
+    ref = np.quantile(np.concatenate([v.image.ravel() for v in reference]), q)
+    return [dataclasses.replace(v, image=np.interp(v.image, own, ref).astype(np.float32))
+            for v in volumes]
+
+
+@dataclass(frozen=True)
+class MaskByClass:
+    """The mean true gap and the mean mask of each class (:func:`mask_by_class`), and whether the
+    mask is largest on the class with the largest gap."""
+
+    gap: dict[str, float]  # mean true gap per class present (background included)
+    mask: dict[str, dict[str, float]]  # per named mask (e.g. "step 600, level 3"): mean per class
+    top_gap: str  # the foreground class with the largest mean gap
+    gap_ratio: float  # its mean gap over the mean of the other foreground classes' mean gaps
+    top_mask: dict[str, str]  # per mask: the foreground class with the largest mean mask
+    mask_ratio: dict[str, float]  # per mask: its mean on top_gap over the other classes' mean
+
+    def markdown(self) -> str:
+        """The table the chapters show: for each mask, where it is largest, and its ratio."""
+        lines = ["| snapshot | largest mean mask on | vs the largest-gap class "
+                 f"| mean mask on {self.top_gap} over the other classes' mean |",
+                 "|---|---|---|---|"]
+        for name, c in self.top_mask.items():
+            same = "the same class" if c == self.top_gap else "a different class"
+            lines.append(f"| {name} | {c} | {same} | {self.mask_ratio[name]:.2f} |")
+        return "\n".join(lines)
+
+
+def mask_by_class(gap, label, masks: Mapping[str, np.ndarray],
+                  classes: Sequence[str]) -> MaskByClass:
+    """Each named mask's mean per class against the true gap's (:class:`MaskByClass`).
+
+    ``gap``: ``B×H×W`` true gap maps; ``label``: ``B×H×W`` class indices (``classes[k]`` names
+    index ``k``, ``classes[0]`` the background); ``masks``: name → ``B×1×h×w`` mask. Classes
+    absent from ``label`` are left out. Needs at least two foreground classes present.
+    """
+    gap, label = _numpy(gap), np.asarray(label)
+    present = [(k, c) for k, c in enumerate(classes) if (label == k).any()]
+    gap_by = {c: float(gap[label == k].mean()) for k, c in present}
+    mask_by = {}
+    for name, m in masks.items():
+        means = class_mean_mask(m, label, len(classes))
+        mask_by[name] = {c: float(means[k]) for k, c in present}
+    fg = [c for _, c in present if c != classes[0]]
+    if len(fg) < 2:
+        raise ValueError(f"mask_by_class needs two foreground classes in the labels, got {fg}")
+    top = max(fg, key=gap_by.get)
+    others = [c for c in fg if c != top]
+    return MaskByClass(
+        gap=gap_by, mask=mask_by, top_gap=top,
+        gap_ratio=gap_by[top] / float(np.mean([gap_by[c] for c in others])),
+        top_mask={n: max(fg, key=means.get) for n, means in mask_by.items()},
+        mask_ratio={n: means[top] / float(np.mean([means[c] for c in others]))
+                    for n, means in mask_by.items()})
+
+
+__all__ = ["MaskByClass", "class_mean_mask", "high_gap", "mask_by_class", "mask_gap_auc",
+           "mask_gap_auc_interval", "pool_to", "quantile_match", "roc_auc"]
