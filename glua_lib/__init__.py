@@ -21,7 +21,7 @@ modules of one layer):
 ``committed : metrics``                                     committed runs; Dice and ASSD
 ``data``                                                    prepared data, tasks, phantoms
 ``style.measure : style.models : style.losses``             the style model; the gap measure
-``checkpoint : runtime``                                    checkpoints; device, seeds, AMP
+``checkpoint : runtime : runlog``                           checkpoints; device, seeds, AMP; logs
 ``config``                                                  profiles, the cache folder
 ``io``                                                      atomic writes
 ==========================================================  =================================

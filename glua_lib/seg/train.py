@@ -53,7 +53,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -65,8 +65,9 @@ from glua_lib.data import (Augment, SliceDataset, check_slice_size, get_task, li
                            read_manifest)
 from glua_lib.data.prepared import MANIFEST
 from glua_lib.io import atomic_write_text
-from glua_lib.method import Batch, Method, NonFiniteLossError, StepHook, TrainContext
+from glua_lib.method import Batch, NonFiniteLossError, StepHook, TrainContext
 from glua_lib.methods import get_method
+from glua_lib.runlog import LOG, read_log, trim_log  # read_log: also glua_lib.seg.train's
 from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
                               get_device, out_of_memory, seed_worker, set_seed)
 from glua_lib.seg.losses import DiceCELoss
@@ -79,8 +80,7 @@ BACKBONES = ("unet", "deeplab")
 _AUG_BEFORE = {"aug_rotate_deg": 10.0, "aug_scale": 0.1, "aug_shift": 0.05, "aug_gamma": 0.2,
                "aug_noise": 0.02}
 
-CHECKPOINT, FINAL, CONFIG, RUN_INFO, LOG = (
-    "checkpoint.pt", "model.pt", "config.json", "run.json", "log.jsonl")
+CHECKPOINT, FINAL, CONFIG, RUN_INFO = "checkpoint.pt", "model.pt", "config.json", "run.json"
 METHOD_SETTINGS = "method.json"  # the method's own settings (e.g. LocalConfig), when it has any
 ORACLE_NOTE = ("ORACLE: trained on TARGET labels, which the unsupervised setting does not have; "
                "a supervised upper bound, not an adaptation method")
@@ -310,15 +310,6 @@ def _append_log(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def _trim_log(path: Path, step: int) -> None:
-    """Drop log lines of steps after ``step`` (written after the checkpoint we resume from)."""
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", -1) <= step]
-    atomic_write_text(path, "".join(line + "\n" for line in keep))
-
-
 def _check_folder(path: Path, what: str) -> dict:
     path = Path(path)
     if not path.is_dir():
@@ -479,7 +470,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         set_rng_state(ckpt["rng"])
         start = int(ckpt["step"])
         machines = list(ckpt.get("machines") or _machines_before(out_dir / RUN_INFO))
-        _trim_log(log_path, start)
+        trim_log(log_path, start)
     here = {"device": device_description(device), "torch": str(torch.__version__),
             "threads": torch.get_num_threads(), "amp": use_amp}
     if start < config.steps:
@@ -636,11 +627,4 @@ def _val_dice(model: UNet, volumes: list, classes: Sequence[str], config: SegCon
         acc.add(vol.subject, pred, vol.label, vol.spacing)
     return float(acc.aggregate()["dice"]["average"]["mean"])
 
-
-def read_log(run_dir: str | os.PathLike) -> list[dict]:
-    """The records of a run's ``log.jsonl`` (steps and events), in order."""
-    path = Path(run_dir) / LOG
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no training log here")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 

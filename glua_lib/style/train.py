@@ -40,6 +40,7 @@ from glua_lib.config import Profile, config_to_dict, save_config
 from glua_lib.data.datasets import SliceDataset
 from glua_lib.data.prepared import check_slice_size, list_subjects, read_manifest
 from glua_lib.io import atomic_path, atomic_write_text
+from glua_lib.runlog import LOG, trim_log
 from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
                               get_device, out_of_memory, seed_worker, set_seed)
 from glua_lib.style import losses
@@ -517,14 +518,6 @@ def sample_grid(model: StyleTransfer, x_s: torch.Tensor, x_t: torch.Tensor,
 # the loop
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after ``step`` (an interrupted run logged past its checkpoint)."""
-    if path.is_file():
-        lines = [ln for ln in path.read_text().splitlines()
-                 if ln.strip() and json.loads(ln)["step"] <= step]
-        atomic_write_text(path, "".join(ln + "\n" for ln in lines))
-
-
 def _check_resume(path: Path, state: dict, config: StyleConfig, data: dict) -> None:
     old = {k: v for k, v in StyleConfig.from_dict(state["config"]).__dict__.items()}
     new = dict(config.__dict__)
@@ -597,8 +590,8 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         save_config(config, out_dir / "config.json")
     atomic_write_text(out_dir / "run.json",
                       json.dumps({**data, "trained_on": machines}, indent=2) + "\n")
-    log_path = out_dir / "log.jsonl"
-    _truncate_log(log_path, start)
+    log_path = out_dir / LOG
+    trim_log(log_path, start)
 
     # a fixed sample batch and fixed styles, drawn without touching the training RNG streams
     fixed = torch.Generator().manual_seed(config.seed + 1)
