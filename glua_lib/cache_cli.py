@@ -19,10 +19,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import tempfile
 import time
+from pathlib import Path
 
+import torch
+
+from glua_lib import committed
 from glua_lib.cli import Command, device_arg
+from glua_lib.config import get_profile
+from glua_lib.io import atomic_write_text
+from glua_lib.pipeline import BOOK_METHODS, Job, book_runs, evaluate_run, seg_run, train_runs
+from glua_lib.results import average_dice
+from glua_lib.runtime import code_version, cpu_name
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,8 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from glua_lib.config import get_profile
-    from glua_lib.pipeline import book_runs, train_runs
 
     device = device_arg(args.device)
     profile = get_profile(args.profile, device)
@@ -81,18 +90,7 @@ def run_commit(args: argparse.Namespace) -> int:
     """Train the book's segmenters (demo profile, default parameters) in an empty cache, write
     their committed form (:func:`glua_lib.committed.write`), then install each into a second
     empty cache and evaluate it there: the Dice of the float16 copy next to the original's."""
-    import json
-    import tempfile
-    from pathlib import Path
 
-    import torch
-
-    from glua_lib import committed
-    from glua_lib.config import get_profile
-    from glua_lib.io import atomic_write_text
-    from glua_lib.pipeline import BOOK_METHODS, Job, evaluate_run, seg_run, train_runs
-    from glua_lib.results import average_dice
-    from glua_lib.runtime import code_version, cpu_name
 
     device = device_arg(args.device)
     profile = get_profile("demo", device)

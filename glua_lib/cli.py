@@ -13,6 +13,8 @@ import sys
 import warnings
 from typing import Callable, NamedTuple
 
+from glua_lib.runtime import AdviceWarning, get_device
+
 
 class Command(NamedTuple):
     """One command of a module that serves several: its options and what it runs."""
@@ -42,7 +44,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def device_arg(name: str | None):
     """``--device`` of a command: the device, or ``ValueError`` (exit status 2) if unavailable."""
-    from glua_lib.runtime import get_device
 
     try:
         return get_device(name)
@@ -69,7 +70,6 @@ def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> argparse
 
 
 def main(argv: list[str] | None = None) -> int:
-    from glua_lib.runtime import AdviceWarning
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     with warnings.catch_warnings():  # restores showwarning afterwards

@@ -17,19 +17,27 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import multiprocessing
+import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import torch
 from filelock import FileLock
 
+from data_prep.phantom import ideal_translations, write_ideal_translations
 from glua_lib import costs
 from glua_lib.committed import DONE, available, install, origin
 from glua_lib.config import Profile, cache_dir, config_to_dict, get_profile
 from glua_lib.data.default import DATA_SEED, phantom_dir
 from glua_lib.io import atomic_write_text
-
+from glua_lib.methods import get_method
+from glua_lib.seg.predict import evaluate_folders, predict_folder
+from glua_lib.seg.train import SegConfig, train_seg
+from glua_lib.style.train import StyleConfig, train_style
+from glua_lib.style.translate import CollapsedStylesWarning, translate_folder
 
 
 def _run_folder(kind: str, *parts) -> Path:
@@ -69,7 +77,6 @@ def style_folder(task: str, source: str, target: str, profile: Profile, seed: in
                  data_seed: int = DATA_SEED) -> Path:
     """The cache folder of :func:`style_run`'s run (which may not exist yet): its name fixes the
     task, direction, profile, seed, phantoms and every setting of the style run."""
-    from glua_lib.style.train import StyleConfig
 
     config = StyleConfig.from_profile(profile, seed=seed)
     return _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}",
@@ -84,7 +91,6 @@ def style_run(task: str, source: str, target: str, profile: Profile | None = Non
     ``progress``: a progress bar while training (``None``: for the ``full`` profile only).
     ``data_seed``: the phantoms' seed (:func:`data_parts`; another one makes a development set
     whose labels may choose defaults)."""
-    from glua_lib.style.train import StyleConfig, train_style
 
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
@@ -105,7 +111,6 @@ def _styles_known_to_collapse():
     chapter 2 measures and shows the collapse, and every translated folder's manifest records
     it (``style_effect``), so the advice meant for a user's own call is not repeated in every
     chapter and results script."""
-    from glua_lib.style.translate import CollapsedStylesWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CollapsedStylesWarning)
@@ -117,8 +122,6 @@ def seg_folder(method: str, task: str, source: str, target: str, profile: Profil
     """The cache folder of :func:`seg_run`'s run (which may not exist yet): its name records
     method, task, direction, profile, seed, phantoms and overrides, and a fingerprint of every
     setting, the method's own and the style run's folder (for methods that use one) included."""
-    from glua_lib.methods import get_method
-    from glua_lib.seg.train import SegConfig
 
     extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
     style = (style_folder(task, source, target, profile, seed, data_seed)
@@ -148,8 +151,6 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     needed); ``False`` trains it (what a chapter does with the run it teaches).
     :func:`run_origin` says which happened.
     """
-    from glua_lib.methods import get_method
-    from glua_lib.seg.train import SegConfig
 
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
@@ -179,9 +180,6 @@ def training_costs(methods: list[str] | tuple[str, ...], task: str, source: str,
 
     On a CPU the FLOPs of slices larger than 128² are counted on one slice per domain and scaled
     to the batch (exact), to save time; the timed step is the whole batch."""
-    from glua_lib.methods import get_method
-    from glua_lib.seg.train import SegConfig
-    from glua_lib.style.train import StyleConfig
 
     device = torch.device("cpu") if device is None else torch.device(device)
     count_batch = 1 if device.type == "cpu" and profile.slice_size > 128 else None
@@ -215,7 +213,6 @@ def ideal_global_run(task: str, source: str, target: str, profile: Profile | Non
     translations of the source phantoms (:func:`ideal_dir` of every split) instead of the style
     run's; trained if missing. ``global``'s Dice below this run's is what the translator's
     imperfection costs the segmenter. Only phantoms have ideal translations."""
-    from glua_lib.seg.train import SegConfig
 
     profile = profile or get_profile(device=device)
     ideal = ideal_dir(task, source, target, profile, device, split=None)
@@ -229,7 +226,6 @@ def ideal_global_run(task: str, source: str, target: str, profile: Profile | Non
 def _train_seg_once(out: Path, method: str, source_dir: Path, target_dir: Path, config,
                     device: torch.device | None, style: Path | None, progress: bool) -> Path:
     """``train_seg`` into ``out`` unless a finished run is there (``DONE``), under a file lock."""
-    from glua_lib.seg.train import train_seg
 
     with FileLock(str(out) + ".lock"), _styles_known_to_collapse():
         if not (out / DONE).is_file():
@@ -261,7 +257,6 @@ def evaluate_on(run: str | Path, prep_dir: str | Path, name: str, split: str | N
     folder came from); otherwise they are recomputed, so a folder that was remade under the
     same ``name`` is never reported with its predecessor's scores.
     """
-    from glua_lib.seg.predict import evaluate_folders, predict_folder
 
     run, prep_dir = Path(run), Path(prep_dir)
     result = run / f"metrics-{name}.json"
@@ -303,7 +298,6 @@ def translated_dir(task: str, source: str, target: str, profile: Profile | None 
                    seed: int = 0, device: torch.device | None = None) -> Path:
     """The source phantoms rendered in ``profile.n_styles`` target styles by the style run of
     ``seed`` (prepared format, source labels kept); made if missing."""
-    from glua_lib.style.translate import translate_folder
 
     profile = profile or get_profile(device=device)
     run = style_run(task, source, target, profile, seed, device)
@@ -325,7 +319,6 @@ def ideal_dir(task: str, source: str, target: str, profile: Profile | None = Non
     modality from their own tissue maps, ``profile.n_styles`` times each (for the test split the
     first set of :func:`ideal_translation_sets`), as a prepared folder in the cache; made if
     missing."""
-    from data_prep.phantom import write_ideal_translations
 
     profile = profile or get_profile(device=device)
     folder = phantom_dir(task, source, profile)
@@ -347,14 +340,11 @@ def ideal_translation_sets(task: str, source: str, target: str, profile: Profile
     (:func:`data_prep.phantom.ideal_translations`, ``draw = 0 … n_sets - 1``). A generator: one
     set is held at a time. For :func:`glua_lib.style.measure.translation_report`'s
     ``ideal_sets``."""
-    from data_prep.phantom import ideal_translations
 
     profile = profile or get_profile(device=device)
     folder = phantom_dir(task, source, profile)
     return (ideal_translations(folder, target, split, profile.n_styles, draw)
             for draw in range(n_sets))
-
-
 
 
 # The methods chapters 3 and 4 train (chapter 2's content check trains "oracle"), in the order
@@ -402,7 +392,6 @@ def book_runs(task: str = "cardiac", source: str = "mr", target: str = "ct",
 def train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
     """One :func:`train_runs` job in a worker process: its run (trained if missing) and, for a
     segmenter, its test evaluation; returns ``(job, run folder, seconds)``."""
-    import time
 
     torch.set_num_threads(threads)
     start, dev = time.perf_counter(), torch.device(device)
@@ -431,8 +420,6 @@ def train_runs(jobs: list[Job], profile: Profile, device: torch.device | str,
     taken in order by the first free worker; one that needs a run another worker is training
     waits for it (the cache's file locks). ``log`` gets one line per finished job.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     if workers < 1 or threads < 1:
         raise ValueError(f"workers and threads must be >= 1, got {workers} and {threads}")

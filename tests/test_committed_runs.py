@@ -148,13 +148,14 @@ def test_the_committed_runs_are_small_and_float16_costs_them_no_dice():
 def test_commit_book_runs_trains_writes_and_checks_the_installed_copies(tmp_path, monkeypatch,
                                                                         capsys):
     import glua_lib.config
+    from glua_lib import cache_cli
     from glua_lib.cli import main
 
     real = glua_lib.config.get_profile
-    monkeypatch.setattr(glua_lib.config, "get_profile",
+    monkeypatch.setattr(cache_cli, "get_profile",
                         lambda name=None, device=None, **kw: TINY if name == "demo" else
                         real(name, device, **kw))
-    monkeypatch.setattr(pipeline, "BOOK_METHODS", ("none", "global"))
+    monkeypatch.setattr(cache_cli, "BOOK_METHODS", ("none", "global"))
     monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "mine"))
     monkeypatch.delenv("GLUA_COMMITTED_RUNS", raising=False)
     out = tmp_path / "runs"

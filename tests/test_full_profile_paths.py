@@ -18,7 +18,9 @@ from test_seg import _NaNAtStep2, make_prepared, tiny_config
 from test_style_train import TINY, _params, _prepared
 
 import glua_lib.runtime as runtime
+import glua_lib.seg.cli as seg_cli
 import glua_lib.seg.train as seg_train
+import glua_lib.style.cli as style_cli
 import glua_lib.style.train as style_train
 from glua_lib.checkpoint import load_checkpoint
 from glua_lib.cli import main
@@ -204,8 +206,8 @@ def test_lr_and_no_amp_on_the_command_line(tmp_path, monkeypatch):
     """``--lr`` and ``--no-amp`` of train-style and train-seg reach the run's config."""
     mr, ct = _prepared(tmp_path / "mr", "mr"), _prepared(tmp_path / "ct", "ct")
     seen = []
-    monkeypatch.setattr(style_train, "train_style", lambda *a, **k: seen.append(a[3]) or a[2])
-    monkeypatch.setattr(seg_train, "train_seg", lambda *a, **k: seen.append(a[4]) or a[3])
+    monkeypatch.setattr(style_cli, "train_style", lambda *a, **k: seen.append(a[3]) or a[2])
+    monkeypatch.setattr(seg_cli, "train_seg", lambda *a, **k: seen.append(a[4]) or a[3])
     common = ["--source", str(mr), "--target", str(ct), "--profile", "full", "--device", "cpu"]
     for command in (["train-style"], ["train-seg", "--method", "none"]):
         assert main([*command, *common, "--out", str(tmp_path / "a")]) == 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from glua_lib import DEMO, pipeline
+from glua_lib import DEMO, cache_cli, pipeline
 from glua_lib.data import load_volumes, phantom_dir
 from glua_lib.data.default import DATA_SEED
 
@@ -78,8 +78,6 @@ def test_judge_translation_scores_source_and_translation_with_the_oracle(tmp_pat
 
 
 def test_progress_bars_show_as_the_profile_says_for_its_long_runs(tmp_path, monkeypatch):
-    from glua_lib.seg import train as seg_train  # the submodule
-
     monkeypatch.setenv("GLUA_CACHE", str(tmp_path))
     seen = []
 
@@ -87,7 +85,7 @@ def test_progress_bars_show_as_the_profile_says_for_its_long_runs(tmp_path, monk
         seen.append(progress)
         return out
 
-    monkeypatch.setattr(seg_train, "train_seg", train_seg)
+    monkeypatch.setattr(pipeline, "train_seg", train_seg)
     monkeypatch.setattr(pipeline, "phantom_dir", lambda *args: tmp_path / "phantoms")
     full = dataclasses.replace(TINY, name="gpu", progress=True)  # a GPU profile's long runs
     for seed, (profile, asked) in enumerate([(TINY, None), (full, None), (TINY, True),
@@ -223,7 +221,7 @@ def test_cache_book_runs_command_hands_the_book_runs_to_train_runs(monkeypatch, 
                     threads=threads)
         return []
 
-    monkeypatch.setattr(pipeline, "train_runs", fake)
+    monkeypatch.setattr(cache_cli, "train_runs", fake)
     assert main(["cache-book-runs", "--workers", "2", "--profile", "demo", "--device", "cpu",
                  "--task", "abdominal", "--seed", "1"]) == 0
     assert seen == {"jobs": pipeline.book_runs("abdominal", "mr", "ct", 1), "profile": "demo",

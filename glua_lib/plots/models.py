@@ -1,11 +1,11 @@
 """Pictures of a model: the style-transfer architecture, and a decoded style mix."""
 from __future__ import annotations
 
-
 import numpy as np
 from matplotlib.figure import Figure
 
 from glua_lib.plots.volumes import image_grid
+from glua_lib.style.translate import style_walk
 
 
 def style_architecture(fig: Figure | None = None) -> Figure:
@@ -65,7 +65,6 @@ def style_mix(model, image: np.ndarray, style_a, style_b, t: float,
               fig: Figure | None = None) -> Figure:
     """A source slice ``H×W`` and its translation with the style ``(1 − t)·a + t·b`` (the live
     style slider's callback; ``model`` is a trained ``StyleTransfer``)."""
-    from glua_lib.style.translate import style_walk
 
     out = style_walk(model, image, style_a, style_b, ts=[t])[0]
     return image_grid({f"t = {t:.2f}": [image, out]}, fig=fig)

@@ -5,7 +5,10 @@ from typing import Sequence
 
 import matplotlib
 import numpy as np
+import torch
 from matplotlib.figure import Figure
+
+from glua_lib.local.mask import local_mask
 
 
 def label_overlay(ax, image: np.ndarray, label: np.ndarray | None = None,
@@ -236,9 +239,7 @@ def mask_explorer(image: np.ndarray, scores: dict, index: int, level: int,
     ``top_k`` (the mask is normalised per image, so one image gives the same mask as its batch).
     The remaining arguments go to :func:`mask_overlay`.
     """
-    import torch
 
-    from glua_lib.local.mask import local_mask
 
     if level not in scores:
         raise ValueError(f"no scores for level {level}; levels: {sorted(scores)}")

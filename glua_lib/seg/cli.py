@@ -25,6 +25,14 @@ from pathlib import Path
 import torch
 
 from glua_lib.cli import Command, device_arg
+from glua_lib.config import get_profile
+from glua_lib.io import atomic_write_text
+from glua_lib.method import NonFiniteLossError
+from glua_lib.methods import get_method
+from glua_lib.results import (combine_evaluations, make_tables, save_results, tables_markdown,
+                              tables_str)
+from glua_lib.seg.predict import evaluate_folders, predict_folder
+from glua_lib.seg.train import SegConfig, train_seg
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -101,10 +109,6 @@ def _add_compare(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from glua_lib.config import get_profile
-    from glua_lib.method import NonFiniteLossError
-    from glua_lib.methods import get_method
-    from glua_lib.seg.train import SegConfig, train_seg
 
     get_method(args.method)  # unknown method: ValueError before anything is read
     device = device_arg(args.device)
@@ -129,7 +133,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from glua_lib.seg.predict import predict_folder
 
     out = predict_folder(args.run, args.input, args.out, device=device_arg(args.device),
                          batch_size=args.batch_size, split=args.split, overwrite=args.overwrite,
@@ -139,8 +142,6 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from glua_lib.results import make_tables, save_results, tables_str
-    from glua_lib.seg.predict import evaluate_folders
 
     split = None if args.split in (None, "all") else args.split
     per_volume = evaluate_folders(args.pred, args.gt, split=split, protocol=args.protocol,
@@ -154,8 +155,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from glua_lib.io import atomic_write_text
-    from glua_lib.results import combine_evaluations, make_tables, tables_markdown, tables_str
 
     tables = make_tables(combine_evaluations(args.results, args.names))
     print(tables_str(tables))

@@ -57,21 +57,24 @@ from typing import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm.auto import tqdm
 
 from glua_lib.checkpoint import (kept_checkpoint, load_checkpoint, rng_state, save_checkpoint,
                                  set_rng_state)
 from glua_lib.config import Profile, config_to_dict, get_profile, load_config, save_config
 from glua_lib.data import (Augment, SliceDataset, check_slice_size, get_task, list_subjects,
-                           read_manifest)
+                           load_volumes, read_manifest)
 from glua_lib.data.prepared import MANIFEST
 from glua_lib.io import atomic_write_text
 from glua_lib.method import Batch, NonFiniteLossError, StepHook, TrainContext
 from glua_lib.methods import get_method
-from glua_lib.runlog import LOG, read_log, trim_log  # read_log: also glua_lib.seg.train's
+from glua_lib.metrics import MetricAccumulator
+from glua_lib.runlog import LOG, read_log, trim_log  # read_log: re-exported here
 from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
                               get_device, out_of_memory, seed_worker, set_seed)
-from glua_lib.seg.losses import DiceCELoss
 from glua_lib.seg.deeplab import DeepLabV2
+from glua_lib.seg.losses import DiceCELoss
+from glua_lib.seg.predict import predict_volume
 from glua_lib.seg.unet import UNet, count_parameters
 
 BACKBONES = ("unet", "deeplab")
@@ -506,7 +509,6 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
     val_vols = _val_volumes(train_dir, config)
     need_feats = bool(hook.feature_levels)
     desc = f"{method} (TARGET LABELS)" if spec.uses_target_labels else method
-    from tqdm.auto import tqdm
     bar = tqdm(total=config.steps, initial=start, desc=f"train-seg {desc}", disable=not progress)
     model.train()
     t0, step = time.time(), start
@@ -609,7 +611,6 @@ def _other_machine(was: dict, here: dict) -> bool:
 def _val_volumes(train_dir: Path, config: SegConfig) -> list:
     if not config.val_every or not list_subjects(train_dir, "val"):
         return []
-    from glua_lib.data import load_volumes
 
     return load_volumes(train_dir, "val")
 
@@ -618,8 +619,6 @@ def _val_volumes(train_dir: Path, config: SegConfig) -> list:
 def _val_dice(model: UNet, volumes: list, classes: Sequence[str], config: SegConfig,
               device: torch.device) -> float:
     """Mean foreground 3D Dice on the *source* val split (a curve to plot; never for selection)."""
-    from glua_lib.metrics import MetricAccumulator
-    from glua_lib.seg.predict import predict_volume
 
     acc = MetricAccumulator(classes)
     for vol in volumes:

@@ -16,10 +16,11 @@ import sys
 
 import torch
 
-from glua_lib.config import PROFILES, get_profile
 from glua_lib.cli import Command, device_arg
-
-
+from glua_lib.config import PROFILES, get_profile
+from glua_lib.data.prepared import list_subjects, load_volume, read_manifest
+from glua_lib.style.train import StyleConfig, TrainingDiverged, check_pair, train_style
+from glua_lib.style.translate import translate_folder
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +47,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from glua_lib.data.prepared import list_subjects, load_volume, read_manifest
-    from glua_lib.style.train import StyleConfig, TrainingDiverged, check_pair, train_style
 
     device = device_arg(args.device)
     profile = get_profile(args.profile, device=device)
@@ -93,7 +92,6 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_translate(args: argparse.Namespace) -> int:
-    from glua_lib.style.translate import translate_folder
 
     out = translate_folder(args.run, args.source, args.out, n_styles=args.styles,
                            device=device_arg(args.device), seed=args.seed,

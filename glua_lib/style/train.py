@@ -32,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Sampler
+from tqdm.auto import tqdm
 
 from glua_lib.checkpoint import (kept_checkpoint, load_checkpoint, rng_state, save_checkpoint,
                                  set_rng_state)
@@ -43,6 +45,8 @@ from glua_lib.io import atomic_path, atomic_write_text
 from glua_lib.runlog import LOG, trim_log
 from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
                               get_device, out_of_memory, seed_worker, set_seed)
+from glua_lib.seg.losses import DiceCELoss
+from glua_lib.seg.unet import UNet
 from glua_lib.style import losses
 from glua_lib.style.models import CHANNELS, Discriminators, StyleTransfer
 
@@ -275,8 +279,6 @@ class StyleTrainer:
         self.step_count = 0
         self.labeller = None  # the class-wise term's pseudo-labeller, only when w_class > 0
         if config.w_class > 0:
-            from glua_lib.seg.losses import DiceCELoss
-            from glua_lib.seg.unet import UNet
             if not n_classes or n_classes < 2:
                 raise ValueError("w_class > 0 needs n_classes (label values incl. background)")
             self.n_classes = int(n_classes)
@@ -495,7 +497,6 @@ def tile(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     """Write a uint8 H×W array as a PNG, atomically."""
-    from PIL import Image
 
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
@@ -548,7 +549,6 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         torch.OutOfMemoryError: the device ran out of memory; the message names the batch, the
             checkpoint kept and what to do (:func:`~glua_lib.runtime.out_of_memory`).
     """
-    from tqdm.auto import tqdm
 
     config = config.check()
     device = get_device() if device is None else torch.device(device)
