@@ -21,6 +21,7 @@ from glua_lib.data import list_subjects, load_extra, load_volume
 from glua_lib.local.discriminator import FeatureDiscriminator
 from glua_lib.local.mask import gap_score, local_mask, source_probability
 from glua_lib.local.measure import mask_gap_auc
+from glua_lib.local.methods import LocalConfig
 from glua_lib.seg.unet import UNet
 
 
@@ -108,7 +109,6 @@ def load_local_run(run_dir: str | os.PathLike, step: int | None = None,
     :func:`snapshot_steps`, whose encoder levels ``0 … max(levels)`` come from the snapshot (the
     decoder is the latest one; it plays no part in the masks). Both nets are in eval mode.
     """
-    from glua_lib.local.methods import LocalConfig
 
     run_dir, device = Path(run_dir), torch.device(device)
     info, ckpt, hook = _run_parts(run_dir, device)
