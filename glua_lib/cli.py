@@ -18,7 +18,6 @@ from glua_lib.runtime import AdviceWarning, get_device
 
 class Command(NamedTuple):
     """One command of a module that serves several: its options and what it runs."""
-
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
 
@@ -44,7 +43,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def device_arg(name: str | None):
     """``--device`` of a command: the device, or ``ValueError`` (exit status 2) if unavailable."""
-
     try:
         return get_device(name)
     except RuntimeError as err:  # e.g. --device cuda on a machine without CUDA

@@ -77,7 +77,6 @@ def style_folder(task: str, source: str, target: str, profile: Profile, seed: in
                  data_seed: int = DATA_SEED) -> Path:
     """The cache folder of :func:`style_run`'s run (which may not exist yet): its name fixes the
     task, direction, profile, seed, phantoms and every setting of the style run."""
-
     config = StyleConfig.from_profile(profile, seed=seed)
     return _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}",
                        *data_parts(data_seed), fingerprint(config, *profile_parts(profile)))
@@ -91,7 +90,6 @@ def style_run(task: str, source: str, target: str, profile: Profile | None = Non
     ``progress``: a progress bar while training (``None``: for the ``full`` profile only).
     ``data_seed``: the phantoms' seed (:func:`data_parts`; another one makes a development set
     whose labels may choose defaults)."""
-
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
     config = StyleConfig.from_profile(profile, seed=seed)
@@ -111,7 +109,6 @@ def _styles_known_to_collapse():
     chapter 2 measures and shows the collapse, and every translated folder's manifest records
     it (``style_effect``), so the advice meant for a user's own call is not repeated in every
     chapter and results script."""
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CollapsedStylesWarning)
         yield
@@ -122,7 +119,6 @@ def seg_folder(method: str, task: str, source: str, target: str, profile: Profil
     """The cache folder of :func:`seg_run`'s run (which may not exist yet): its name records
     method, task, direction, profile, seed, phantoms and overrides, and a fingerprint of every
     setting, the method's own and the style run's folder (for methods that use one) included."""
-
     extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
     style = (style_folder(task, source, target, profile, seed, data_seed)
              if get_method(method).needs_style_run else None)
@@ -139,7 +135,6 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
             seed: int = 0, device: torch.device | None = None, progress: bool | None = None,
             data_seed: int = DATA_SEED, committed: bool = True, **overrides) -> Path:
     """A segmenter trained with ``method`` on ``task``, ``source → target``; trained if missing.
-
     Methods that need global alignment (``global``, ``glua``, ``glua-unmasked``) first obtain
     the style run of the same seed (:func:`style_run`). The method's own settings (e.g. the
     local alignment's :class:`~glua_lib.local.methods.LocalConfig`) are part of the folder's
@@ -151,7 +146,6 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     needed); ``False`` trains it (what a chapter does with the run it teaches).
     :func:`run_origin` says which happened.
     """
-
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
     out = seg_folder(method, task, source, target, profile, seed, data_seed, **overrides)
@@ -180,7 +174,6 @@ def training_costs(methods: list[str] | tuple[str, ...], task: str, source: str,
 
     On a CPU the FLOPs of slices larger than 128² are counted on one slice per domain and scaled
     to the batch (exact), to save time; the timed step is the whole batch."""
-
     device = torch.device("cpu") if device is None else torch.device(device)
     count_batch = 1 if device.type == "cpu" and profile.slice_size > 128 else None
     out = []
@@ -213,7 +206,6 @@ def ideal_global_run(task: str, source: str, target: str, profile: Profile | Non
     translations of the source phantoms (:func:`ideal_dir` of every split) instead of the style
     run's; trained if missing. ``global``'s Dice below this run's is what the translator's
     imperfection costs the segmenter. Only phantoms have ideal translations."""
-
     profile = profile or get_profile(device=device)
     ideal = ideal_dir(task, source, target, profile, device, split=None)
     config = SegConfig.from_profile(profile, method="none", seed=seed)  # "none": no translating
@@ -226,7 +218,6 @@ def ideal_global_run(task: str, source: str, target: str, profile: Profile | Non
 def _train_seg_once(out: Path, method: str, source_dir: Path, target_dir: Path, config,
                     device: torch.device | None, style: Path | None, progress: bool) -> Path:
     """``train_seg`` into ``out`` unless a finished run is there (``DONE``), under a file lock."""
-
     with FileLock(str(out) + ".lock"), _styles_known_to_collapse():
         if not (out / DONE).is_file():
             train_seg(method, source_dir, target_dir, out, config, device=device,
@@ -257,7 +248,6 @@ def evaluate_on(run: str | Path, prep_dir: str | Path, name: str, split: str | N
     folder came from); otherwise they are recomputed, so a folder that was remade under the
     same ``name`` is never reported with its predecessor's scores.
     """
-
     run, prep_dir = Path(run), Path(prep_dir)
     result = run / f"metrics-{name}.json"
     stamp = hashlib.sha1((prep_dir / "manifest.json").read_bytes()).hexdigest() \
@@ -298,7 +288,6 @@ def translated_dir(task: str, source: str, target: str, profile: Profile | None 
                    seed: int = 0, device: torch.device | None = None) -> Path:
     """The source phantoms rendered in ``profile.n_styles`` target styles by the style run of
     ``seed`` (prepared format, source labels kept); made if missing."""
-
     profile = profile or get_profile(device=device)
     run = style_run(task, source, target, profile, seed, device)
     out = run / f"translated-{profile.n_styles}styles"
@@ -319,7 +308,6 @@ def ideal_dir(task: str, source: str, target: str, profile: Profile | None = Non
     modality from their own tissue maps, ``profile.n_styles`` times each (for the test split the
     first set of :func:`ideal_translation_sets`), as a prepared folder in the cache; made if
     missing."""
-
     profile = profile or get_profile(device=device)
     folder = phantom_dir(task, source, profile)
     out = folder.parent / (f"{folder.name}-ideal-{target}-{profile.n_styles}styles"
@@ -340,7 +328,6 @@ def ideal_translation_sets(task: str, source: str, target: str, profile: Profile
     (:func:`data_prep.phantom.ideal_translations`, ``draw = 0 … n_sets - 1``). A generator: one
     set is held at a time. For :func:`glua_lib.style.measure.translation_report`'s
     ``ideal_sets``."""
-
     profile = profile or get_profile(device=device)
     folder = phantom_dir(task, source, profile)
     return (ideal_translations(folder, target, split, profile.n_styles, draw)
@@ -358,7 +345,6 @@ TAUGHT = ("local",)
 class Job(NamedTuple):
     """One run for :func:`train_runs`: a style run, or a segmenter (then evaluated on the target
     test split)."""
-
     kind: str  # "style" (style_run) or "seg" (seg_run, then evaluate_run)
     task: str  # "cardiac" or "abdominal"
     source: str  # labelled source modality, "mr" or "ct"
@@ -392,7 +378,6 @@ def book_runs(task: str = "cardiac", source: str = "mr", target: str = "ct",
 def train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
     """One :func:`train_runs` job in a worker process: its run (trained if missing) and, for a
     segmenter, its test evaluation; returns ``(job, run folder, seconds)``."""
-
     torch.set_num_threads(threads)
     start, dev = time.perf_counter(), torch.device(device)
     if job.profile_overrides:
@@ -420,7 +405,6 @@ def train_runs(jobs: list[Job], profile: Profile, device: torch.device | str,
     taken in order by the first free worker; one that needs a run another worker is training
     waits for it (the cache's file locks). ``log`` gets one line per finished job.
     """
-
     if workers < 1 or threads < 1:
         raise ValueError(f"workers and threads must be >= 1, got {workers} and {threads}")
     device = str(device)
