@@ -135,6 +135,7 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
             seed: int = 0, device: torch.device | None = None, progress: bool | None = None,
             data_seed: int = DATA_SEED, committed: bool = True, **overrides) -> Path:
     """A segmenter trained with ``method`` on ``task``, ``source → target``; trained if missing.
+
     Methods that need global alignment (``global``, ``glua``, ``glua-unmasked``) first obtain
     the style run of the same seed (:func:`style_run`). The method's own settings (e.g. the
     local alignment's :class:`~glua_lib.local.methods.LocalConfig`) are part of the folder's
