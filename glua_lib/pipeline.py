@@ -74,26 +74,31 @@ def _progress(progress: bool | None, profile: Profile) -> bool:
 
 
 def style_folder(task: str, source: str, target: str, profile: Profile, seed: int = 0,
-                 data_seed: int = DATA_SEED) -> Path:
+                 data_seed: int = DATA_SEED, style_overrides: tuple = ()) -> Path:
     """The cache folder of :func:`style_run`'s run (which may not exist yet): its name fixes the
-    task, direction, profile, seed, phantoms and every setting of the style run."""
-    config = StyleConfig.from_profile(profile, seed=seed)
+    task, direction, profile, seed, phantoms and every setting of the style run
+    (``style_overrides``: ``(field, value)`` pairs of :class:`StyleConfig` to change, which also
+    appear in the name)."""
+    config = StyleConfig.from_profile(profile, seed=seed, **dict(style_overrides))
+    extra = [f"{k}={v}" for k, v in sorted(style_overrides)]
     return _run_folder("style", task, f"{source}2{target}", profile.name, f"seed{seed}",
-                       *data_parts(data_seed), fingerprint(config, *profile_parts(profile)))
+                       *data_parts(data_seed), *extra,
+                       fingerprint(config, *profile_parts(profile)))
 
 
 def style_run(task: str, source: str, target: str, profile: Profile | None = None,
               seed: int = 0, device: torch.device | None = None,
-              progress: bool | None = None, data_seed: int = DATA_SEED) -> Path:
+              progress: bool | None = None, data_seed: int = DATA_SEED,
+              style_overrides: tuple = ()) -> Path:
     """The global-alignment (style transfer) run ``source → target`` for ``task``; trained if
     missing. ``source``/``target`` are modalities (``"mr"``/``"ct"``) of the phantoms.
     ``progress``: a progress bar while training (``None``: for the ``full`` profile only).
     ``data_seed``: the phantoms' seed (:func:`data_parts`; another one makes a development set
-    whose labels may choose defaults)."""
+    whose labels may choose defaults). ``style_overrides``: as for :func:`style_folder`."""
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
-    config = StyleConfig.from_profile(profile, seed=seed)
-    out = style_folder(task, source, target, profile, seed, data_seed)
+    config = StyleConfig.from_profile(profile, seed=seed, **dict(style_overrides))
+    out = style_folder(task, source, target, profile, seed, data_seed, style_overrides)
     with FileLock(str(out) + ".lock"):
         if not (out / DONE).is_file():
             train_style(phantom_dir(task, source, profile, data_seed),
@@ -115,12 +120,13 @@ def _styles_known_to_collapse():
 
 
 def seg_folder(method: str, task: str, source: str, target: str, profile: Profile,
-               seed: int = 0, data_seed: int = DATA_SEED, **overrides) -> Path:
+               seed: int = 0, data_seed: int = DATA_SEED, style_overrides: tuple = (),
+               **overrides) -> Path:
     """The cache folder of :func:`seg_run`'s run (which may not exist yet): its name records
     method, task, direction, profile, seed, phantoms and overrides, and a fingerprint of every
     setting, the method's own and the style run's folder (for methods that use one) included."""
     extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
-    style = (style_folder(task, source, target, profile, seed, data_seed)
+    style = (style_folder(task, source, target, profile, seed, data_seed, style_overrides)
              if get_method(method).needs_style_run else None)
     config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)
     settings = get_method(method).settings_for(config)
@@ -133,7 +139,8 @@ def seg_folder(method: str, task: str, source: str, target: str, profile: Profil
 
 def seg_run(method: str, task: str, source: str, target: str, profile: Profile | None = None,
             seed: int = 0, device: torch.device | None = None, progress: bool | None = None,
-            data_seed: int = DATA_SEED, committed: bool = True, **overrides) -> Path:
+            data_seed: int = DATA_SEED, committed: bool = True, style_overrides: tuple = (),
+            **overrides) -> Path:
     """A segmenter trained with ``method`` on ``task``, ``source → target``; trained if missing.
 
     Methods that need global alignment (``global``, ``glua``, ``glua-unmasked``) first obtain
@@ -145,16 +152,19 @@ def seg_run(method: str, task: str, source: str, target: str, profile: Profile |
     ``committed``: when the cache lacks the run and the book has it committed
     (:mod:`glua_lib.committed`), install that copy instead of training (then no style run is
     needed); ``False`` trains it (what a chapter does with the run it teaches).
-    :func:`run_origin` says which happened.
+    :func:`run_origin` says which happened. ``style_overrides``: the style run's
+    :class:`StyleConfig` changes (:func:`style_folder`), for methods that use one.
     """
     profile = profile or get_profile(device=device)
     progress = _progress(progress, profile)
-    out = seg_folder(method, task, source, target, profile, seed, data_seed, **overrides)
-    if committed:
+    out = seg_folder(method, task, source, target, profile, seed, data_seed, style_overrides,
+                     **overrides)
+    if committed and not style_overrides:
         with FileLock(str(out) + ".lock"):
             if (out / DONE).is_file() or install(out):
                 return out
-    style = (style_run(task, source, target, profile, seed, device, progress, data_seed)
+    style = (style_run(task, source, target, profile, seed, device, progress, data_seed,
+                       style_overrides)
              if get_method(method).needs_style_run else None)
     config = SegConfig.from_profile(profile, method=method, seed=seed, **overrides)
     return _train_seg_once(out, method, phantom_dir(task, source, profile, data_seed),
@@ -201,19 +211,21 @@ def run_origin(run: str | Path) -> str:
 
 def ideal_global_run(task: str, source: str, target: str, profile: Profile | None = None,
                      seed: int = 0, device: torch.device | None = None,
-                     progress: bool | None = None) -> Path:
+                     progress: bool | None = None, data_seed: int = DATA_SEED) -> Path:
     """The ceiling of the ``global`` method: a segmenter trained as ``global`` is (the same
     :class:`~glua_lib.seg.train.SegConfig` and seed), on the source labels, but on *ideal*
     translations of the source phantoms (:func:`ideal_dir` of every split) instead of the style
     run's; trained if missing. ``global``'s Dice below this run's is what the translator's
-    imperfection costs the segmenter. Only phantoms have ideal translations."""
+    imperfection costs the segmenter. Only phantoms have ideal translations. ``data_seed``: the
+    phantoms' seed, as for :func:`style_run`."""
     profile = profile or get_profile(device=device)
-    ideal = ideal_dir(task, source, target, profile, device, split=None)
+    ideal = ideal_dir(task, source, target, profile, device, split=None, data_seed=data_seed)
     config = SegConfig.from_profile(profile, method="none", seed=seed)  # "none": no translating
     out = _run_folder("seg", "ideal-global", task, f"{source}2{target}", profile.name,
-                      f"seed{seed}", fingerprint(config, *profile_parts(profile), ideal.name))
-    return _train_seg_once(out, "none", ideal, phantom_dir(task, target, profile), config,
-                           device, None, _progress(progress, profile))
+                      f"seed{seed}", *data_parts(data_seed),
+                      fingerprint(config, *profile_parts(profile), ideal.name))
+    return _train_seg_once(out, "none", ideal, phantom_dir(task, target, profile, data_seed),
+                           config, device, None, _progress(progress, profile))
 
 
 def _train_seg_once(out: Path, method: str, source_dir: Path, target_dir: Path, config,
@@ -286,15 +298,18 @@ def judge_translation(task: str, source: str, target: str, profile: Profile | No
 
 
 def translated_dir(task: str, source: str, target: str, profile: Profile | None = None,
-                   seed: int = 0, device: torch.device | None = None) -> Path:
+                   seed: int = 0, device: torch.device | None = None,
+                   data_seed: int = DATA_SEED, style_overrides: tuple = ()) -> Path:
     """The source phantoms rendered in ``profile.n_styles`` target styles by the style run of
-    ``seed`` (prepared format, source labels kept); made if missing."""
+    ``seed`` (prepared format, source labels kept); made if missing. ``data_seed`` and
+    ``style_overrides``: as for :func:`style_run`."""
     profile = profile or get_profile(device=device)
-    run = style_run(task, source, target, profile, seed, device)
+    run = style_run(task, source, target, profile, seed, device, data_seed=data_seed,
+                    style_overrides=style_overrides)
     out = run / f"translated-{profile.n_styles}styles"
     with FileLock(str(out) + ".lock"), _styles_known_to_collapse():
         if not (out / "manifest.json").is_file():
-            translate_folder(run, phantom_dir(task, source, profile), out,
+            translate_folder(run, phantom_dir(task, source, profile, data_seed), out,
                              n_styles=profile.n_styles, device=device, seed=seed,
                              overwrite=True, progress=False)
     return out
@@ -304,13 +319,14 @@ IDEAL_SETS = 20  # independent sets of ideal translations behind a reported idea
 
 
 def ideal_dir(task: str, source: str, target: str, profile: Profile | None = None,
-              device: torch.device | None = None, split: str | None = "test") -> Path:
+              device: torch.device | None = None, split: str | None = "test",
+              data_seed: int = DATA_SEED) -> Path:
     """The source phantoms' volumes of ``split`` (``None``: every split) rendered in the target
     modality from their own tissue maps, ``profile.n_styles`` times each (for the test split the
     first set of :func:`ideal_translation_sets`), as a prepared folder in the cache; made if
-    missing."""
+    missing. ``data_seed``: the phantoms' seed."""
     profile = profile or get_profile(device=device)
-    folder = phantom_dir(task, source, profile)
+    folder = phantom_dir(task, source, profile, data_seed)
     out = folder.parent / (f"{folder.name}-ideal-{target}-{profile.n_styles}styles"
                            + ("" if split == "test" else f"-{split or 'all'}"))
     with FileLock(str(out) + ".lock"):
@@ -346,7 +362,8 @@ TAUGHT = ("local",)
 class Job(NamedTuple):
     """One run for :func:`train_runs`: a style run, or a segmenter (then evaluated on the target
     test split)."""
-    kind: str  # "style" (style_run) or "seg" (seg_run, then evaluate_run)
+    kind: str  # "style" (style_run), "seg" (seg_run, then evaluate_run) or "ideal"
+    # (ideal_global_run, global's ceiling, then evaluate_run)
     task: str  # "cardiac" or "abdominal"
     source: str  # labelled source modality, "mr" or "ct"
     target: str  # target modality
@@ -356,11 +373,13 @@ class Job(NamedTuple):
     overrides: tuple = ()  # "seg" only: (field, value) pairs of SegConfig to change
     profile_overrides: tuple = ()  # (field, value) pairs of the Profile to change (style_steps)
     committed: bool = True  # "seg" only: install the book's committed copy if there is one
+    style_overrides: tuple = ()  # (field, value) pairs of the style run's StyleConfig to change
 
     def __str__(self) -> str:
         what = [self.kind, self.method, self.task, f"{self.source}2{self.target}",
                 f"seed{self.seed}", *data_parts(self.data_seed),
-                *(f"{k}={v}" for k, v in (*self.profile_overrides, *self.overrides))]
+                *(f"{k}={v}" for k, v in (*self.profile_overrides, *self.style_overrides,
+                                           *self.overrides))]
         return " ".join(w for w in what if w)
 
 
@@ -385,13 +404,18 @@ def train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
         profile = dataclasses.replace(profile, **dict(job.profile_overrides))
     if job.kind == "style":
         run = style_run(job.task, job.source, job.target, profile, job.seed, dev,
-                        data_seed=job.data_seed)
+                        data_seed=job.data_seed, style_overrides=job.style_overrides)
     elif job.kind == "seg":
         run = seg_run(job.method, job.task, job.source, job.target, profile, job.seed, dev,
-                      data_seed=job.data_seed, committed=job.committed, **dict(job.overrides))
+                      data_seed=job.data_seed, committed=job.committed,
+                      style_overrides=job.style_overrides, **dict(job.overrides))
+        evaluate_run(run, job.task, job.target, profile, dev, job.data_seed)
+    elif job.kind == "ideal":
+        run = ideal_global_run(job.task, job.source, job.target, profile, job.seed, dev,
+                               data_seed=job.data_seed)
         evaluate_run(run, job.task, job.target, profile, dev, job.data_seed)
     else:
-        raise ValueError(f"unknown job kind {job.kind!r} in {job}: 'style' or 'seg'")
+        raise ValueError(f"unknown job kind {job.kind!r} in {job}: 'style', 'seg' or 'ideal'")
     return job, run, time.perf_counter() - start
 
 

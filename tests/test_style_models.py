@@ -1,11 +1,14 @@
 """Chapter 2 networks and loss terms: shapes, behaviour, hand-computed values."""
+import dataclasses
+
 import pytest
 import torch
 
 from glua_lib.style import losses
 from glua_lib.style.models import (AdaINResBlock, ContentDiscriminator, ContentEncoder, Decoder,
-                                   Discriminators, MultiScaleDiscriminator, StyleEncoder,
-                                   StyleTransfer, adain)
+                                   Discriminators, DomainDiscriminator, DomainTranslator,
+                                   MultiScaleDiscriminator, StyleEncoder, StyleTransfer, adain,
+                                   make_critics, make_translator)
 from glua_lib.style.train import StyleConfig
 from glua_lib.style.translate import kmeans
 
@@ -193,3 +196,32 @@ def test_kmeans_finds_blobs_largest_first():
     assert torch.allclose(kmeans(big, 1), big.mean(0, keepdim=True), atol=1e-5)
     with pytest.raises(ValueError, match="cannot make 5 clusters of 4"):
         kmeans(small, 5)
+
+
+def test_domain_translator_is_one_encoder_and_decoder_told_the_domain(x):
+    model = DomainTranslator(TINY)
+    assert not hasattr(model, "style")  # no style encoders: the code is the label
+    c, code = model.encode(x, "source")
+    assert c.shape == (3, 16, 4, 4) and code.tolist() == [[1.0, 0.0]] * 3
+    assert model.decode(c, None, "target").shape == x.shape
+    y = model.translate(x, to="target")
+    assert torch.equal(y, model.decode(c, model.code("target", x), "target"))
+    assert torch.equal(model.translate(x, to="target", style=torch.tensor([0.0, 1.0])), y)
+    # the label reaches both halves: another domain label, another content code and image
+    assert not torch.allclose(model.encode(x, "target")[0], c)
+    assert not torch.allclose(model.translate(x, to="source"), y)
+    for bad in ("random", x):  # reference images and random styles belong to StyleTransfer
+        with pytest.raises(ValueError, match="one style per domain"):
+            model.translate(x, to="target", style=bad)
+    assert isinstance(make_translator(TINY), StyleTransfer)
+    domain = dataclasses.replace(TINY, arch="domain")
+    assert isinstance(make_translator(domain), DomainTranslator)
+    assert isinstance(make_critics(domain), DomainDiscriminator)
+
+
+def test_domain_discriminator_scores_each_domain_on_its_own_map(x):
+    dis = DomainDiscriminator(TINY)
+    full = dis.critic(x)  # one map per domain at each of the 2 scales
+    assert [o.shape for o in full] == [(3, 2, 4, 4), (3, 2, 2, 2)]
+    for k, domain in enumerate(("source", "target")):
+        assert all(torch.equal(a, b[:, k:k + 1]) for a, b in zip(dis(x, domain), full))

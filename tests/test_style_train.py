@@ -13,8 +13,9 @@ from glua_lib.checkpoint import load_checkpoint
 from glua_lib.data import (Volume, load_volumes, make_manifest, read_manifest, save_volume,
                            staged_output, write_manifest)
 from glua_lib.style import losses
-from glua_lib.style.train import (StepBatchSampler, StyleConfig, StyleTrainer, TrainingDiverged,
-                                  _mix_styles, train_style)
+from glua_lib.style.models import DomainTranslator
+from glua_lib.style.train import (STYLE_ARCHS, ImagePool, StepBatchSampler, StyleConfig,
+                                  StyleTrainer, TrainingDiverged, _mix_styles, train_style)
 from glua_lib.style.translate import load_style_model, translate_folder
 
 TINY = StyleConfig(dim=4, n_res=1, mlp_dim=8, dis_dim=4, dis_layers=2, dis_scales=2,
@@ -99,15 +100,25 @@ def test_config_from_profile_and_json_round_trip(tmp_path):
 def test_identity_leaves_out_only_what_cannot_change_the_run():
     # cached runs are named after identity(): a run trained before the class-wise term existed
     # (its config lacks the term's six fields) must keep its name while the term is off
+    # (and one trained before the authors' translator and the semantic term: four more fields)
     cfg = StyleConfig.from_profile(DEMO)
+    later = ("arch", "pool_size", "w_sem", "sem_start")
     before_term = {k: v for k, v in config_to_dict(cfg).items()
                    if k not in ("w_class", "class_start", "class_conf", "labeller_width",
-                                "labeller_depth", "labeller_lr")}
+                                "labeller_depth", "labeller_lr", *later)}
     assert cfg.identity() == before_term
     assert pipeline.fingerprint(cfg) == pipeline.fingerprint(
-        dataclasses.replace(cfg, class_start=7, labeller_width=4))  # inert while w_class is 0
+        dataclasses.replace(cfg, class_start=7, labeller_width=4, pool_size=3,
+                            sem_start=9))  # inert while w_class, w_sem are 0 and arch is munit
     on = dataclasses.replace(cfg, w_class=5.0)
-    assert on.identity() == config_to_dict(on)  # the term on: every field counts
+    assert on.identity() == {k: v for k, v in config_to_dict(on).items() if k not in later}
+    sem = dataclasses.replace(cfg, w_sem=1.0)  # the semantic term needs the labeller's settings
+    assert {"w_sem", "sem_start", "labeller_width"} <= set(sem.identity())
+    assert "class_conf" not in sem.identity() and "pool_size" not in sem.identity()
+    domain = StyleConfig.from_profile(DEMO, arch="domain")
+    assert {"arch", "pool_size"} <= set(domain.identity())
+    assert pipeline.fingerprint(domain) != pipeline.fingerprint(
+        dataclasses.replace(domain, pool_size=3))
     assert len({pipeline.fingerprint(c) for c in (cfg, on, dataclasses.replace(on, class_start=7),
                                                   dataclasses.replace(cfg, w_structure=0.0),
                                                   dataclasses.replace(cfg, lr=1e-3))}) == 5
@@ -448,3 +459,102 @@ def test_train_seg_takes_the_warnings_advice(tmp_path, capsys):
                      capsys)
     assert code != 0 and "only used by methods that translate" in err
     assert not (tmp_path / "none").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# the authors' translator (arch="domain"), its image pools and the semantic term
+
+DOMAIN = dataclasses.replace(TINY, **STYLE_ARCHS["domain"], pool_size=3)
+
+
+def test_domain_config_takes_the_authors_weights_and_refuses_munit_terms():
+    cfg = StyleConfig.from_profile(DEMO, arch="domain")
+    assert (cfg.arch, cfg.w_image, cfg.w_cycle, cfg.w_content, cfg.w_adv) == \
+        ("domain", 20.0, 20.0, 1.0, 1.0)
+    assert cfg.w_style == cfg.w_content_adv == cfg.w_structure == 0 and not cfg.ref_styles
+    assert StyleConfig.from_profile(DEMO, arch="domain", w_cycle=5.0).w_cycle == 5.0
+    assert StyleConfig.from_profile(dataclasses.replace(DEMO, style_arch="domain")).arch \
+        == "domain"
+    with pytest.raises(ValueError, match="no style codes"):
+        dataclasses.replace(cfg, w_style=1.0).check()
+    with pytest.raises(ValueError, match="unknown translator arch 'cyclegan'"):
+        StyleConfig.from_profile(DEMO, arch="cyclegan")
+
+
+def test_domain_trainer_step_has_the_authors_terms():
+    torch.manual_seed(0)
+    trainer = StyleTrainer(DOMAIN, "cpu")
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    values = trainer.step(x, -x)
+    assert set(values) == {"image", "cycle", "content", "adv", "g_total", "d_image", "d_total"}
+    assert values["g_total"] == pytest.approx(20 * values["image"] + 20 * values["cycle"]
+                                              + values["content"] + values["adv"], rel=1e-5)
+    assert len(trainer.pools["source"].images) == 2  # the pool fills with the translations
+    assert all(np.isfinite(v) for v in values.values())
+
+
+def test_image_pool_returns_new_or_stored_images_and_resumes():
+    pool = ImagePool(2, seed=0)
+    a, b = torch.full((2, 1, 2, 2), 1.0), torch.full((3, 1, 2, 2), 2.0)
+    assert torch.equal(pool.query(a), a)  # filling: each image stored and returned
+    twin = ImagePool(2, seed=5)
+    twin.load_state_dict(pool.state_dict(), torch.device("cpu"))
+    out = pool.query(b)  # full: each image returned as it is or swapped for a stored 1.0
+    assert set(out.flatten().tolist()) <= {1.0, 2.0} and out.shape == b.shape
+    held = sorted(t.flatten()[0].item() for t in pool.images)
+    assert held.count(1.0) == 2 - int((out == 1.0).flatten(1).all(1).sum())  # swaps conserve
+    assert torch.equal(twin.query(b), out)  # a resumed pool draws the same
+    assert torch.equal(ImagePool(0, seed=0).query(b), b)  # size 0: off
+
+
+def test_semantic_term_reaches_the_generator_not_the_labeller():
+    cfg = dataclasses.replace(DOMAIN, w_sem=1.0, sem_start=1, labeller_width=4,
+                              labeller_depth=2)
+    with pytest.raises(ValueError, match="n_classes"):
+        StyleTrainer(cfg, "cpu")
+    torch.manual_seed(0)
+    trainer = StyleTrainer(cfg, "cpu", n_classes=3)
+    y = torch.zeros(2, 16, 16, dtype=torch.long)
+    y[:, 2:10, 2:10] = 1
+    x = torch.where(y == 1, 0.8, -0.9)[:, None]
+    first = trainer.step(x, -x, y)
+    assert first["sem"] == 0 and first["labeller"] > 0  # off before sem_start
+    # the term alone: its gradient reaches the translator's weights, while the labeller's own
+    # update comes from its separate loss on the detached translation
+    trainer.weights = {k: 0.0 for k in trainer.weights} | {"sem": 1.0}
+    lab = [p.clone() for p in trainer.labeller.parameters()]
+    gen = [p.clone() for p in trainer.model.decoder.parameters()]
+    trainer.opt_l.param_groups[0]["lr"] = 0.0
+    second = trainer.step(x, -x, y)
+    assert second["sem"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(gen, trainer.model.decoder.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(lab, trainer.labeller.parameters()))
+
+
+def test_domain_run_resumes_exactly_and_translates_once_per_volume(data, tmp_path):
+    straight = train_style(data["mr"], data["ct"], tmp_path / "a", DOMAIN, "cpu",
+                           progress=False)
+    part = train_style(data["mr"], data["ct"], tmp_path / "b",
+                       dataclasses.replace(DOMAIN, steps=3), "cpu", progress=False)
+    resumed = train_style(data["mr"], data["ct"], part, DOMAIN, "cpu", progress=False)
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    for name in ("model", "dis"):
+        assert all(torch.equal(v, b[name][k]) for k, v in a[name].items())
+    assert all(torch.equal(u, v) for u, v in zip(a["pools"]["target"]["images"],
+                                                 b["pools"]["target"]["images"]))
+    assert "target_styles" not in a  # no style encoder, no k-means styles
+    assert _log(straight / "log.jsonl") == _log(resumed / "log.jsonl")
+    model, config = load_style_model(straight, "cpu")
+    assert isinstance(model, DomainTranslator) and config.arch == "domain"
+    out = translate_folder(straight, data["mr"], tmp_path / "mr-as-ct", n_styles=3,
+                           device="cpu", progress=False)
+    info = read_manifest(out)["style_transfer"]
+    assert info["n_styles"] == 1 and info["styles"] == "domain"
+    vols = load_volumes(out)
+    assert sorted(v.subject for v in vols) == ["mr0_style0", "mr1_style0", "mr2_style0"]
+    src = {v.subject: v for v in load_volumes(data["mr"])}
+    with torch.no_grad():
+        first = model.translate(torch.from_numpy(src["mr0"].image[:, None]), to="target")
+    by = {v.subject: v for v in vols}
+    assert np.allclose(by["mr0_style0"].image, first[:, 0].numpy(), atol=1e-6)
+    assert np.array_equal(by["mr0_style0"].label, src["mr0"].label)

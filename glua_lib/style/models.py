@@ -8,10 +8,14 @@ of a source image and decodes it with a target style::
                                                   +--> Decoder["target"](c, s_t) --> x_s→t
     x_t --StyleEncoder["target"]--> s_t (B×S)  --+
 
-Design (see the chapter): one **shared** content encoder, a style encoder **per domain** and a
-decoder **per domain** (as MUNIT). A shared decoder conditioned by style alone cannot know which
-modality to draw from a prior sample, since both domains' style codes are pushed towards the same
-N(0, I); separate decoders make ``decode(content, style, domain)`` unambiguous. Shapes below use
+:class:`DomainTranslator` is the other design, the one GLUA's authors built: one encoder and one
+decoder told the domain by a label (``StyleConfig.arch="domain"``).
+
+Design of :class:`StyleTransfer` (see the chapter): one **shared** content encoder, a style
+encoder **per domain** and a decoder **per domain** (as MUNIT). A shared decoder conditioned by
+style alone cannot know which modality to draw from a prior sample, since both domains' style
+codes are pushed towards the same N(0, I); separate decoders make ``decode(content, style,
+domain)`` unambiguous. (:class:`DomainTranslator` avoids the question: its code is the label.) Shapes below use
 ``B`` batch, ``C`` image channels, ``d`` the base width (``StyleConfig.dim``), ``S`` the style size.
 """
 from __future__ import annotations
@@ -139,16 +143,18 @@ class Decoder(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """One LSGAN patch critic: B×C×H×W -> B×1×(H/2^n)×(W/2^n) scores (real ≈ 1, fake ≈ 0)."""
+    """One LSGAN patch critic: B×C×H×W -> B×n_out×(H/2^n)×(W/2^n) scores (real ≈ 1, fake ≈ 0).
 
-    def __init__(self, in_ch: int, dim: int, n_layers: int = 4):
+    ``n_out`` > 1 gives one score map per domain (:class:`DomainDiscriminator`)."""
+
+    def __init__(self, in_ch: int, dim: int, n_layers: int = 4, n_out: int = 1):
         super().__init__()
         layers, c = [], in_ch
         for i in range(n_layers):
             out = dim * 2 ** min(i, 3)
             layers += [nn.Conv2d(c, out, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
             c = out
-        layers.append(nn.Conv2d(c, 1, 1))
+        layers.append(nn.Conv2d(c, n_out, 1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,15 +162,16 @@ class PatchDiscriminator(nn.Module):
 
 
 class MultiScaleDiscriminator(nn.Module):
-    """Per-domain image critic at ``n_scales`` resolutions: B×C×H×W -> list of B×1×h_k×w_k.
+    """Image critic at ``n_scales`` resolutions: B×C×H×W -> list of B×n_out×h_k×w_k.
 
     Scale ``k`` sees the image average-pooled ``k`` times by 2, so coarse scales judge global
     appearance and fine scales texture.
     """
 
-    def __init__(self, in_ch: int, dim: int, n_layers: int = 4, n_scales: int = 3):
+    def __init__(self, in_ch: int, dim: int, n_layers: int = 4, n_scales: int = 3,
+                 n_out: int = 1):
         super().__init__()
-        self.critics = nn.ModuleList(PatchDiscriminator(in_ch, dim, n_layers)
+        self.critics = nn.ModuleList(PatchDiscriminator(in_ch, dim, n_layers, n_out)
                                      for _ in range(n_scales))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -269,6 +276,103 @@ class Discriminators(nn.Module):
             d: MultiScaleDiscriminator(CHANNELS, cfg.dis_dim, cfg.dis_layers, cfg.dis_scales)
             for d in DOMAINS})
         self.content = ContentDiscriminator(cfg.dim * 2 ** cfg.n_down, cfg.dis_dim)
+
+
+class DomainTranslator(nn.Module):
+    """The authors' translator (GLUA's synthesis subnet): **one** encoder and **one** decoder,
+    both told the domain by a label, so the style *is* the domain (``StyleConfig.arch="domain"``).
+
+    ::
+
+        x (B×C×H×W), domain d --[x ‖ one-hot(d) planes]--> ContentEncoder --> c (B×4d×H/4×W/4)
+        c, one-hot(d') (B×2) --Decoder: MLP → AdaIN--> x rendered as d'
+
+    The encoder sees the image with two constant planes holding the one-hot label (StarGAN's
+    way of conditioning a convolution); the decoder maps the one-hot label through an MLP to its
+    AdaIN parameters (the figure of the paper). The authors' layer sizes are not published
+    (their ``tmpnetworks`` module is missing), so the blocks are this library's
+    :class:`ContentEncoder` and :class:`Decoder`, sized by the same config fields as
+    :class:`StyleTransfer`. The same interface: :meth:`encode` -> (content, code),
+    :meth:`decode`, :meth:`translate`; a *code* here is a B×2 domain label.
+    """
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.style_dim = len(DOMAINS)  # the code is the one-hot domain label
+        self.content = ContentEncoder(CHANNELS + len(DOMAINS), cfg.dim, cfg.n_down, cfg.n_res)
+        self.decoder = Decoder(self.content.out_dim, CHANNELS, self.style_dim, cfg.mlp_dim,
+                               cfg.n_res, cfg.n_down)
+
+    def code(self, domain: str, like: torch.Tensor) -> torch.Tensor:
+        """The one-hot label B×2 of ``domain`` for a batch ``like`` (B×…), on its device/dtype."""
+        one = like.new_zeros(like.shape[0], self.style_dim)
+        one[:, DOMAINS.index(_check(domain))] = 1
+        return one
+
+    def encode(self, x: torch.Tensor, domain: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images B×C×H×W of ``domain`` -> (content B×4d×H/4×W/4, the domain's code B×2)."""
+        code = self.code(domain, x)
+        planes = code[:, :, None, None].expand(-1, -1, *x.shape[2:])
+        return self.content(torch.cat([x, planes], 1)), code
+
+    def decode(self, content: torch.Tensor, style: torch.Tensor | None,
+               domain: str) -> torch.Tensor:
+        """(content B×4d×H/4×W/4, code B×2 or ``None`` for ``domain``'s) -> images B×C×H×W."""
+        return self.decoder(content, self.code(domain, content) if style is None else style)
+
+    def translate(self, images: torch.Tensor, to: str = "target",
+                  style: torch.Tensor | str | None = None,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """Render images B×C×H×W of the *other* domain in domain ``to``, keeping their content.
+
+        ``style``: ``None`` (``to``'s label, the only rendering this model has) or codes B×2 /
+        2 used as they are (e.g. a blend of the two labels). Reference images and random styles
+        belong to :class:`StyleTransfer`; asking for them here is a ``ValueError``.
+        """
+        other = DOMAINS[1 - DOMAINS.index(_check(to))]
+        content, _ = self.encode(images, other)
+        if style is None:
+            return self.decode(content, None, to)
+        if isinstance(style, str) or style.dim() not in (1, 2) or style.shape[-1] != 2:
+            raise ValueError(f"the domain-label translator renders one style per domain; style "
+                             f"must be None or codes B×2, got {style!r:.60}")
+        code = style.reshape(-1, 2).to(content.dtype)
+        if code.shape[0] not in (1, images.shape[0]):
+            raise ValueError(f"{code.shape[0]} codes for {images.shape[0]} images; give 1 or "
+                             f"{images.shape[0]}")
+        return self.decoder(content, code.expand(images.shape[0], -1))
+
+
+class DomainDiscriminator(nn.Module):
+    """The authors' one domain-conditional critic: a multi-scale patch critic with one score map
+    per domain; ``forward(x, domain)`` -> list over scales of B×1×h_k×w_k, that domain's map
+    ("is this a real image of ``domain``?")."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.critic = MultiScaleDiscriminator(CHANNELS, cfg.dis_dim, cfg.dis_layers,
+                                              cfg.dis_scales, n_out=len(DOMAINS))
+
+    def forward(self, x: torch.Tensor, domain: str) -> list[torch.Tensor]:
+        k = DOMAINS.index(_check(domain))
+        return [out[:, k:k + 1] for out in self.critic(x)]
+
+
+ARCHS = ("munit", "domain")  # StyleConfig.arch: MUNIT-like (DAR-UNet) or the authors' translator
+
+
+def make_translator(cfg) -> StyleTransfer | DomainTranslator:
+    """The generator side a config asks for (``cfg.arch``; configs without it are MUNIT-like)."""
+    arch = getattr(cfg, "arch", "munit")
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    return DomainTranslator(cfg) if arch == "domain" else StyleTransfer(cfg)
+
+
+def make_critics(cfg) -> Discriminators | DomainDiscriminator:
+    """The critics that go with :func:`make_translator`'s model."""
+    return DomainDiscriminator(cfg) if getattr(cfg, "arch", "munit") == "domain" \
+        else Discriminators(cfg)
 
 
 def _check(domain: str) -> str:

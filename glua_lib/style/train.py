@@ -48,16 +48,34 @@ from glua_lib.runtime import (amp_enabled, autocast, device_description, diverge
 from glua_lib.seg.losses import DiceCELoss
 from glua_lib.seg.unet import UNet
 from glua_lib.style import losses
-from glua_lib.style.models import CHANNELS, Discriminators, StyleTransfer
+from glua_lib.style.models import (ARCHS, CHANNELS, Discriminators, DomainDiscriminator,
+                                   DomainTranslator, StyleTransfer, make_critics,
+                                   make_translator)
 
 CHECKPOINT = "checkpoint.pt"
 
 
-# loss weights added after the first runs were saved: their value in configs that lack them
-_ADDED_LATER = {"w_structure": 0.0, "w_class": 0.0}
-# settings that only matter while the weight they belong to is on
+# fields added after the first runs were saved: their value in configs that lack them (off)
+_ADDED_LATER = {"w_structure": 0.0, "w_class": 0.0, "arch": "munit", "w_sem": 0.0}
+# settings that only matter while the field they belong to is on (not at its _ADDED_LATER value)
 _SETTINGS_OF = {"w_class": ("class_start", "class_conf", "labeller_width", "labeller_depth",
-                            "labeller_lr")}
+                            "labeller_lr"),
+                "w_sem": ("sem_start", "labeller_width", "labeller_depth", "labeller_lr"),
+                "arch": ("pool_size",)}
+_LATER_SETTINGS = {"pool_size": 50, "sem_start": 0}  # defaults of settings added with them
+
+
+# The translators a profile or config picks by name (Profile.style_arch, StyleConfig.arch):
+# StyleConfig fields each one changes. "domain" is the authors' synthesis subnet with their loss
+# weights (reconstruction 20, cycle 20, content consistency 1, adversarial 1; GLUA's
+# synthesis_subnet.py) and none of the MUNIT side's terms (style codes, content critic, style
+# prior, MIND structure term, reference styles), which it has no parts for.
+STYLE_ARCHS: dict[str, dict] = {
+    "munit": {},
+    "domain": dict(arch="domain", w_image=20.0, w_cycle=20.0, w_content=1.0, w_adv=1.0,
+                   w_style=0.0, w_content_adv=0.0, w_style_prior=0.0, w_structure=0.0,
+                   ref_styles=False),
+}
 
 
 # The style model's sizes a profile picks by name (Profile.style_size): StyleConfig fields that
@@ -78,6 +96,7 @@ class StyleConfig:
     """Every setting of a style-transfer run (defaults: paper scale, see :meth:`from_profile`)."""
 
     # architecture
+    arch: str = "munit"  # "munit": style encoders + per-domain decoders; "domain": the authors'
     dim: int = 64  # base width d; the content code has d·2^n_down channels
     n_down: int = 2  # stride-2 convs of the content encoder: the code is at 1/2^n_down resolution
     n_res: int = 4  # ResBlocks in the content encoder and AdaIN ResBlocks in each decoder
@@ -106,6 +125,9 @@ class StyleConfig:
     labeller_depth: int = 4  # U-Net levels of the labeller
     labeller_lr: float = 2e-3  # Adam learning rate of the labeller
     ref_styles: bool = True  # half the translations styled by encoded real slices (ours)
+    w_sem: float = 0.0  # semantic consistency: labeller's Dice+CE on translated source (SIFA)
+    sem_start: int = 0  # steps before the semantic term starts (the labeller learns first)
+    pool_size: int = 50  # "domain": past translations the critic also sees (CycleGAN's pool)
     # budget, data and bookkeeping
     steps: int = 50_000  # optimisation steps (one generator + one critic update each)
     batch_size: int = 16  # slices per domain per step
@@ -125,7 +147,9 @@ class StyleConfig:
         slice size and AMP, and names the widths (:data:`STYLE_SIZES`): ``paper`` is
         MUNIT/DAR-UNet scale (``full``), ``medium`` half its width for a 16 GB GPU (``gpu16``),
         ``small`` a narrow model that trains in minutes on two CPU cores (``demo``). The
-        class-wise term, when switched on, starts halfway.
+        class-wise term, when switched on, starts halfway. The translator is the profile's
+        ``style_arch`` unless ``overrides`` name an ``arch``; its loss weights
+        (:data:`STYLE_ARCHS`) come before the overrides.
         """
         common = dict(steps=profile.style_steps, batch_size=profile.style_batch,
                       image_size=profile.slice_size, amp=profile.amp,
@@ -135,13 +159,18 @@ class StyleConfig:
         except KeyError:
             raise ValueError(f"profile {profile.name!r}: unknown style_size "
                              f"{profile.style_size!r}; choose one of {sorted(STYLE_SIZES)}") from None
-        return dataclasses.replace(cls(**{**common, **sized}), **overrides)
+        arch = overrides.get("arch", profile.style_arch)
+        if arch not in STYLE_ARCHS:
+            raise ValueError(f"unknown translator arch {arch!r}; choose one of "
+                             f"{sorted(STYLE_ARCHS)}")
+        return dataclasses.replace(cls(**{**common, **sized, **STYLE_ARCHS[arch]}), **overrides)
 
     @classmethod
     def from_dict(cls, data: dict) -> "StyleConfig":
         """Inverse of ``config_to_dict`` (as stored in checkpoints). A loss added after a
         checkpoint was written is off in its config (the run was trained without it)."""
-        data = {**_ADDED_LATER, **{k: v for k, v in data.items() if k != "_type"}}
+        data = {**_ADDED_LATER, **_LATER_SETTINGS,
+                **{k: v for k, v in data.items() if k != "_type"}}
         data["betas"] = tuple(data["betas"])
         return cls(**data)
 
@@ -151,14 +180,28 @@ class StyleConfig:
         (:func:`glua_lib.pipeline.fingerprint`), so a run trained before the loss existed is
         still found, not trained again."""
         data = config_to_dict(self)
-        for name, off in _ADDED_LATER.items():
-            if data[name] == off:
-                for key in (name, *_SETTINGS_OF.get(name, ())):
-                    del data[key]
+        on = {name for name, off in _ADDED_LATER.items() if data[name] != off}
+        for name in set(_ADDED_LATER) - on:
+            del data[name]
+        needed = {key for name in on for key in _SETTINGS_OF.get(name, ())}
+        for name in set(_ADDED_LATER) - on:
+            for key in _SETTINGS_OF.get(name, ()):
+                if key not in needed:
+                    data.pop(key, None)
         return data
 
     def check(self) -> "StyleConfig":
         """Raise ``ValueError`` for settings that cannot work."""
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.arch == "domain" and (self.w_style or self.w_content_adv or self.w_style_prior
+                                      or self.ref_styles):
+            raise ValueError("arch 'domain' has no style codes or content critic: set w_style, "
+                             "w_content_adv and w_style_prior to 0 and ref_styles to False "
+                             "(StyleConfig.from_profile(..., arch='domain') does)")
+        if self.pool_size < 0 or self.w_sem < 0 or self.sem_start < 0:
+            raise ValueError(f"need pool_size, w_sem and sem_start >= 0; got {self.pool_size}, "
+                             f"{self.w_sem}, {self.sem_start}")
         if self.image_size % 2 ** max(self.n_down, self.dis_layers):
             raise ValueError(f"image_size {self.image_size} must be divisible by "
                              f"2^{max(self.n_down, self.dis_layers)} (n_down, dis_layers)")
@@ -172,11 +215,12 @@ class StyleConfig:
             raise ValueError("need w_class >= 0, class_start >= 0 and 0 <= class_conf < 1; "
                              f"got {self.w_class}, {self.class_start}, {self.class_conf}")
         k = 2 ** self.labeller_depth  # the labeller U-Net's bottleneck must keep 2×2 pixels
-        if self.w_class > 0 and (self.image_size % k or self.image_size < 2 * k):
+        if (self.w_class > 0 or self.w_sem > 0) and (self.image_size % k
+                                                      or self.image_size < 2 * k):
             raise ValueError(f"image_size {self.image_size} is too small or not divisible for "
                              f"the labeller (labeller_depth {self.labeller_depth} needs a "
                              f"multiple of {k}, at least {2 * k}); lower labeller_depth or set "
-                             "w_class = 0")
+                             "w_class and w_sem to 0")
         return self
 
 
@@ -249,6 +293,79 @@ def critic_terms(dis: Discriminators, x_s: torch.Tensor, x_t: torch.Tensor, keep
     }
 
 
+def domain_generator_terms(model: DomainTranslator, dis: DomainDiscriminator,
+                           x_s: torch.Tensor, x_t: torch.Tensor):
+    """The authors' generator terms for source/target batches B×1×H×W (GLUA's
+    ``synthesis_subnet.py``): same-domain reconstruction, cycle A→B→A and B→A→B, content
+    consistency ``‖E(x) − E(translated x)‖₁`` and the least-squares adversarial term of the one
+    domain-conditional critic. Returns ``(terms, keep)`` as :func:`generator_terms` does."""
+    c_s, code_s = model.encode(x_s, "source")
+    c_t, code_t = model.encode(x_t, "target")
+    x_st = model.decode(c_s, code_t, "target")
+    x_ts = model.decode(c_t, code_s, "source")
+    c_st, _ = model.encode(x_st, "target")
+    c_ts, _ = model.encode(x_ts, "source")
+    terms = {
+        "image": losses.image_recon_loss(model.decode(c_s, code_s, "source"), x_s)
+        + losses.image_recon_loss(model.decode(c_t, code_t, "target"), x_t),
+        "cycle": losses.cycle_loss(model.decode(c_st, code_s, "source"), x_s)
+        + losses.cycle_loss(model.decode(c_ts, code_t, "target"), x_t),
+        "content": losses.content_recon_loss(c_st, c_s) + losses.content_recon_loss(c_ts, c_t),
+        "adv": losses.lsgan_g_loss(dis(x_st, "target")) + losses.lsgan_g_loss(dis(x_ts, "source")),
+    }
+    return terms, {"x_st": x_st, "x_ts": x_ts}
+
+
+def domain_critic_terms(dis: DomainDiscriminator, x_s: torch.Tensor, x_t: torch.Tensor,
+                        fake_s: torch.Tensor, fake_t: torch.Tensor) -> dict:
+    """The one critic's terms: real images of each domain against translations into it
+    (``fake_s`` = target→source, ``fake_t`` = source→target, detached, e.g. from an
+    :class:`ImagePool`)."""
+    return {"d_image": losses.lsgan_d_loss(dis(x_s, "source"), dis(fake_s, "source"))
+            + losses.lsgan_d_loss(dis(x_t, "target"), dis(fake_t, "target"))}
+
+
+class ImagePool:
+    """CycleGAN's history of translations: the critic sees past generators' images too.
+
+    :meth:`query` takes a batch B×C×H×W and returns one of the same shape: while the pool holds
+    fewer than ``size`` images each new one is stored and returned; after that, each image is,
+    with probability ½, swapped for a stored one (returned instead, the new one stored in its
+    place), else returned as it is. The draws come from the pool's own seeded generator, and
+    :meth:`state_dict` holds images and generator, so a resumed run draws the same. ``size`` 0
+    returns every batch unchanged.
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.images = int(size), []
+        self.rng = torch.Generator().manual_seed(seed)
+
+    def query(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return batch
+        out = []
+        for image in batch.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+                continue
+            swap, pick = torch.rand(1, generator=self.rng).item(), torch.randint(
+                self.size, (1,), generator=self.rng).item()
+            if swap < 0.5:
+                out.append(self.images[pick].clone())
+                self.images[pick] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    def state_dict(self) -> dict:
+        return {"images": [t.cpu() for t in self.images], "rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        self.images = [t.to(device) for t in state["images"]]
+        self.rng.set_state(state["rng"].cpu())
+
+
 class StyleTrainer:
     """Model, critics, optimisers, loss scaler and the random-style generator of one run, and
     with ``w_class > 0`` the labeller U-Net of the class-wise term (``n_classes`` outputs).
@@ -261,8 +378,11 @@ class StyleTrainer:
     def __init__(self, config: StyleConfig, device: torch.device | str,
                  n_classes: int | None = None):
         self.cfg, self.device = config.check(), torch.device(device)
-        self.model = StyleTransfer(config).to(self.device)
-        self.dis = Discriminators(config).to(self.device)
+        self.model = make_translator(config).to(self.device)
+        self.dis = make_critics(config).to(self.device)
+        self.domain = config.arch == "domain"  # the authors' translator and its image pools
+        self.pools = {d: ImagePool(config.pool_size if self.domain else 0, config.seed + 10 + i)
+                      for i, d in enumerate(("source", "target"))}
         adam = dict(lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
         self.opt_g = torch.optim.Adam(self.model.parameters(), **adam)
         self.opt_d = torch.optim.Adam(self.dis.parameters(), **adam)
@@ -277,16 +397,18 @@ class StyleTrainer:
                         "structure": config.w_structure,
                         "d_image": config.w_adv, "d_content": config.w_content_adv}
         self.step_count = 0
-        self.labeller = None  # the class-wise term's pseudo-labeller, only when w_class > 0
-        if config.w_class > 0:
+        self.labeller = None  # the class-wise and semantic terms' U-Net, when either is on
+        if config.w_class > 0 or config.w_sem > 0:
             if not n_classes or n_classes < 2:
-                raise ValueError("w_class > 0 needs n_classes (label values incl. background)")
+                raise ValueError("w_class or w_sem > 0 needs n_classes (label values incl. "
+                                 "background)")
             self.n_classes = int(n_classes)
             self.labeller = UNet(CHANNELS, self.n_classes, width=config.labeller_width,
                                  depth=config.labeller_depth).to(self.device)
             self.opt_l = torch.optim.Adam(self.labeller.parameters(), lr=config.labeller_lr)
             self.labeller_loss = DiceCELoss()
             self.weights["class"] = config.w_class
+            self.weights["sem"] = config.w_sem
 
     def _autocast(self):
         return autocast(self.device, self.amp)
@@ -295,15 +417,17 @@ class StyleTrainer:
              y_s: torch.Tensor | None = None) -> dict[str, float]:
         """One update on source and target batches B×1×H×W; returns the loss terms as floats.
 
-        With ``w_class > 0`` the source labels ``y_s`` (B×H×W) are needed: the labeller learns
-        them on the translated source, its confident predictions on the real target are the
-        pseudo-labels of the class-wise term, and that term starts at step ``class_start``.
+        With ``w_class > 0`` or ``w_sem > 0`` the source labels ``y_s`` (B×H×W) are needed: the
+        labeller learns them on the translated source (detached); its confident predictions on
+        the real target are the pseudo-labels of the class-wise term (from ``class_start``), and
+        its Dice+CE on the translated source, which reaches the generator through the
+        translation (the labeller itself frozen), is the semantic term (from ``sem_start``).
 
         Raises:
             TrainingDiverged: a loss is NaN or infinite (the caller keeps its last checkpoint).
         """
         if self.labeller is not None and y_s is None:
-            raise ValueError("w_class > 0: step() needs the source labels y_s")
+            raise ValueError("w_class or w_sem > 0: step() needs the source labels y_s")
         x_s = x_s.to(self.device, non_blocking=True)
         x_t = x_t.to(self.device, non_blocking=True)
         s = self.cfg.style_dim
@@ -311,12 +435,20 @@ class StyleTrainer:
         z_t = torch.randn(len(x_t), s, generator=self.noise).to(self.device)
 
         self.dis.requires_grad_(False)  # generator step: gradients flow through, not into, D
+        if self.labeller is not None:
+            self.labeller.requires_grad_(False)
         with self._autocast():
-            terms, keep = generator_terms(self.model, self.dis, x_s, x_t, z_s, z_t,
-                                          self.cfg.ref_styles)
+            if self.domain:
+                terms, keep = domain_generator_terms(self.model, self.dis, x_s, x_t)
+            else:
+                terms, keep = generator_terms(self.model, self.dis, x_s, x_t, z_s, z_t,
+                                              self.cfg.ref_styles)
             if self.labeller is not None:
                 y_s = y_s.to(self.device, non_blocking=True)
-                terms["class"] = self._class_term(keep["x_st"], y_s, x_t)
+                if self.cfg.w_class > 0:
+                    terms["class"] = self._class_term(keep["x_st"], y_s, x_t)
+                if self.cfg.w_sem > 0:
+                    terms["sem"] = self._sem_term(keep["x_st"], y_s)
             loss_g = sum(self.weights[k] * v for k, v in terms.items())
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
@@ -324,12 +456,18 @@ class StyleTrainer:
 
         self.dis.requires_grad_(True)
         with self._autocast():
-            d_terms = critic_terms(self.dis, x_s, x_t, keep)
+            if self.domain:
+                d_terms = domain_critic_terms(
+                    self.dis, x_s, x_t, self.pools["source"].query(keep["x_ts"].detach()),
+                    self.pools["target"].query(keep["x_st"].detach()))
+            else:
+                d_terms = critic_terms(self.dis, x_s, x_t, keep)
             loss_d = sum(self.weights[k] * v for k, v in d_terms.items())
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(loss_d).backward()
         self.scaler.step(self.opt_d)
         if self.labeller is not None:  # the labeller learns the source labels on translations
+            self.labeller.requires_grad_(True)
             with self._autocast():
                 d_terms["labeller"] = self.labeller_loss(self.labeller(keep["x_st"].detach()), y_s)
             self.opt_l.zero_grad(set_to_none=True)
@@ -359,6 +497,13 @@ class StyleTrainer:
             y_t[conf < self.cfg.class_conf] = -1
         return losses.class_appearance_loss(x_st, y_s, x_t, y_t, self.n_classes)
 
+    def _sem_term(self, x_st: torch.Tensor, y_s: torch.Tensor) -> torch.Tensor:
+        """The semantic-consistency loss: the (frozen) labeller's Dice+CE on the translated
+        source B×1×H×W against the source labels B×H×W; 0 before ``sem_start``."""
+        if self.step_count < self.cfg.sem_start:
+            return x_st.float().sum().mul(0.0).abs()
+        return self.labeller_loss(self.labeller(x_st), y_s)
+
     def state_dict(self) -> dict:
         """Everything an exact resume needs, storable with ``weights_only``."""
         state = {"step": self.step_count, "model": self.model.state_dict(),
@@ -369,6 +514,8 @@ class StyleTrainer:
         if self.labeller is not None:
             state.update(labeller=self.labeller.state_dict(), opt_l=self.opt_l.state_dict(),
                          n_classes=self.n_classes)
+        if self.domain:
+            state["pools"] = {d: pool.state_dict() for d, pool in self.pools.items()}
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -381,6 +528,9 @@ class StyleTrainer:
             self.opt_l.load_state_dict(state["opt_l"])
         if self.amp and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if self.domain:
+            for d, pool in self.pools.items():
+                pool.load_state_dict(state["pools"][d], self.device)
         self.noise.set_state(state["noise"].cpu())
         set_rng_state(state["rng"])
         self.step_count = int(state["step"])
@@ -505,10 +655,16 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
 
 
 @torch.no_grad()
-def sample_grid(model: StyleTransfer, x_s: torch.Tensor, x_t: torch.Tensor,
+def sample_grid(model: StyleTransfer | DomainTranslator, x_s: torch.Tensor, x_t: torch.Tensor,
                 z_s: torch.Tensor, z_t: torch.Tensor) -> np.ndarray:
     """Rows: source; source→target with prior styles ``z_t``; source→target with the style of
-    the target image below (what ``translate_folder`` does); target; target→source (``z_s``)."""
+    the target image below (what ``translate_folder`` does); target; target→source (``z_s``).
+    For the authors' translator, which has one style per domain: source, source→target,
+    target, target→source."""
+    if isinstance(model, DomainTranslator):
+        return tile([t[:, 0].float().cpu().numpy() for t in
+                     (x_s, model.translate(x_s, to="target"), x_t,
+                      model.translate(x_t, to="source"))])
     st = model.translate(x_s, to="target", style=z_t)
     st_ref = model.translate(x_s, to="target", style=x_t)
     ts = model.translate(x_t, to="source", style=z_s)
@@ -603,8 +759,9 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         state = trainer.state_dict()
         state["data"] = data
         state["machines"] = machines
-        state["target_styles"] = encode_styles(trainer.model, datasets["target"], "target",
-                                               device)
+        if not trainer.domain:  # the MUNIT side's k-means styles cluster these
+            state["target_styles"] = encode_styles(trainer.model, datasets["target"], "target",
+                                                   device)
         save_checkpoint(ckpt, state)
 
     def sample(step: int) -> None:

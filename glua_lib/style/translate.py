@@ -27,7 +27,7 @@ from glua_lib.checkpoint import load_checkpoint
 from glua_lib.data.prepared import (Volume, check_slice_size, load_volume, make_manifest,
                                     read_manifest, save_volume, staged_output, write_manifest)
 from glua_lib.runtime import AdviceWarning, get_device
-from glua_lib.style.models import StyleTransfer
+from glua_lib.style.models import StyleTransfer, make_translator
 from glua_lib.style.train import CHECKPOINT, StyleConfig
 
 
@@ -38,7 +38,7 @@ def _load(run_dir: str | os.PathLike, device: torch.device) -> tuple[StyleTransf
         raise FileNotFoundError(f"{run_dir}: no such style-transfer run folder")
     state = load_checkpoint(run_dir / CHECKPOINT)
     config = StyleConfig.from_dict(state["config"])
-    model = StyleTransfer(config)
+    model = make_translator(config)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config, state
 
@@ -219,8 +219,9 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
 
     Output subjects are ``<subject>_style<k>`` with the source label, spacing and split; the
     modality is the run's target modality. ``styles="kmeans"`` (default) clusters the real
-    target style codes; ``"random"`` draws from N(0, I). ``seed`` seeds either. Returns
-    ``out_dir`` (resolved).
+    target style codes; ``"random"`` draws from N(0, I). ``seed`` seeds either. A run of the
+    authors' translator (``arch="domain"``) has one rendering per domain, so it writes one volume
+    per source volume (``_style0``) whatever ``n_styles`` asks. Returns ``out_dir`` (resolved).
 
     With ``n_styles`` ≥ 2, :func:`style_effect` on the busiest slice of the first source subject
     goes into the manifest (``style_transfer.style_effect``); k-means styles that render nearly
@@ -247,7 +248,11 @@ def translate_folder(run_dir: str | os.PathLike, source_dir: str | os.PathLike,
             f"{source_dir}: holds {manifest['task']} {manifest['modality']} but the run "
             f"{run_dir} translates {data['task']} {data['source_modality']} -> "
             f"{data['target_modality']}")
-    codes = style_bank(state, n_styles, styles, seed)
+    if config.arch == "domain":  # one rendering: the style is the target domain's label
+        n_styles, styles = 1, "domain"
+        codes = model.code("target", torch.zeros(1))
+    else:
+        codes = style_bank(state, n_styles, styles, seed)
     subjects = sorted(manifest["subjects"])
     splits, origin, effect = {}, {}, None
     with staged_output(out_dir, overwrite=overwrite) as stage:

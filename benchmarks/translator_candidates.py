@@ -1,0 +1,151 @@
+"""Translators measured by what the segmenter needs, on a development data seed: for each
+candidate style run, ``global``'s Dice on the real target test volumes against its ceiling (the
+same segmenter trained on *ideal* translations, :func:`glua_lib.pipeline.ideal_global_run`), and
+the source-side check (``global``'s Dice on the translated held-out *source* test volumes, scored
+with the source labels the translations carry).
+
+    python benchmarks/translator_candidates.py [--data-seed 7] [--seeds 0]
+        [--tasks cardiac abdominal] [--directions mr2ct ct2mr]
+        [--candidates "" "arch=domain" "arch=domain n_down=1"] [--workers 2]
+        --out benchmarks/results/translator-candidates-dev7.json
+
+A candidate is a space-separated list of ``StyleConfig`` overrides (``""``: the profile's
+translator; the first candidate is the reference). Every run trains on phantoms of
+``--data-seed`` (not the book's 2026), so their target labels may choose a default; the book's
+own seed is reported only after the choice is frozen. Runs are 1-thread runs, ``--workers`` at a
+time, cached like the chapters' (folder names carry ``data<seed>`` and the overrides).
+
+Printed per candidate: average Dice (%) of ``global`` per task and direction (mean over seeds),
+the ceiling's, their difference, the source-side Dice, and the paired difference to the
+reference over all (task, direction, seed) units with its 95 % Student-t interval
+(:func:`glua_lib.results.paired_difference`): a finding only when the interval excludes zero.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.demo_candidates import parse_candidate  # noqa: E402
+from glua_lib import get_profile  # noqa: E402
+from glua_lib.io import atomic_write_text  # noqa: E402
+from glua_lib.pipeline import (Job, evaluate_on, evaluate_run, train_runs,  # noqa: E402
+                               translated_dir)
+from glua_lib.results import average_dice, make_table, paired_difference  # noqa: E402
+from glua_lib.runlog import read_log  # noqa: E402
+from glua_lib.runtime import code_version, device_description  # noqa: E402
+
+
+def jobs_for(experiments, candidates, seeds, data_seed) -> list[Job]:
+    """The style runs first (they take longest), then each ``global`` segmenter and each
+    ceiling."""
+    style = [Job("style", task, src, tgt, seed, data_seed=data_seed, style_overrides=cand)
+             for cand in candidates for task, src, tgt in experiments for seed in seeds]
+    ideal = [Job("ideal", task, src, tgt, seed, data_seed=data_seed)
+             for task, src, tgt in experiments for seed in seeds]
+    seg = [Job("seg", task, src, tgt, seed, "global", data_seed, style_overrides=cand)
+           for cand in candidates for task, src, tgt in experiments for seed in seeds]
+    return style + ideal + seg
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-seed", type=int, default=7)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--tasks", nargs="+", default=["cardiac", "abdominal"])
+    parser.add_argument("--directions", nargs="+", default=["mr2ct", "ct2mr"])
+    parser.add_argument("--candidates", nargs="+", default=["", "arch=domain"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.data_seed == 2026:
+        parser.error("--data-seed 2026 is the book's own data: choose defaults on another seed")
+    profile, device = get_profile("demo"), torch.device("cpu")
+    candidates = [parse_candidate(c) for c in args.candidates]
+    experiments = [(task, *d.split("2")) for task in args.tasks for d in args.directions]
+    done = train_runs(jobs_for(experiments, candidates, args.seeds, args.data_seed), profile,
+                      device, workers=args.workers, threads=1)
+    torch.set_num_threads(1)
+    rows, ceilings = [], {}
+    for job, run, _ in done:
+        key = (job.task, f"{job.source}2{job.target}", job.seed)
+        if job.kind == "ideal":
+            metrics = evaluate_run(run, job.task, job.target, profile, device, job.data_seed)
+            ceilings[key] = average_dice(metrics)
+        elif job.kind == "seg":
+            metrics = evaluate_run(run, job.task, job.target, profile, device, job.data_seed)
+            translated = translated_dir(job.task, job.source, job.target, profile, job.seed,
+                                        device, job.data_seed, job.style_overrides)
+            source_side = evaluate_on(run, translated, "translated-source-test", "test",
+                                      device=device)
+            style = run_of_style(done, job)
+            rows.append({"task": job.task, "direction": key[1], "seed": job.seed,
+                         "candidate": " ".join(f"{k}={v}" for k, v in job.style_overrides),
+                         "global": average_dice(metrics), "source_side": average_dice(source_side),
+                         "per_class": per_class(metrics),
+                         "style_train_s": style_seconds(style), "run": run.name,
+                         "style_run": style.name})
+    for row in rows:
+        row["ceiling"] = ceilings[(row["task"], row["direction"], row["seed"])]
+    print(f"data seed {args.data_seed}, seeds {args.seeds}; average Dice (%), mean over seeds; "
+          "the paired difference to the first candidate over (task, direction, seed), 95 % "
+          "interval")
+    names = [" ".join(f"{k}={v}" for k, v in c) for c in candidates]
+    units = sorted({(r["task"], r["direction"], r["seed"]) for r in rows})
+
+    def values(name, field):
+        by = {(r["task"], r["direction"], r["seed"]): r[field] for r in rows
+              if r["candidate"] == name}
+        return [by[u] for u in units]
+
+    for name in names:
+        print(f"\n{name or '(profile translator)'}")
+        for task, src, tgt in experiments:
+            sel = [r for r in rows if r["candidate"] == name
+                   and (r["task"], r["direction"]) == (task, f"{src}2{tgt}")]
+            g, c, s = (np.mean([r[f] for r in sel]) for f in ("global", "ceiling", "source_side"))
+            t = np.mean([r["style_train_s"] for r in sel])
+            print(f"  {task:>9} {src}→{tgt}: global {g:5.1f}  ceiling {c:5.1f}  "
+                  f"below by {c - g:5.1f}  source side {s:5.1f}  style run {t:4.0f} s")
+        if name != names[0] and len(units) > 1:
+            for field in ("global", "source_side"):
+                diff, low, high = paired_difference(values(name, field), values(names[0], field))
+                print(f"  {field} − reference: {diff:+5.1f} ({low:+.1f} to {high:+.1f})"
+                      + ("" if low <= 0 <= high else "  <- a finding"))
+    report = {"command": "python benchmarks/translator_candidates.py "
+                         + shlex.join(argv if argv is not None else sys.argv[1:]),
+              "code_version": code_version(), "profile": profile.name,
+              "data_seed": args.data_seed, "seeds": args.seeds,
+              "device": device_description(device) + ", 1-thread runs", "rows": rows}
+    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def run_of_style(done, job: Job) -> Path:
+    """The style run folder of ``job``'s style overrides among the finished jobs."""
+    return next(run for j, run, _ in done if j.kind == "style"
+                and (j.task, j.source, j.target, j.seed, j.style_overrides)
+                == (job.task, job.source, job.target, job.seed, job.style_overrides))
+
+
+def per_class(metrics: dict) -> dict[str, float]:
+    """Mean Dice (%) over the test volumes per foreground class of one evaluation."""
+    table = make_table({"run": metrics})
+    return {c: table.cell("run", c).mean for c in table.columns if c != "average"}
+
+
+def style_seconds(run: Path) -> float:
+    """A style run's training seconds: the last ``seconds`` of its log."""
+    return float(read_log(run)[-1]["seconds"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
