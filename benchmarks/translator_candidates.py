@@ -44,15 +44,17 @@ from glua_lib.runtime import code_version, device_description  # noqa: E402
 
 
 def jobs_for(experiments, candidates, seeds, data_seed) -> list[Job]:
-    """The style runs first (they take longest), then each ``global`` segmenter and each
-    ceiling."""
-    style = [Job("style", task, src, tgt, seed, data_seed=data_seed, style_overrides=cand)
-             for cand in candidates for task, src, tgt in experiments for seed in seeds]
-    ideal = [Job("ideal", task, src, tgt, seed, data_seed=data_seed)
-             for task, src, tgt in experiments for seed in seeds]
-    seg = [Job("seg", task, src, tgt, seed, "global", data_seed, style_overrides=cand)
-           for cand in candidates for task, src, tgt in experiments for seed in seeds]
-    return style + ideal + seg
+    """Unit by unit (task, direction, seed): every candidate's style run (they take longest),
+    the ceiling, then each candidate's ``global`` segmenter; so units finish one after another."""
+    jobs = []
+    for task, src, tgt in experiments:
+        for seed in seeds:
+            jobs += [Job("style", task, src, tgt, seed, data_seed=data_seed, style_overrides=c)
+                     for c in candidates]
+            jobs.append(Job("ideal", task, src, tgt, seed, data_seed=data_seed))
+            jobs += [Job("seg", task, src, tgt, seed, "global", data_seed, style_overrides=c)
+                     for c in candidates]
+    return jobs
 
 
 def main(argv=None) -> int:
