@@ -4,6 +4,7 @@ import torch
 
 from glua_lib.data import (Augment, SliceDataset, Volume, make_manifest, save_volume,
                            staged_output, write_manifest)
+from glua_lib.seg.train import SegConfig
 
 
 def _vol(subject, d=4, fg_slices=(1, 2)):
@@ -66,3 +67,22 @@ def test_augment_off_is_identity_for_geometry():
     ds = SliceDataset([vol], augment=Augment(0, 0, 0, 0, 0))
     assert torch.equal(ds[2]["label"], torch.from_numpy(vol.label[2].astype(np.int64)))
     np.testing.assert_allclose(ds[2]["image"][0].numpy(), vol.image[2], atol=1e-5)
+
+
+def test_class_offset_shifts_each_label_class_by_its_own_draw():
+    vol = _vol("a")
+    vol.label[:] = 0
+    vol.label[:, :4, :4], vol.label[:, 4:, 4:] = 1, 2
+    ds = SliceDataset([vol], augment=Augment(0, 0, 0, 0, 0, class_offset=0.5), seed=3)
+    moved = ds[2]["image"][0].numpy() - vol.image[2]
+    label = vol.label[2]
+    per_class = [np.unique(moved[label == c].round(5)) for c in (0, 1, 2)]
+    assert all(len(u) == 1 for u in per_class)  # one offset per class on the whole slice
+    assert len({float(u[0]) for u in per_class}) == 3  # and three different ones
+    assert torch.equal(ds[2]["label"], torch.from_numpy(label.astype(np.int64)))
+    other = ds[1]["image"][0].numpy() - vol.image[1]  # another slice, another draw
+    assert not np.allclose(other[label == 1][0], per_class[1][0])
+    with pytest.raises(ValueError, match="aug_class_offset must be a number >= 0"):
+        SegConfig(aug_class_offset=-1.0).validate()
+    assert "aug_class_offset" not in SegConfig().identity()  # off: the name of older runs
+    assert SegConfig(aug_class_offset=0.1).identity()["aug_class_offset"] == 0.1

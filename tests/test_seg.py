@@ -463,3 +463,21 @@ def test_context_channels_and_source_validation_curve(folders, tmp_path):
     assert json.loads((run / "run.json").read_text())["in_channels"] == 3
     curve = [(r["step"], r["source_val_dice"]) for r in read_log(run) if "source_val_dice" in r]
     assert [s for s, _ in curve] == [2, 4] and all(0 <= d <= 1 for _, d in curve)
+
+
+def test_class_offsets_reach_the_labelled_images_only(folders, tmp_path, monkeypatch):
+    # the offset reads the labels: the target's, unlabelled in this setting, must not be read
+    from glua_lib.seg import train as seg_train
+    seen = []
+
+    class Recording(seg_train.SliceDataset):
+        def __init__(self, folder, *args, augment=None, **kwargs):
+            seen.append((str(folder), augment))
+            super().__init__(folder, *args, augment=augment, **kwargs)
+
+    monkeypatch.setattr(seg_train, "SliceDataset", Recording)
+    src, tgt = folders
+    train_seg("local", src, tgt, tmp_path / "run", tiny_config(steps=1,
+              aug_class_offset=0.1), "cpu", progress=False)
+    offsets = {folder: aug.class_offset for folder, aug in seen}
+    assert offsets == {str(src): 0.1, str(tgt): 0.0}

@@ -25,11 +25,19 @@ class Augment:
     shift: float = 0.05  # translation drawn uniformly from ± shift × slice size
     gamma: float = 0.2  # intensity gamma exp(U(±gamma)) on the [0, 1]-rescaled slice
     noise: float = 0.02  # std of added Gaussian noise, relative to the slice's intensity range
+    class_offset: float = 0.0  # std of an intensity offset per label class and slice (labels!)
 
 
 def _augment(image: np.ndarray, label: np.ndarray, aug: Augment, rng: np.random.Generator):
-    """Apply one random draw of ``aug`` to ``image`` (C×H×W) and ``label`` (H×W)."""
+    """Apply one random draw of ``aug`` to ``image`` (C×H×W) and ``label`` (H×W).
+
+    With ``class_offset`` > 0 each label class first gets its own intensity offset, drawn from
+    N(0, class_offset²) (the label-driven intensity randomisation of SynthSeg, Billot et al.,
+    MedIA 2023, in its smallest form): it needs the labels, so only labelled images get it."""
     h, w = label.shape
+    if aug.class_offset > 0:
+        offsets = rng.normal(0.0, aug.class_offset, size=int(label.max()) + 1)
+        image = image + offsets[label][None].astype(image.dtype)
     angle = np.deg2rad(rng.uniform(-aug.rotate_deg, aug.rotate_deg))
     zoom = rng.uniform(1 - aug.scale, 1 + aug.scale)
     shift = rng.uniform(-aug.shift, aug.shift, size=2) * (h, w)

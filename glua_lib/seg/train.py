@@ -122,6 +122,7 @@ class SegConfig:
     aug_shift: float = Augment.shift  # translation drawn uniformly from ± aug_shift × slice size
     aug_gamma: float = Augment.gamma  # intensity gamma exp(U(± aug_gamma)), [0, 1]-rescaled slice
     aug_noise: float = Augment.noise  # Gaussian noise std, relative to the slice's intensity range
+    aug_class_offset: float = 0.0  # labelled images: offset std per label class (SynthSeg)
     labelled_only: bool = False  # train only on slices containing some foreground
     ce_weight: float = 1.0  # weight of the cross-entropy term
     dice_weight: float = 1.0  # weight of the soft-Dice term (foreground classes)
@@ -185,7 +186,7 @@ class SegConfig:
         if not self.augment:
             return None
         return Augment(self.aug_rotate_deg, self.aug_scale, self.aug_shift, self.aug_gamma,
-                       self.aug_noise)
+                       self.aug_noise, self.aug_class_offset)
 
     def identity(self) -> dict:
         """``config_to_dict`` without what cannot change the run: the ``aug_*`` fields when
@@ -197,6 +198,8 @@ class SegConfig:
         if not self.augment or all(data[k] == v for k, v in _AUG_BEFORE.items()):
             for key in _AUG_BEFORE:
                 del data[key]
+        if data["aug_class_offset"] == 0:  # off: every run before the field existed
+            del data["aug_class_offset"]
         if data["styles"] == "kmeans":
             del data["styles"]
         if data["backbone"] == "unet":  # every run before the field existed was a U-Net
@@ -208,7 +211,7 @@ class SegConfig:
         for name in ("steps", "batch_size", "width", "depth", "log_every", "ckpt_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SegConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in _AUG_BEFORE:
+        for name in (*_AUG_BEFORE, "aug_class_offset"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"SegConfig.{name} must be a number >= 0, got {value}")
@@ -433,8 +436,10 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         raise ValueError(f"{train_dir}: {err}") from None
     target_data = None
     if spec.uses_target_images:  # unlabelled: the batches' labels are dropped below
-        target_data = SliceDataset(target_dir, split="train", context=config.context,
-                                   augment=augment, seed=config.seed + 1)
+        target_data = SliceDataset(  # no class offsets: they would read the target's labels
+            target_dir, split="train", context=config.context,
+            augment=augment and dataclasses.replace(augment, class_offset=0.0),
+            seed=config.seed + 1)
         check_slice_size(target_dir, target_data.volumes[0].image.shape[1:], size,
                          f"the training slices ({train_dir}) are",
                          "prepare source and target with the same --size")
