@@ -32,6 +32,7 @@ from glua_lib import pipeline  # noqa: E402
 from glua_lib.data import get_task  # noqa: E402
 from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.results import ABLATION_METHODS, make_tables  # noqa: E402
+from glua_lib.runfolder import training_seconds  # noqa: E402
 
 DIRECTIONS = {"cardiac": [("mr", "ct"), ("ct", "mr")], "abdominal": [("mr", "ct"), ("ct", "mr")]}
 
@@ -60,9 +61,7 @@ def main(argv: list[str]) -> int:
                                        committed=False)  # measure training, not copies
                 per_method[task, source, target][method].append(
                     pipeline.evaluate_run(run, task, target, profile, device))
-                log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
-                trained = next((r["elapsed_s"] for r in reversed(log)
-                                if r.get("event") == "done"), None)
+                trained = training_seconds(run)
                 info = json.loads((run / "run.json").read_text())
                 stretches = info.get("trained_on") or [  # runs from before the list
                     {"from_step": 0, "device": info.get("device"), "threads": info.get("threads")}]

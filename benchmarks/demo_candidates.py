@@ -12,7 +12,7 @@ book's 2026), so their target labels may choose a default; the book's own seed i
 after the choice is frozen. Runs are 1-thread runs, ``--workers`` at a time
 (:func:`glua_lib.pipeline.train_runs`), cached like the chapters' (folder names carry
 ``data<seed>`` and the overrides). Printed per task, direction, method and candidate: average Dice
-(mean over seeds), training seconds per run (``elapsed_s`` of its log), and the paired difference
+(mean over seeds), training seconds per run (:func:`~glua_lib.runfolder.training_seconds`), and the paired difference
 to the reference over seeds with its 95 % Student-t interval
 (:func:`glua_lib.results.paired_difference`); a difference is a finding only when that interval
 excludes zero.
@@ -37,7 +37,7 @@ from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.pipeline import Job, evaluate_run, train_runs  # noqa: E402
 from glua_lib.results import average_dice, paired_difference  # noqa: E402
 from glua_lib.runtime import code_version, device_description  # noqa: E402
-from glua_lib.seg.train import read_log  # noqa: E402
+from glua_lib.runfolder import training_seconds  # noqa: E402
 
 
 def parse_candidate(text: str) -> tuple:
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     rows = []
     for job, run, _ in done:
         metrics = evaluate_run(run, job.task, job.target, profile, device, job.data_seed)
-        trained = next(r["elapsed_s"] for r in reversed(read_log(run)) if r.get("event") == "done")
+        trained = training_seconds(run)
         rows.append({"task": job.task, "direction": f"{job.source}2{job.target}",
                      "method": job.method,
                      "candidate": " ".join(f"{k}={v}" for k, v in

@@ -10,7 +10,7 @@ Every run trains on phantoms of ``--data-seed`` (not the book's 2026), so their 
 decide between variants; the book's seed is reported only after the choice is frozen. Runs are
 1-thread runs, ``--workers`` at a time (:func:`glua_lib.pipeline.train_runs`), cached like the
 chapters' (folder names carry ``data<seed>``). Printed: each method's average foreground Dice
-per seed and its mean, training seconds per run (``elapsed_s`` of its log), and for each pair
+per seed and its mean, training seconds per run (:func:`~glua_lib.runfolder.training_seconds`), and for each pair
 ``A:B`` the paired difference ``A − B`` over seeds with its 95 % Student-t interval
 (:func:`glua_lib.results.paired_difference`); a difference is a finding only when that interval
 excludes zero. Methods that translate the source (``global``, ``glua-attn``, …) train their
@@ -33,7 +33,8 @@ from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.pipeline import Job, evaluate_run, train_runs  # noqa: E402
 from glua_lib.results import average_dice, paired_difference  # noqa: E402
 from glua_lib.runtime import code_version, device_description  # noqa: E402
-from glua_lib.seg.train import get_method, read_log  # noqa: E402
+from glua_lib.methods import get_method  # noqa: E402
+from glua_lib.runfolder import training_seconds  # noqa: E402
 
 
 def parse_pairs(pairs: list[str], methods: list[str]) -> list[tuple[str, str]]:
@@ -87,8 +88,7 @@ def main(argv=None) -> int:
             continue
         result = evaluate_run(run, args.task, args.target, profile, device, args.data_seed)
         dice[job.method].append(average_dice(result))
-        seconds[job.method].append(next(r["elapsed_s"] for r in reversed(read_log(run))
-                                        if r.get("event") == "done"))
+        seconds[job.method].append(training_seconds(run))
     print(f"\naverage foreground Dice (%) per seed {args.seeds}, {args.task} "
           f"{args.source}→{args.target}, data seed {args.data_seed}:")
     for m in args.methods:

@@ -39,7 +39,7 @@ from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.pipeline import (Job, evaluate_on, evaluate_run, train_runs,  # noqa: E402
                                translated_dir)
 from glua_lib.results import average_dice, make_table, paired_difference  # noqa: E402
-from glua_lib.runlog import read_log  # noqa: E402
+from glua_lib.runfolder import training_seconds  # noqa: E402
 from glua_lib.runtime import code_version, device_description  # noqa: E402
 
 
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
                          "candidate": " ".join(f"{k}={v}" for k, v in job.style_overrides),
                          "global": average_dice(metrics), "source_side": average_dice(source_side),
                          "per_class": per_class(metrics),
-                         "style_train_s": style_seconds(style), "run": run.name,
+                         "style_train_s": training_seconds(style), "run": run.name,
                          "style_run": style.name})
     for row in rows:
         row["ceiling"] = ceilings[(row["task"], row["direction"], row["seed"])]
@@ -142,11 +142,6 @@ def per_class(metrics: dict) -> dict[str, float]:
     """Mean Dice (%) over the test volumes per foreground class of one evaluation."""
     table = make_table({"run": metrics})
     return {c: table.cell("run", c).mean for c in table.columns if c != "average"}
-
-
-def style_seconds(run: Path) -> float:
-    """A style run's training seconds: the last ``seconds`` of its log."""
-    return float(read_log(run)[-1]["seconds"])
 
 
 if __name__ == "__main__":

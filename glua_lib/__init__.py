@@ -21,7 +21,9 @@ modules of one layer):
 ``committed : metrics``                                     committed runs; Dice and ASSD
 ``data``                                                    prepared data, tasks, phantoms
 ``style.measure : style.models : style.losses``             the style model; the gap measure
-``checkpoint : runtime : runlog``                           checkpoints; device, seeds, AMP; logs
+``runfolder``                                               both trainers' log, batch order,
+                                                            resume rule, divergence error
+``checkpoint : runtime``                                    checkpoints; device, seeds, AMP
 ``config``                                                  profiles, the cache folder
 ``io``                                                      atomic writes
 ==========================================================  =================================

@@ -22,10 +22,6 @@ if TYPE_CHECKING:  # types only: the trainer imports the table of methods, which
     from glua_lib.seg.train import SegConfig
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN/inf; training stopped and the last good checkpoint was kept."""
-
-
 @dataclass
 class Batch:
     """One domain's part of a training step, as a :class:`StepHook` sees it."""
@@ -108,4 +104,4 @@ class Method:
         return dict(self.settings(config)) if self.settings else {}
 
 
-__all__ = ["Batch", "Method", "NonFiniteLossError", "StepHook", "TrainContext"]
+__all__ = ["Batch", "Method", "StepHook", "TrainContext"]

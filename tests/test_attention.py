@@ -17,7 +17,8 @@ from glua_lib.local import (AttentionConfig, FeatureAttentionHook, FeatureMask,
                             discriminator_step_loss, lsgan_loss)
 from glua_lib.method import Batch
 from glua_lib.methods import METHODS
-from glua_lib.seg.train import read_log, train_seg
+from glua_lib.runfolder import read_log
+from glua_lib.seg.train import train_seg
 from glua_lib.seg.unet import UNet
 from glua_lib.data import load_volume
 from glua_lib.seg.predict import load_feature_mask, load_model, predict_folder, predict_volume

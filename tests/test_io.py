@@ -1,5 +1,3 @@
-import json
-
 import pytest
 
 from glua_lib.io import atomic_path, atomic_write_text
@@ -34,17 +32,3 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "p.txt").stat().st_mode & 0o777 == 0o644
-
-
-def test_run_log_is_read_back_in_order_and_trimmed_to_a_checkpoint(tmp_path):
-    from glua_lib.runlog import LOG, read_log, trim_log
-    with pytest.raises(FileNotFoundError, match="no training log here"):
-        read_log(tmp_path)
-    lines = [{"event": "start"}, {"step": 10, "loss": 1.0}, {"step": 20, "loss": 0.5},
-             {"event": "stop"}, {"step": 30, "loss": 0.4}]
-    (tmp_path / LOG).write_text("".join(json.dumps(r) + "\n" for r in lines) + "\n")
-    assert read_log(tmp_path) == lines  # blank lines skipped
-    trim_log(tmp_path / LOG, 20)  # a resume from the checkpoint of step 20
-    assert read_log(tmp_path) == lines[:4]  # events kept, steps after 20 dropped
-    trim_log(tmp_path / "absent.jsonl", 5)  # nothing to trim
-    assert not (tmp_path / "absent.jsonl").exists()

@@ -18,9 +18,10 @@ from glua_lib.data import make_manifest, save_volume, write_manifest
 from glua_lib.local import (LocalAlignmentHook, LocalConfig, compute_masks, load_local_run,
                             mask_auc_over_training, masked_adversarial_loss, rampup,
                             snapshot_steps, target_slices)
-from glua_lib.method import Batch, NonFiniteLossError
+from glua_lib.method import Batch
 from glua_lib.methods import METHODS, source_images
-from glua_lib.seg.train import SegConfig, read_log, train_seg
+from glua_lib.runfolder import TrainingDiverged, read_log
+from glua_lib.seg.train import SegConfig, train_seg
 from glua_lib.seg.unet import UNet
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ def test_hook_refuses_other_settings_and_nonfinite_discriminator_loss():
     with pytest.raises(ValueError, match="differ in \\['top_k'\\]"):
         other.load_state_dict(hook.state_dict())
     bad = Batch(src.image, None, src.logits, [f.detach() * float("nan") for f in src.features])
-    with pytest.raises(NonFiniteLossError, match="step 3: the feature discriminator's loss is nan"):
+    with pytest.raises(TrainingDiverged, match="step 3: the feature discriminator's loss is nan"):
         hook.after_step(3, bad, tgt, None)
 
 
@@ -222,7 +223,7 @@ def test_exploding_alignment_loss_stops_and_keeps_the_last_checkpoint(folders, t
 
     monkeypatch.setattr(local_methods, "masked_adversarial_loss", blow_up)
     run = tmp_path / "x"
-    with pytest.raises(NonFiniteLossError, match="step 2: the loss is inf.*adv_exploded.*the "
+    with pytest.raises(TrainingDiverged, match="step 2: the loss is inf.*adv_exploded.*the "
                                                  "checkpoint of step 2 in .* is kept"):
         train_seg("local", src, tgt, run, tiny_config(steps=6), "cpu", progress=False)
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 2 and not (run / "model.pt").exists()

@@ -23,7 +23,7 @@ def test_pairs_are_trained_on_the_development_seed_and_compared_seed_by_seed(
     monkeypatch.setattr(module, "evaluate_run", lambda run, *a: Path(run).name)
     monkeypatch.setattr(module, "average_dice",
                         lambda name: dice[(name.rsplit("-", 1)[0], int(name.rsplit("-", 1)[1]))])
-    monkeypatch.setattr(module, "read_log", lambda run: [{"event": "done", "elapsed_s": 60.0}])
+    monkeypatch.setattr(module, "training_seconds", lambda run: 60.0)
     out = tmp_path / "pairs.json"
     assert module.main(["--seeds", "0", "1", "--methods", "none", "local-attn",
                         "--pairs", "local-attn:none", "--out", str(out)]) == 0

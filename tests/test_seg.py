@@ -12,11 +12,11 @@ import torch
 from glua_lib.checkpoint import load_checkpoint
 from glua_lib.config import DEMO, FULL, load_config
 from glua_lib.data import Volume, make_manifest, save_volume, write_manifest
-from glua_lib.method import Method, NonFiniteLossError, StepHook
+from glua_lib.method import Method, StepHook
 from glua_lib.methods import METHODS
 from glua_lib.seg import DiceCELoss, UNet, soft_dice_loss
-from glua_lib.seg.train import SegConfig, read_log, train_seg
-from glua_lib.seg.train import StepBatches
+from glua_lib.runfolder import TrainingDiverged, read_log
+from glua_lib.seg.train import SegConfig, train_seg
 
 # ---------------------------------------------------------------------------------------------
 # tiny prepared folders (also used by test_eval_cli.py)
@@ -55,7 +55,7 @@ def make_prepared(path, modality: str = "mr", n_train: int = 2, n_test: int = 2,
 
 
 def tiny_config(**overrides) -> SegConfig:
-    base = dict(steps=6, batch_size=4, width=4, depth=2, lr=1e-2, log_every=1, ckpt_every=2,
+    base = dict(steps=6, batch_size=4, width=4, depth=2, lr=1e-2, log_every=1, checkpoint_every=2,
                 augment=True, num_workers=0)
     base.update(overrides)
     return SegConfig(**base)
@@ -195,15 +195,6 @@ def test_styles_name_the_cached_run_only_when_not_the_kmeans_default(tmp_path):
         SegConfig.from_profile(DEMO, method="local", styles="random").validate()
 
 
-def test_step_batches_depend_only_on_seed_and_step():
-    a = StepBatches(10, 3, seed=0, start=0, stop=7)
-    b = StepBatches(10, 3, seed=0, start=4, stop=7)
-    assert list(a)[4:] == list(b)
-    epoch0 = [i for batch in list(a)[:3] for _, i in batch]
-    assert sorted(epoch0) == sorted(set(epoch0)) and len(epoch0) == 9  # no repeats in an epoch
-    assert list(StepBatches(10, 3, seed=1, start=0, stop=3)) != list(a)[:3]
-
-
 # ---------------------------------------------------------------------------------------------
 # training
 
@@ -231,8 +222,8 @@ def test_tiny_training_writes_run_folder(folders, tmp_path):
     before = (run / "model.pt").stat().st_mtime_ns
     assert train_seg("none", src, tgt, run, tiny_config(), "cpu", progress=False) == run
     assert (run / "model.pt").stat().st_mtime_ns == before
-    with pytest.raises(ValueError, match="config.json: this run folder holds a run with another "
-                                         "config .*steps"):
+    with pytest.raises(ValueError, match=r"config.json: this run folder holds a run with other "
+                                         r"settings \(differs in steps\)"):
         train_seg("none", src, tgt, run, tiny_config(steps=8), "cpu", progress=False)
 
 
@@ -367,7 +358,7 @@ def test_hook_gets_target_features_and_nan_loss_stops_keeping_checkpoint(folders
         "nan-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
         uses_target_images=True, make_hook=make))
     run = tmp_path / "nan"
-    with pytest.raises(NonFiniteLossError, match="step 2: the loss is nan.*the checkpoint "
+    with pytest.raises(TrainingDiverged, match="step 2: the loss is nan.*the checkpoint "
                                                  "of step 2 in .*checkpoint.pt is kept"):
         train_seg("nan-test", src, tgt, run, tiny_config(), "cpu", progress=False)
     # level-1 features of 4 source and 4 target slices; target batches carry no labels

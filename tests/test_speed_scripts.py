@@ -114,7 +114,7 @@ def test_demo_candidates_pairs_each_candidate_with_the_defaults_seed_by_seed(
 
     monkeypatch.setattr(module, "train_runs", fake_train)
     monkeypatch.setattr(module, "evaluate_run", fake_eval)
-    monkeypatch.setattr(module, "read_log", lambda run: [{"event": "done", "elapsed_s": 12.0}])
+    monkeypatch.setattr(module, "training_seconds", lambda run: 12.0)
     out = tmp_path / "c.json"
     assert module.main(["--tasks", "cardiac", "--methods", "none", "--candidates", "", "width=8",
                         "style_steps=300", "--out", str(out)]) == 0

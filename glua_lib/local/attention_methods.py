@@ -46,7 +46,8 @@ from glua_lib.local.attention import (SOURCE, FeatureMask, OutputDiscriminator,
                                       discriminator_step_loss, lsgan_loss)
 from glua_lib.runtime import amp_enabled, autocast, diverged_advice
 from glua_lib.local.methods import paper_sized
-from glua_lib.method import Batch, Method, NonFiniteLossError, StepHook, TrainContext
+from glua_lib.method import Batch, Method, StepHook, TrainContext
+from glua_lib.runfolder import TrainingDiverged
 
 if TYPE_CHECKING:  # types only: the trainer imports the table of methods, which imports this
     from glua_lib.seg.train import SegConfig
@@ -219,7 +220,7 @@ class FeatureAttentionHook(StepHook):
                 if self.d2 is not None else d1.new_zeros(()))
             d_loss = d1 + d2
         if not bool(torch.isfinite(d_loss)):
-            raise NonFiniteLossError(
+            raise TrainingDiverged(
                 f"step {step}: the discriminators' loss is {float(d_loss.detach())}; training "
                 "stopped and the last good checkpoint is kept. "
                 + diverged_advice("train-seg", self.scaler.is_enabled(), self.seg_lr)

@@ -34,7 +34,7 @@ shaped ramp of Laine & Aila, 2017): ≈ 0.7 % of ``adv_weight`` at step 0, all o
 pulls hard.
 
 **Stability.** A non-finite alignment loss, or one above ``explode_limit``, is handed to the
-trainer as ``inf``, which stops with :class:`~glua_lib.seg.train.NonFiniteLossError` (its message
+trainer as ``inf``, which stops with :class:`~glua_lib.runfolder.TrainingDiverged` (its message
 lists the hook's logged terms, ``adv`` and ``adv_exploded`` among them) and keeps the last good
 checkpoint; a non-finite discriminator loss raises the same error from ``after_step``.
 
@@ -72,7 +72,8 @@ from glua_lib.local.mask import (GANS, NORMS, SCORES, discriminator_loss, gap_sc
                                  masked_adversarial_loss, source_probability)
 from glua_lib.runtime import amp_enabled, autocast, diverged_advice
 from glua_lib.config import PROFILES
-from glua_lib.method import Batch, Method, NonFiniteLossError, StepHook, TrainContext
+from glua_lib.method import Batch, Method, StepHook, TrainContext
+from glua_lib.runfolder import TrainingDiverged
 from glua_lib.seg.unet import UNet
 
 
@@ -243,7 +244,7 @@ class LocalAlignmentHook(StepHook):
             losses = [discriminator_loss(s, t, self.local.gan) for s, t in zip(d_src, d_tgt)]
             d_loss = torch.stack([x.float() for x in losses]).mean()
         if not bool(torch.isfinite(d_loss)):
-            raise NonFiniteLossError(
+            raise TrainingDiverged(
                 f"step {step}: the feature discriminator's loss is {float(d_loss.detach())}; "
                 "training stopped and the last good checkpoint is kept. "
                 + diverged_advice("train-seg", self.scaler.is_enabled(), self.lr)

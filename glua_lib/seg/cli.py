@@ -27,7 +27,7 @@ import torch
 from glua_lib.cli import Command, device_arg
 from glua_lib.config import get_profile
 from glua_lib.io import atomic_write_text
-from glua_lib.method import NonFiniteLossError
+from glua_lib.runfolder import TrainingDiverged
 from glua_lib.methods import get_method
 from glua_lib.results import (combine_evaluations, make_tables, save_results, tables_markdown,
                               tables_str)
@@ -125,7 +125,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         out = train_seg(args.method, args.source, args.target, args.out, config, device,
                         style_run=args.style_run, progress=not args.no_progress)
-    except (NonFiniteLossError, torch.OutOfMemoryError) as err:
+    except (TrainingDiverged, torch.OutOfMemoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"trained {args.method} ({config.steps} steps, profile {profile.name}) -> {out}")

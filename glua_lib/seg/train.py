@@ -53,10 +53,9 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from glua_lib.checkpoint import (kept_checkpoint, load_checkpoint, rng_state, save_checkpoint,
@@ -66,12 +65,13 @@ from glua_lib.data import (Augment, SliceDataset, check_slice_size, get_task, li
                            load_volumes, read_manifest)
 from glua_lib.data.prepared import MANIFEST
 from glua_lib.io import atomic_write_text
-from glua_lib.method import Batch, NonFiniteLossError, StepHook, TrainContext
+from glua_lib.method import Batch, StepHook, TrainContext
 from glua_lib.methods import get_method
 from glua_lib.metrics import MetricAccumulator
-from glua_lib.runlog import LOG, read_log, trim_log  # read_log: re-exported here
+from glua_lib.runfolder import (ELAPSED, LOG, TrainingDiverged, append_log, check_resume,
+                                step_loader, trim_log)
 from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
-                              get_device, out_of_memory, seed_worker, set_seed)
+                              get_device, out_of_memory, set_seed)
 from glua_lib.seg.deeplab import DeepLabV2
 from glua_lib.seg.losses import DiceCELoss
 from glua_lib.seg.predict import predict_volume
@@ -92,9 +92,9 @@ ORACLE_NOTE = ("ORACLE: trained on TARGET labels, which the unsupervised setting
 # The segmenter's sizes a profile picks by name (Profile.seg_size): SegConfig fields of the U-Net
 # and, with backbone="deeplab", of DeepLab-v2.
 SEG_SIZES: dict[str, dict[str, dict]] = {
-    "small": {"unet": dict(width=16, depth=4, lr=2e-3, log_every=10, ckpt_every=100),
+    "small": {"unet": dict(width=16, depth=4, lr=2e-3, log_every=10, checkpoint_every=100),
               "deeplab": dict(width=16, blocks=(1,) * 5)},
-    "paper": {"unet": dict(width=32, depth=5, lr=1e-3, log_every=50, ckpt_every=1000),
+    "paper": {"unet": dict(width=32, depth=5, lr=1e-3, log_every=50, checkpoint_every=1000),
               "deeplab": dict(width=64, blocks=(3, 4, 23, 2, 1))},
 }
 
@@ -131,7 +131,7 @@ class SegConfig:
     styles: str = "kmeans"  # "global": "kmeans" of the real target's style codes or "random" N(0,I)
     train_split: str = "train"  # split of the labelled folder the segmenter trains on
     log_every: int = 10  # steps between log.jsonl lines
-    ckpt_every: int = 100  # steps between checkpoints (and one at the end / on stop)
+    checkpoint_every: int = 100  # steps between checkpoints (and one at the end / on stop)
     val_every: int = 0  # steps between source-validation Dice points (0: off; needs a val split)
     num_workers: int = 0  # DataLoader worker processes
     profile: str = "demo"  # the profile the defaults came from (recorded, not used)
@@ -177,6 +177,8 @@ class SegConfig:
         """Inverse of ``config_to_dict`` (``config.json``, checkpoints). A config written before
         the ``aug_*`` fields existed gets the augmentation its run was trained with."""
         data = {**_AUG_BEFORE, **{k: v for k, v in data.items() if k != "_type"}}
+        if "ckpt_every" in data:  # its name before the two trainers' names were made one
+            data["checkpoint_every"] = data.pop("ckpt_every")
         if "blocks" in data:
             data["blocks"] = tuple(int(b) for b in data["blocks"])
         return cls(**data)
@@ -208,7 +210,7 @@ class SegConfig:
 
     def validate(self) -> "SegConfig":
         method = get_method(self.method)
-        for name in ("steps", "batch_size", "width", "depth", "log_every", "ckpt_every"):
+        for name in ("steps", "batch_size", "width", "depth", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SegConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in (*_AUG_BEFORE, "aug_class_offset"):
@@ -243,61 +245,6 @@ class SegConfig:
 # Data order: a function of (seed, step), so that resuming replays the same batches
 
 
-class _EpochItems(Dataset):
-    """Wraps a SliceDataset so that an index ``(epoch, i)`` picks that epoch's augmentation."""
-
-    def __init__(self, dataset: SliceDataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        epoch, i = key
-        self.dataset.set_epoch(epoch)
-        return self.dataset[i]
-
-
-class StepBatches(Sampler):
-    """Batches of ``(epoch, index)`` for steps ``start … stop−1``.
-
-    Epoch ``e`` is a permutation seeded by ``(seed, e)``; step ``s`` takes batch ``s mod n_b``
-    of epoch ``s // n_b`` (``n_b = len // batch``; the remainder of an epoch is skipped).
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int):
-        if n < batch_size:
-            raise ValueError(f"only {n} training slices, fewer than batch_size {batch_size}")
-        self.n, self.batch, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
-        self.per_epoch = n // batch_size
-        self._cache: tuple[int, torch.Tensor] | None = None
-
-    def _perm(self, epoch: int) -> torch.Tensor:
-        if self._cache is None or self._cache[0] != epoch:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            self._cache = (epoch, torch.randperm(self.n, generator=g))
-        return self._cache[1]
-
-    def indices(self, step: int) -> list[tuple[int, int]]:
-        epoch, b = divmod(step, self.per_epoch)
-        chosen = self._perm(epoch)[b * self.batch:(b + 1) * self.batch]
-        return [(epoch, int(i)) for i in chosen]
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        for step in range(self.start, self.stop):
-            yield self.indices(step)
-
-    def __len__(self) -> int:
-        return max(0, self.stop - self.start)
-
-
-def _loader(dataset: SliceDataset, config: SegConfig, seed: int, start: int,
-            device: torch.device) -> DataLoader:
-    sampler = StepBatches(len(dataset), config.batch_size, seed, start, config.steps)
-    return DataLoader(_EpochItems(dataset), batch_sampler=sampler, num_workers=config.num_workers,
-                      worker_init_fn=seed_worker, pin_memory=device.type == "cuda")
-
-
 # ---------------------------------------------------------------------------------------------
 # The training loop
 
@@ -309,11 +256,6 @@ def build_model(config: SegConfig, in_channels: int, n_classes: int) -> UNet | D
                          blocks=tuple(config.blocks), norm=config.norm)
     return UNet(in_channels=in_channels, n_classes=n_classes, width=config.width,
                 depth=config.depth, norm=config.norm)
-
-
-def _append_log(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
 
 
 def _check_folder(path: Path, what: str) -> dict:
@@ -344,10 +286,6 @@ def _check_settings(path: Path, method: str, settings: dict) -> None:
 _RESUMABLE = {"amp", "num_workers"}
 
 
-def _config_diff(a: SegConfig, b: SegConfig) -> list[str]:
-    return [f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)]
-
-
 def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.PathLike,
               out_dir: str | os.PathLike, config: SegConfig | None = None,
               device: torch.device | str | None = None, style_run: str | os.PathLike | None = None,
@@ -372,7 +310,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         ValueError / FileNotFoundError: unknown method, missing folders, mismatched tasks,
             target slices of another size than the training slices (methods that see target
             images), a run folder holding another config; the message names the file.
-        NonFiniteLossError: the loss became NaN/inf (the last good checkpoint is kept).
+        TrainingDiverged: the loss became NaN/inf (the last good checkpoint is kept).
         torch.OutOfMemoryError: the device ran out of memory; the message names the batch, the
             checkpoint kept and what to do (:func:`~glua_lib.runtime.out_of_memory`).
     """
@@ -400,10 +338,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
     out_dir.mkdir(parents=True, exist_ok=True)
     old = load_config(SegConfig, out_dir / CONFIG) if (out_dir / CONFIG).is_file() else None
     if old is not None:
-        diff = [k for k in _config_diff(old, config) if k not in _RESUMABLE]
-        if diff:
-            raise ValueError(f"{out_dir / CONFIG}: this run folder holds a run with another "
-                             f"config (differs in {diff}); use another --out or delete it")
+        check_resume(out_dir / CONFIG, config_to_dict(old), config_to_dict(config), _RESUMABLE)
     else:
         save_config(config, out_dir / CONFIG)
     settings = spec.settings_for(config)
@@ -496,7 +431,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         machines.append({"from_step": start, **here})
     atomic_write_text(out_dir / RUN_INFO,
                       json.dumps({**info, "trained_on": machines}, indent=2) + "\n")
-    _append_log(log_path, {"event": "resume" if start else "start", "at_step": start,
+    append_log(log_path, {"event": "resume" if start else "start", "at_step": start,
                            "method": method, "uses_target_labels": spec.uses_target_labels,
                            **({"note": ORACLE_NOTE} if spec.uses_target_labels else {}),
                            "device": here["device"], "time": time.time()})
@@ -508,8 +443,10 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
             "rng": rng_state(), "config": config_to_dict(config), "machines": machines})
 
     stop = config.steps if stop_after is None else min(config.steps, stop_after)
-    loader = iter(_loader(data, config, config.seed, start, device))
-    tgt_loader = (iter(_loader(target_data, config, config.seed + 1, start, device))
+    loader = iter(step_loader(data, config.batch_size, config.seed, start, config.steps,
+                              config.num_workers, device))
+    tgt_loader = (iter(step_loader(target_data, config.batch_size, config.seed + 1, start,
+                                   config.steps, config.num_workers, device))
                   if target_data is not None else None)
     val_vols = _val_volumes(train_dir, config)
     need_feats = bool(hook.feature_levels)
@@ -543,8 +480,8 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
                        f"{extra_logs}); training stopped; "
                        f"{kept_checkpoint(out_dir / CHECKPOINT)}. "
                        + diverged_advice("train-seg", use_amp, config.lr))
-                _append_log(log_path, {"event": "stopped", "step": step, "reason": msg})
-                raise NonFiniteLossError(msg)
+                append_log(log_path, {"event": "stopped", "step": step, "reason": msg})
+                raise TrainingDiverged(msg)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -555,16 +492,16 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
             if done % config.log_every == 0 or done == stop:
                 record = {"step": done, "loss": float(loss.detach()), "ce": float(parts["ce"]),
                           "dice_loss": float(parts["dice_loss"]), "lr": lr,
-                          "elapsed_s": round(time.time() - t0, 3),
+                          ELAPSED: round(time.time() - t0, 3),
                           **{k: float(v) for k, v in {**extra_logs, **hook_logs}.items()}}
                 if val_vols and config.val_every and (done % config.val_every == 0
                                                       or done == config.steps):
                     record["source_val_dice"] = _val_dice(model, val_vols, task.classes,
                                                           config, device)
                     model.train()
-                _append_log(log_path, record)
+                append_log(log_path, record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}")
-            if done % config.ckpt_every == 0 or done == stop:
+            if done % config.checkpoint_every == 0 or done == stop:
                 save(done)
     except torch.OutOfMemoryError as err:
         error = out_of_memory(
@@ -572,7 +509,7 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
             f"batch_size {config.batch_size} slices of {size[0]}×{size[1]}"
             + (" per domain" if tgt_loader is not None else ""),
             kept_checkpoint(out_dir / CHECKPOINT), "train-seg", "seg_cost.py")
-        _append_log(log_path, {"event": "stopped", "step": step, "reason": str(error)})
+        append_log(log_path, {"event": "stopped", "step": step, "reason": str(error)})
         raise error from None
     finally:
         bar.close()
@@ -587,8 +524,8 @@ def train_seg(method: str, source_dir: str | os.PathLike, target_dir: str | os.P
         "source_modality": src_manifest.get("modality"),
         "target_modality": tgt_manifest.get("modality"),
         **({"feature_mask": hook.final_state()} if hook.final_state() else {})})
-    _append_log(log_path, {"event": "done", "step": config.steps,
-                           "elapsed_s": round(time.time() - t0, 3)})
+    append_log(log_path, {"event": "done", "step": config.steps,
+                           ELAPSED: round(time.time() - t0, 3)})
     return out_dir
 
 

@@ -18,7 +18,7 @@ from glua_lib.style.models import (ContentDiscriminator, ContentEncoder, Decoder
                                    DomainDiscriminator, DomainTranslator, MultiScaleDiscriminator,
                                    StyleEncoder, StyleTransfer, make_critics, make_translator)
 from glua_lib.style.train import (STYLE_ARCHS, ImagePool, StyleConfig, StyleTrainer,
-                                  TrainingDiverged, sample_grid, train_style)
+                                  sample_grid, train_style)
 from glua_lib.style.translate import (CollapsedStylesWarning, StyleEffect, kmeans,
                                       load_style_model, style_effect, target_style_codes,
                                       translate_folder, volume_style_effect)
@@ -27,7 +27,7 @@ __all__ = [
     "CollapsedStylesWarning", "ContentDiscriminator", "ContentEncoder", "Decoder",
     "Discriminators", "DomainDiscriminator", "DomainTranslator", "ImagePool",
     "MultiScaleDiscriminator", "STYLE_ARCHS", "make_critics", "make_translator", "StyleConfig", "StyleEffect", "StyleEncoder",
-    "StyleTrainer", "StyleTransfer", "TrainingDiverged", "appearance_floor", "appearance_gap",
+    "StyleTrainer", "StyleTransfer", "appearance_floor", "appearance_gap",
     "class_mean_spread", "edge_alignment", "translation_report", "kmeans", "load_style_model",
     "sample_grid", "style_effect", "target_style_codes", "train_style", "translate_folder",
     "volume_style_effect",

@@ -19,7 +19,8 @@ import torch
 from glua_lib.cli import Command, device_arg
 from glua_lib.config import PROFILES, get_profile
 from glua_lib.data.prepared import list_subjects, load_volume, read_manifest
-from glua_lib.style.train import StyleConfig, TrainingDiverged, check_pair, train_style
+from glua_lib.runfolder import TrainingDiverged
+from glua_lib.style.train import StyleConfig, check_pair, train_style
 from glua_lib.style.translate import translate_folder
 
 

@@ -14,7 +14,7 @@ A run folder ``RUN_DIR`` written by :func:`train_style` holds:
 =====================  ======================================================================
 
 Rerunning on a folder with a checkpoint continues from its step with the same RNG states and data
-order (batches are a pure function of the step, see :class:`StepBatchSampler`), so an interrupted
+order (batches are a pure function of the step, see :class:`~glua_lib.runfolder.StepBatches`), so an interrupted
 run ends with the same weights as an uninterrupted one: bit for bit on a CPU with the same thread
 count; on CUDA up to the non-determinism of some cuDNN kernels. A CPU run with another thread count
 sums floats in another order and so follows another GAN trajectory: a resume on another machine
@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from glua_lib.checkpoint import (kept_checkpoint, load_checkpoint, rng_state, save_checkpoint,
@@ -42,9 +41,10 @@ from glua_lib.config import Profile, config_to_dict, save_config
 from glua_lib.data.datasets import SliceDataset
 from glua_lib.data.prepared import check_slice_size, list_subjects, read_manifest
 from glua_lib.io import atomic_path, atomic_write_text
-from glua_lib.runlog import LOG, trim_log
+from glua_lib.runfolder import (ELAPSED, LOG, TrainingDiverged, append_log, check_resume,
+                                step_loader, trim_log)
 from glua_lib.runtime import (amp_enabled, autocast, device_description, diverged_advice,
-                              get_device, out_of_memory, seed_worker, set_seed)
+                              get_device, out_of_memory, set_seed)
 from glua_lib.seg.losses import DiceCELoss
 from glua_lib.seg.unet import UNet
 from glua_lib.style import losses
@@ -190,7 +190,7 @@ class StyleConfig:
                     data.pop(key, None)
         return data
 
-    def check(self) -> "StyleConfig":
+    def validate(self) -> "StyleConfig":
         """Raise ``ValueError`` for settings that cannot work."""
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
@@ -227,10 +227,6 @@ class StyleConfig:
 # fields that may change when a run is resumed: bookkeeping, the budget, and the precision (a run
 # that diverged in float16 goes on in float32; run.json records each stretch's ``amp``)
 _RESUMABLE = {"steps", "log_every", "sample_every", "checkpoint_every", "num_workers", "amp"}
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the run stopped without overwriting its checkpoint."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -377,7 +373,7 @@ class StyleTrainer:
 
     def __init__(self, config: StyleConfig, device: torch.device | str,
                  n_classes: int | None = None):
-        self.cfg, self.device = config.check(), torch.device(device)
+        self.cfg, self.device = config.validate(), torch.device(device)
         self.model = make_translator(config).to(self.device)
         self.dis = make_critics(config).to(self.device)
         self.domain = config.arch == "domain"  # the authors' translator and its image pools
@@ -540,36 +536,6 @@ class StyleTrainer:
 # data
 
 
-class StepBatchSampler(Sampler):
-    """Batches ``start .. stop-1`` of an endless seeded stream of epochs.
-
-    The stream is the concatenation of per-epoch permutations of ``range(n)`` (epoch ``e``
-    shuffled by ``default_rng([*seed, e])``); batch ``t`` is items ``t·B .. t·B + B − 1`` of it.
-    A batch is a pure function of ``(seed, t)``, so a resumed run needs only its step.
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: tuple[int, ...], start: int, stop: int):
-        self.n, self.batch_size, self.seed = n, batch_size, tuple(seed)
-        self.start, self.stop = start, stop
-        self._cache: dict[int, np.ndarray] = {}
-
-    def _perm(self, epoch: int) -> np.ndarray:
-        if epoch not in self._cache:
-            self._cache = {epoch: np.random.default_rng([*self.seed, epoch]).permutation(self.n)}
-        return self._cache[epoch]
-
-    def batch(self, t: int) -> list[int]:
-        """The item indices of batch ``t``."""
-        j = np.arange(t * self.batch_size, (t + 1) * self.batch_size)
-        return [int(self._perm(int(e))[p]) for e, p in zip(j // self.n, j % self.n)]
-
-    def __iter__(self):
-        return (self.batch(t) for t in range(self.start, self.stop))
-
-    def __len__(self) -> int:
-        return max(0, self.stop - self.start)
-
-
 def check_pair(source_dir: str | os.PathLike, target_dir: str | os.PathLike) -> dict:
     """Check two prepared folders can be a source/target pair; return what a run records.
 
@@ -601,14 +567,6 @@ def check_pair(source_dir: str | os.PathLike, target_dir: str | os.PathLike) -> 
             "source_dir": str(Path(source_dir).resolve()),
             "target_dir": str(Path(target_dir).resolve()),
             "target_normalisation": tgt.get("normalisation", {})}
-
-
-def _loader(ds: SliceDataset, cfg: StyleConfig, domain: int, start: int,
-            device: torch.device) -> DataLoader:
-    sampler = StepBatchSampler(len(ds), cfg.batch_size, (cfg.seed, domain), start, cfg.steps)
-    return DataLoader(ds, batch_sampler=sampler, num_workers=cfg.num_workers,
-                      worker_init_fn=seed_worker, pin_memory=device.type == "cuda",
-                      generator=torch.Generator().manual_seed(cfg.seed))
 
 
 @torch.no_grad()
@@ -676,12 +634,8 @@ def sample_grid(model: StyleTransfer | DomainTranslator, x_s: torch.Tensor, x_t:
 
 
 def _check_resume(path: Path, state: dict, config: StyleConfig, data: dict) -> None:
-    old = {k: v for k, v in StyleConfig.from_dict(state["config"]).__dict__.items()}
-    new = dict(config.__dict__)
-    diff = sorted(k for k in new if k not in _RESUMABLE and old.get(k) != new[k])
-    if diff:
-        raise ValueError(f"{path}: was trained with other settings ({', '.join(diff)}); "
-                         "use another output folder or delete it to start over")
+    check_resume(path, config_to_dict(StyleConfig.from_dict(state["config"])),
+                 config_to_dict(config), _RESUMABLE)
     keys = ("task", "source_modality", "target_modality")
     if any(state["data"][k] != data[k] for k in keys):
         was = " ".join(str(state["data"][k]) for k in keys)
@@ -706,7 +660,7 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
             checkpoint kept and what to do (:func:`~glua_lib.runtime.out_of_memory`).
     """
 
-    config = config.check()
+    config = config.validate()
     device = get_device() if device is None else torch.device(device)
     out_dir = Path(out_dir)
     data = check_pair(source_dir, target_dir)
@@ -768,41 +722,39 @@ def train_style(source_dir: str | os.PathLike, target_dir: str | os.PathLike,
         save_png(sample_grid(trainer.model, show["source"], show["target"], z_show["source"],
                              z_show["target"]), out_dir / "samples" / f"step{step:07d}.png")
 
-    loaders = [_loader(datasets[r], config, i, start, device) for i, r in enumerate(datasets)]
+    loaders = [step_loader(datasets[r], config.batch_size, config.seed + i, start, config.steps,
+                           config.num_workers, device) for i, r in enumerate(datasets)]
     bar = tqdm(total=config.steps, initial=start, desc="style transfer", unit="step",
                disable=not progress)
     t0 = time.perf_counter()
-    with open(log_path, "a", encoding="utf-8") as log:
-        for batch_s, batch_t in zip(*loaders):
-            try:
-                values = trainer.step(batch_s["image"], batch_t["image"],
-                                      batch_s["label"] if trainer.labeller is not None else None)
-            except TrainingDiverged as err:
-                bar.close()
-                raise TrainingDiverged(f"{out_dir}: {err}; {kept_checkpoint(ckpt)}. "
-                                       + diverged_advice("train-style", trainer.amp, config.lr)) \
-                    from None
-            except torch.OutOfMemoryError as err:
-                bar.close()
-                raise out_of_memory(
-                    err, out_dir, here["device"], trainer.step_count + 1,
-                    f"batch_size {config.batch_size} slices of {config.image_size}×"
-                    f"{config.image_size} per domain", kept_checkpoint(ckpt), "train-style",
-                    "style_cost.py") from None
-            step = trainer.step_count
-            bar.update(1)
-            if step % config.log_every == 0 or step == config.steps:
-                rec = {"step": step, **{k: round(v, 6) for k, v in values.items()},
-                       "seconds": round(time.perf_counter() - t0, 3)}
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-                bar.set_postfix(g=f"{values['g_total']:.3f}", d=f"{values['d_total']:.3f}")
-            if step == config.steps:
-                break
-            if config.sample_every and step % config.sample_every == 0:
-                sample(step)
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                save(step)
+    for batch_s, batch_t in zip(*loaders):
+        try:
+            values = trainer.step(batch_s["image"], batch_t["image"],
+                                  batch_s["label"] if trainer.labeller is not None else None)
+        except TrainingDiverged as err:
+            bar.close()
+            raise TrainingDiverged(f"{out_dir}: {err}; {kept_checkpoint(ckpt)}. "
+                                   + diverged_advice("train-style", trainer.amp, config.lr)) \
+                from None
+        except torch.OutOfMemoryError as err:
+            bar.close()
+            raise out_of_memory(
+                err, out_dir, here["device"], trainer.step_count + 1,
+                f"batch_size {config.batch_size} slices of {config.image_size}×"
+                f"{config.image_size} per domain", kept_checkpoint(ckpt), "train-style",
+                "style_cost.py") from None
+        step = trainer.step_count
+        bar.update(1)
+        if step % config.log_every == 0 or step == config.steps:
+            append_log(log_path, {"step": step, **{k: round(v, 6) for k, v in values.items()},
+                                  ELAPSED: round(time.perf_counter() - t0, 3)})
+            bar.set_postfix(g=f"{values['g_total']:.3f}", d=f"{values['d_total']:.3f}")
+        if step == config.steps:
+            break
+        if config.sample_every and step % config.sample_every == 0:
+            sample(step)
+        if config.checkpoint_every and step % config.checkpoint_every == 0:
+            save(step)
     bar.close()
     if trainer.step_count > start or not ckpt.is_file():
         save(trainer.step_count)
