@@ -50,6 +50,7 @@ from glua_lib.data.prepared import (PreparedDataError, Volume, list_subjects, lo
                                     load_volume, make_manifest, read_manifest, save_volume,
                                     staged_output, write_manifest)
 from glua_lib.data.tasks import MODALITIES, get_task
+from glua_lib.gap import appearance_gap
 
 __all__ = [
     "PhantomSubject", "generate_subject", "generate_subjects", "write_phantoms", "gap_map",
@@ -168,12 +169,10 @@ def class_gap(task: str, mr_subjects=None, ct_subjects=None, n_subjects: int = 3
     Pools the voxels of each class over the MR subjects and over the (different) CT subjects,
     draws at most ``max_samples`` of each with a fixed generator, and returns
     ``{class name: scipy.stats.wasserstein_distance(mr, ct)}`` (background included), computed by
-    :func:`glua_lib.style.measure.appearance_gap`, the measure chapter 2 applies to translations. Subjects may
+    :func:`glua_lib.gap.appearance_gap`, the measure chapter 2 applies to translations. Subjects may
     be passed in (objects with ``.image`` and ``.label``); otherwise ``n_subjects`` of each
     modality are generated with ``seed``, ``size`` and ``n_slices``.
     """
-    from glua_lib.style.measure import appearance_gap
-
     mr_subjects, ct_subjects = _subjects_pair(task, mr_subjects, ct_subjects, n_subjects, seed,
                                               size, n_slices)
     return appearance_gap([s.image for s in mr_subjects], [s.label for s in mr_subjects],
