@@ -17,7 +17,7 @@ DATASETS = {
     "btcv": ("data_prep.btcv", "BTCV / Synapse abdominal CT (NIfTI)"),
     "sifa": ("data_prep.sifa", "the SIFA release of MM-WHS (TFRecord + npz)"),
     "glua-png": ("data_prep.glua_png", "GLUA authors' PNG slices of MM-WHS (images/, labels/)"),
-    "phantom": ("data_prep.phantom", "synthetic MR/CT phantoms (the embedded default)"),
+    "phantom": ("glua_lib.phantoms.generate", "synthetic MR/CT phantoms (the embedded default)"),
 }
 
 

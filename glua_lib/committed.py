@@ -52,8 +52,7 @@ TRAINING_CODE = ("glua_lib/config.py", "glua_lib/runtime.py", "glua_lib/checkpoi
                  "glua_lib/seg/train.py", "glua_lib/seg/unet.py",
                  "glua_lib/seg/losses.py", "glua_lib/local/methods.py",
                  "glua_lib/local/discriminator.py", "glua_lib/local/mask.py", "glua_lib/style",
-                 "data_prep/phantom.py", "data_prep/phantom_anatomy.py",
-                 "data_prep/phantom_render.py", "data_prep/common.py")
+                 "glua_lib/phantoms", "glua_lib/gap.py")
 
 
 def committed_dir() -> Path | None:
