@@ -8,6 +8,7 @@ modules of one layer):
 ``__main__``                                                ``python -m glua_lib``
 ``cache_cli : seg.cli : style.cli``                         the commands
 ``cli``                                                     the command table and dispatch
+``commands``                                                command tables (also ``data_prep``)
 ``plots``                                                   figures and the sliders' callbacks
 ``pipeline``                                                the chapters' cached runs
 ``costs : results``                                         a run's cost; tables of results
