@@ -45,7 +45,7 @@ SNAPSHOT_METHODS = ("local",)  # runs whose encoder/discriminator snapshots a ch
 
 _ROOT = Path(__file__).resolve().parents[1]
 BOOK_RUNS = _ROOT / "book" / "runs"  # the committed runs of this checkout
-# The modules a trained run depends on: data, models, losses, trainers, style transfer.
+# The modules a trained run depends on: data and phantoms, models, losses, trainers, style transfer.
 TRAINING_CODE = ("glua_lib/config.py", "glua_lib/runtime.py", "glua_lib/checkpoint.py",
                  "glua_lib/runlog.py",
                  "glua_lib/data", "glua_lib/method.py", "glua_lib/methods.py",

@@ -16,7 +16,7 @@ target subjects are different anatomies, and every subject carries its tissue ma
 :mod:`~glua_lib.phantoms.default`           ``phantom_dir``: the chapters' phantoms, cached
 ==========================================  ===================================================
 
-Each module imports only those above it in this table.
+Each module imports only those above it in this table (``pyproject.toml``'s import contracts).
 """
 from glua_lib.phantoms.default import DATA_SEED, phantom_dir
 from glua_lib.phantoms.generate import (GENERATOR_VERSION, PhantomSubject, build_tissue_map,
