@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from data_prep.phantom import class_gap, class_mean_gap, generate_subject, generate_subjects
+    from glua_lib.phantoms import class_gap, class_mean_gap, generate_subject, generate_subjects
     from glua_lib.config import DEMO, FULL
 
     print(f"threads={args.threads}  cpus={os.cpu_count()}  numpy={np.__version__}")

@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 
 from glua_lib import committed
-from glua_lib.cli import Command, device_arg
+from glua_lib.cli import device_arg
+from glua_lib.commands import Command
 from glua_lib.config import get_profile
 from glua_lib.io import atomic_write_text
 from glua_lib.pipeline import BOOK_METHODS, Job, book_runs, evaluate_run, seg_run, train_runs

@@ -1,28 +1,23 @@
 """The command line ``python -m glua_lib COMMAND [options]`` (its ``__main__`` calls :func:`main`).
 
-Each command is an object with ``add_arguments(parser)`` and ``run(args) -> int`` (an exit status):
-a module that defines both, or a :class:`Command` inside a module that serves several commands
-(named ``"module:attribute"``). This file only dispatches. Errors that name a file (``ValueError``,
-``FileNotFoundError``, ``FileExistsError``) are printed as ``error: ...`` with exit status 2.
+:data:`COMMANDS` is a command table (:mod:`glua_lib.commands`, the convention ``python -m
+data_prep`` uses too): each command is an object with ``add_arguments(parser)`` and ``run(args) ->
+int`` (an exit status), a module that defines both or a :class:`~glua_lib.commands.Command` inside a
+module that serves several commands (named ``"module:attribute"``). This file only dispatches.
+Errors that name a file (``ValueError``, ``FileNotFoundError``, ``FileExistsError``) are printed as
+``error: ...`` with exit status 2.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import warnings
-from typing import Callable, NamedTuple
 
+from glua_lib import commands as command_table
+from glua_lib.commands import ERRORS, CommandTable
 from glua_lib.runtime import AdviceWarning, get_device
 
-
-class Command(NamedTuple):
-    """One command of a module that serves several: its options and what it runs."""
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-COMMANDS: dict[str, tuple[str, str]] = {
+COMMANDS: CommandTable = {
     # name: ("module" or "module:attribute", one-line help); imported when the parser is built
     "train-style": ("glua_lib.style.cli:train", "train source<->target style transfer (chapter 2)"),
     "translate": ("glua_lib.style.cli:translate",
@@ -49,22 +44,11 @@ def device_arg(name: str | None):
         raise ValueError(f"--device: {err}") from None
 
 
-def _resolve(target: str):
-    module, _, attribute = target.partition(":")
-    obj = importlib.import_module(module)
-    return getattr(obj, attribute) if attribute else obj
-
-
-def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> argparse.ArgumentParser:
-    commands = COMMANDS if commands is None else commands
-    parser = argparse.ArgumentParser(
-        prog="python -m glua_lib", description="GLUA: train, translate, predict, evaluate, compare.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in commands.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        _resolve(module).add_arguments(p)
-        p.set_defaults(_target=module)
-    return parser
+def build_parser(commands: CommandTable | None = None) -> argparse.ArgumentParser:
+    """The parser of ``python -m glua_lib`` (``commands``: :data:`COMMANDS` unless given)."""
+    return command_table.build_parser(
+        COMMANDS if commands is None else commands, prog="python -m glua_lib",
+        description="GLUA: train, translate, predict, evaluate, compare.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
         warnings.showwarning = plain
         try:
-            return int(_resolve(args._target).run(args) or 0)
-        except (FileNotFoundError, FileExistsError, ValueError) as err:
+            return int(command_table.call(args) or 0)
+        except ERRORS as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

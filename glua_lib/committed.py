@@ -45,15 +45,14 @@ SNAPSHOT_METHODS = ("local",)  # runs whose encoder/discriminator snapshots a ch
 
 _ROOT = Path(__file__).resolve().parents[1]
 BOOK_RUNS = _ROOT / "book" / "runs"  # the committed runs of this checkout
-# The modules a trained run depends on: data, models, losses, trainers, style transfer.
+# The modules a trained run depends on: data and phantoms, models, losses, trainers, style transfer.
 TRAINING_CODE = ("glua_lib/config.py", "glua_lib/runtime.py", "glua_lib/checkpoint.py",
                  "glua_lib/runfolder.py",
                  "glua_lib/data", "glua_lib/method.py", "glua_lib/methods.py",
                  "glua_lib/seg/train.py", "glua_lib/seg/unet.py",
                  "glua_lib/seg/losses.py", "glua_lib/local/methods.py",
                  "glua_lib/local/discriminator.py", "glua_lib/local/mask.py", "glua_lib/style",
-                 "data_prep/phantom.py", "data_prep/phantom_anatomy.py",
-                 "data_prep/phantom_render.py", "data_prep/common.py")
+                 "glua_lib/phantoms", "glua_lib/gap.py")
 
 
 def committed_dir() -> Path | None:

@@ -12,6 +12,7 @@ methods can all import it.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -67,6 +68,18 @@ class StepHook:
         pass
 
 
+def check_same_settings(saved, current, what: str) -> None:
+    """Refuse a hook state saved with other settings: a ``ValueError`` naming the fields in which
+    ``saved`` (the settings dataclass read back from a checkpoint) differs from ``current`` (this
+    method's, of the same dataclass); ``what`` names the settings in the message (``"attention"``).
+    """
+    if saved != current:
+        diff = [f.name for f in dataclasses.fields(current)
+                if getattr(saved, f.name) != getattr(current, f.name)]
+        raise ValueError(f"the checkpoint's {what} settings differ in {diff} from this method's; "
+                         "use another run folder")
+
+
 @dataclass
 class TrainContext:
     """What a method's data function gets to decide on its labelled training folder."""
@@ -104,4 +117,4 @@ class Method:
         return dict(self.settings(config)) if self.settings else {}
 
 
-__all__ = ["Batch", "Method", "StepHook", "TrainContext"]
+__all__ = ["Batch", "Method", "StepHook", "TrainContext", "check_same_settings"]

@@ -27,13 +27,13 @@ from typing import Iterator, NamedTuple
 import torch
 from filelock import FileLock
 
-from data_prep.phantom import ideal_translations, write_ideal_translations
 from glua_lib import costs
 from glua_lib.committed import DONE, available, install, origin
 from glua_lib.config import Profile, cache_dir, config_to_dict, get_profile
-from glua_lib.data.default import DATA_SEED, phantom_dir
 from glua_lib.io import atomic_write_text
 from glua_lib.methods import get_method
+from glua_lib.phantoms import (DATA_SEED, ideal_translations, phantom_dir,
+                               write_ideal_translations)
 from glua_lib.seg.predict import evaluate_folders, predict_folder
 from glua_lib.seg.train import SegConfig, train_seg
 from glua_lib.style.train import StyleConfig, train_style
@@ -56,7 +56,7 @@ def fingerprint(config, *more: str) -> str:
 
 def data_parts(data_seed: int) -> tuple[str, ...]:
     """What of a run folder's name says which phantoms it saw: nothing for the book's
-    (:data:`~glua_lib.data.default.DATA_SEED`), ``("data<seed>",)`` for a development set."""
+    (:data:`~glua_lib.phantoms.DATA_SEED`), ``("data<seed>",)`` for a development set."""
     return () if data_seed == DATA_SEED else (f"data{data_seed}",)
 
 
@@ -342,7 +342,7 @@ def ideal_translation_sets(task: str, source: str, target: str, profile: Profile
     """``n_sets`` independent sets of *ideal* translations of the source phantoms (one split):
     each source volume's own tissue map rendered in the target modality,
     ``profile.n_styles`` times, as :func:`translated_dir` renders it in ``n_styles`` styles
-    (:func:`data_prep.phantom.ideal_translations`, ``draw = 0 … n_sets - 1``). A generator: one
+    (:func:`glua_lib.phantoms.ideal_translations`, ``draw = 0 … n_sets - 1``). A generator: one
     set is held at a time. For :func:`glua_lib.style.measure.translation_report`'s
     ``ideal_sets``."""
     profile = profile or get_profile(device=device)

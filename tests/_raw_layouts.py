@@ -1,13 +1,12 @@
 """Helpers for the converter tests: tiny raw datasets in the real layouts, and run/check helpers.
 
 Imported by ``tests/test_convert_*.py`` as ``from _raw_layouts import ...`` (pytest puts ``tests/``
-on ``sys.path``). The CLI helpers patch ``data_prep.__main__.DATASETS`` down to the dataset under
+on ``sys.path``). The CLI helpers patch ``data_prep.__main__.COMMANDS`` down to the dataset under
 test, so these tests do not depend on the other dataset modules.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib
 import shlex
 import struct
 from pathlib import Path
@@ -23,12 +22,13 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from data_prep import __main__ as cli
+from glua_lib.commands import resolve
 
 # ----------------------------------------------------------------------------------- running
 
 
 def _only(dataset: str):
-    return mock.patch.dict(cli.DATASETS, {dataset: cli.DATASETS[dataset]}, clear=True)
+    return mock.patch.dict(cli.COMMANDS, {dataset: cli.COMMANDS[dataset]}, clear=True)
 
 
 def convert(dataset: str, *argv) -> Path:
@@ -37,7 +37,7 @@ def convert(dataset: str, *argv) -> Path:
     with _only(dataset):
         args = cli.build_parser().parse_args(argv)
     args.command = "python -m data_prep " + shlex.join(argv)
-    return importlib.import_module(cli.DATASETS[dataset][0]).run(args)
+    return resolve(cli.COMMANDS[dataset][0]).run(args)
 
 
 def run_main(dataset: str, *argv) -> int:

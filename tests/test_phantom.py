@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from data_prep import phantom
-from data_prep.phantom import (class_gap, gap_map, generate_subject, ideal_translations,
-                               tissue_gap_table, tissue_ids, tissue_names, write_phantoms)
-from data_prep.phantom_anatomy import label_lut
+from glua_lib import phantoms as phantom
+from glua_lib.phantoms import (class_gap, gap_map, generate_subject, ideal_translations,
+                               label_lut, tissue_gap_table, tissue_ids, tissue_names,
+                               write_phantoms)
 from glua_lib.data.prepared import (PreparedDataError, list_subjects, load_extra, load_volume,
                                     read_manifest)
 from glua_lib.data.tasks import get_task
@@ -306,7 +306,7 @@ def test_cli_writes_a_prepared_folder(tmp_path, capsys):
 
 
 def test_class_mean_gap_by_hand():
-    from data_prep.phantom import class_mean_gap
+    from glua_lib.phantoms import class_mean_gap
 
     labels = [np.array([[0, 1], [1, 1]], np.uint8)]
     gaps = [np.array([[0.5, 1.0], [2.0, 3.0]], np.float32)]

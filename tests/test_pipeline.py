@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from glua_lib import DEMO, cache_cli, pipeline
-from glua_lib.data import load_volumes, phantom_dir
-from glua_lib.data.default import DATA_SEED
+from glua_lib.data import load_volumes
+from glua_lib.phantoms import DATA_SEED, phantom_dir
 
 TINY = dataclasses.replace(DEMO, name="demo", slice_size=32, n_slices=6, n_train=2, n_test=1,
                            batch_size=2, seg_steps=3, style_batch=1)

@@ -103,7 +103,7 @@ def test_config_report_says_where_the_profile_and_its_batch_size_come_from(monke
 def test_import_has_no_side_effects(tmp_path):
     cache = tmp_path / "never-created"
     code = ("import matplotlib; before = matplotlib.get_backend()\n"
-            "import glua_lib, glua_lib.plots, glua_lib.data, data_prep\n"
+            "import glua_lib, glua_lib.plots, glua_lib.data, glua_lib.phantoms, data_prep\n"
             "assert matplotlib.get_backend() == before\n")
     env = {**os.environ, "GLUA_CACHE": str(cache), "MPLBACKEND": "svg"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

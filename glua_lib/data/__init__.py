@@ -1,4 +1,8 @@
-"""Data: the tasks and their classes, the prepared format, and datasets of 2D slices."""
+"""Data: the tasks and their classes, the prepared format, and datasets of 2D slices.
+
+The book's embedded data, the synthetic phantoms, are generated into this format by
+:mod:`glua_lib.phantoms` (``phantom_dir``), one layer up.
+"""
 from glua_lib.data.prepared import (PreparedDataError, Volume, check_slice_size, list_subjects,
                                     load_extra, load_volume, load_volumes, make_manifest,
                                     read_manifest, save_volume, staged_output, write_manifest)
@@ -13,6 +17,3 @@ __all__ = [
 from glua_lib.data.datasets import Augment, SliceDataset  # noqa: E402
 
 __all__ += ["Augment", "SliceDataset"]
-from glua_lib.data.default import DATA_SEED, phantom_dir  # noqa: E402
-
-__all__ += ["DATA_SEED", "phantom_dir"]

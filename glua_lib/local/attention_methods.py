@@ -46,7 +46,7 @@ from glua_lib.local.attention import (SOURCE, FeatureMask, OutputDiscriminator,
                                       discriminator_step_loss, lsgan_loss)
 from glua_lib.runtime import amp_enabled, autocast, diverged_advice
 from glua_lib.local.methods import paper_sized
-from glua_lib.method import Batch, Method, StepHook, TrainContext
+from glua_lib.method import Batch, Method, StepHook, TrainContext, check_same_settings
 from glua_lib.runfolder import TrainingDiverged
 
 if TYPE_CHECKING:  # types only: the trainer imports the table of methods, which imports this
@@ -246,12 +246,8 @@ class FeatureAttentionHook(StepHook):
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        saved = AttentionConfig.from_dict(state["attention_config"])
-        if saved != self.att:
-            diff = [f.name for f in dataclasses.fields(AttentionConfig)
-                    if getattr(saved, f.name) != getattr(self.att, f.name)]
-            raise ValueError(f"the checkpoint's attention settings differ in {diff} from this "
-                             "method's; use another run folder")
+        check_same_settings(AttentionConfig.from_dict(state["attention_config"]), self.att,
+                            "attention")
         self.d1.load_state_dict(state["d1"])
         if self.d2 is not None:
             self.d2.load_state_dict(state["d2"])

@@ -1,7 +1,7 @@
 """Is the mask right? The local feature mask against the phantoms' known gap map.
 
 The synthetic phantoms store, per voxel, the *true* local domain gap (``gap`` in each ``.npz``;
-:func:`data_prep.phantom.gap_map`). A good mask puts its weight where that gap is large.
+:func:`glua_lib.phantoms.gap_map`). A good mask puts its weight where that gap is large.
 
 **Comparison at feature resolution.** A mask lives on the ``h×w`` grid of its encoder level
 (``H/2^l × W/2^l``); the gap map is pooled down to that grid by averaging each ``2^l × 2^l``

@@ -72,7 +72,7 @@ from glua_lib.local.mask import (GANS, NORMS, SCORES, discriminator_loss, gap_sc
                                  masked_adversarial_loss, source_probability)
 from glua_lib.runtime import amp_enabled, autocast, diverged_advice
 from glua_lib.config import PROFILES
-from glua_lib.method import Batch, Method, StepHook, TrainContext
+from glua_lib.method import Batch, Method, StepHook, TrainContext, check_same_settings
 from glua_lib.runfolder import TrainingDiverged
 from glua_lib.seg.unet import UNet
 
@@ -281,12 +281,8 @@ class LocalAlignmentHook(StepHook):
                 "scaler": self.scaler.state_dict(), "snapshots": list(self.snapshots)}
 
     def load_state_dict(self, state: dict) -> None:
-        saved = LocalConfig.from_dict(state["local_config"])
-        if saved != self.local:
-            diff = [f.name for f in dataclasses.fields(LocalConfig)
-                    if getattr(saved, f.name) != getattr(self.local, f.name)]
-            raise ValueError(f"the checkpoint's local alignment settings differ in {diff} from "
-                             "this method's; use another run folder")
+        check_same_settings(LocalConfig.from_dict(state["local_config"]), self.local,
+                            "local alignment")
         self.disc.load_state_dict(state["disc"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler.is_enabled() and state["scaler"]:  # empty if saved without AMP

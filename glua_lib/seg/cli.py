@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from glua_lib.cli import Command, device_arg
+from glua_lib.cli import device_arg
+from glua_lib.commands import Command
 from glua_lib.config import get_profile
 from glua_lib.io import atomic_write_text
 from glua_lib.runfolder import TrainingDiverged

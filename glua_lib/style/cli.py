@@ -16,7 +16,8 @@ import sys
 
 import torch
 
-from glua_lib.cli import Command, device_arg
+from glua_lib.cli import device_arg
+from glua_lib.commands import Command
 from glua_lib.config import PROFILES, get_profile
 from glua_lib.data.prepared import list_subjects, load_volume, read_manifest
 from glua_lib.runfolder import TrainingDiverged

@@ -125,7 +125,7 @@ def class_appearance_loss(x: torch.Tensor, y: torch.Tensor, x_ref: torch.Tensor,
     ``k = 1 .. n_classes−1`` with at least ``min_pixels`` pixels on both sides, the distance is
     approximated by the mean absolute difference of ``n_quantiles`` quantiles (2 % to 98 %);
     the loss is the mean over those classes (0 if none). Gradients reach ``x`` only. This is the
-    class-wise appearance gap of :func:`~glua_lib.style.measure.appearance_gap`, made a loss.
+    class-wise appearance gap of :func:`~glua_lib.gap.appearance_gap`, made a loss.
     """
     q = torch.linspace(0.02, 0.98, n_quantiles, device=x.device)
     x, x_ref = x.float()[:, 0], x_ref.detach().float()[:, 0]

@@ -1,16 +1,17 @@
 """Measuring what a translation did, instead of assuming it: appearance and content.
 
-- :func:`appearance_gap`: per class, the 1-D Wasserstein distance between the intensity
-  distributions of two image sets (for example source vs target before translation, translated
-  source vs target after). Smaller is more alike; a class whose gap stays large after global
-  alignment is where local alignment has work left.
+- :func:`appearance_gap` (defined in :mod:`glua_lib.gap`, which the phantoms use too): per
+  class, the 1-D Wasserstein distance between the intensity distributions of two image sets
+  (for example source vs target before translation, translated source vs target after). Smaller
+  is more alike; a class whose gap stays large after global alignment is where local alignment
+  has work left.
 - :func:`edge_alignment`: whether a translation kept the *content*: the correlation of the
   gradient-magnitude maps of each source slice and its translation (1: edges in the same places
   with proportional strength; ~0: unrelated). Gradient magnitude ignores the sign of a contrast,
   so a modality's contrast inversion (dark fat becoming bright) does not count as lost content.
 - :func:`ideal_gap`: the same gap for *ideal* translations (on phantoms, the source anatomy
   rendered in the target modality by the phantom generator,
-  :func:`data_prep.phantom.ideal_translations`), over independent draws: what a perfect
+  :func:`glua_lib.phantoms.ideal_translations`), over independent draws: what a perfect
   translator would score, and how often even it shrinks a class's gap.
 """
 from __future__ import annotations
@@ -19,52 +20,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from scipy import ndimage
-from scipy.stats import wasserstein_distance
 
-Arrays = np.ndarray | Sequence[np.ndarray]
-
-
-def _pool(images: Arrays, labels: Arrays, c: int) -> np.ndarray:
-    if isinstance(images, np.ndarray):
-        images, labels = [images], [labels]
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} label maps")
-    out = []
-    for img, lab in zip(images, labels):
-        img, lab = np.asarray(img), np.asarray(lab)
-        if img.shape != lab.shape:
-            raise ValueError(f"image shape {img.shape} != label shape {lab.shape}")
-        out.append(img[lab == c].astype(np.float64))
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def appearance_gap(images_a: Arrays, labels_a: Arrays, images_b: Arrays, labels_b: Arrays,
-                   class_names: Sequence[str], max_samples: int | None = 50_000,
-                   seed: int = 0) -> dict[str, float]:
-    """Per class, ``wasserstein_distance`` between the intensities of set A and set B.
-
-    Args:
-        images_a, labels_a: arrays (or sequences of arrays) of equal shapes, any dimension;
-            label value ``i`` is ``class_names[i]``. Likewise ``images_b``, ``labels_b``.
-        max_samples: at most this many voxels per class and set, drawn with ``seed`` (speed);
-            ``None`` uses all.
-
-    Returns:
-        ``{class name: distance}`` in intensity units; ``nan`` where a set has no voxel of the
-        class.
-    """
-    rng = np.random.default_rng(seed)
-    gaps = {}
-    for c, name in enumerate(class_names):
-        a, b = _pool(images_a, labels_a, c), _pool(images_b, labels_b, c)
-        if not a.size or not b.size:
-            gaps[name] = float("nan")
-            continue
-        if max_samples is not None:
-            a = a if a.size <= max_samples else rng.choice(a, max_samples, replace=False)
-            b = b if b.size <= max_samples else rng.choice(b, max_samples, replace=False)
-        gaps[name] = float(wasserstein_distance(a, b))
-    return gaps
+from glua_lib.gap import Arrays, appearance_gap
 
 
 def appearance_floor(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
@@ -172,7 +129,7 @@ def ideal_gap(target: Sequence, ideal_sets: Iterable[Sequence], class_names: Seq
         target: real target volumes (objects with ``.image`` and ``.label``); label value ``i``
             is ``class_names[i]``.
         ideal_sets: each item one set of ideal translations of the source volumes (for example
-            :func:`data_prep.phantom.ideal_translations` with ``draw = 0, 1, …``), made the way
+            :func:`glua_lib.phantoms.ideal_translations` with ``draw = 0, 1, …``), made the way
             the learnt translation's set was made, so that the two gaps are alike in sample size.
             May be a generator: one set at a time is held.
         before: the source's gaps (``{class: value}``); with it, ``"shrinks"`` is returned.

@@ -12,6 +12,7 @@ from filelock import FileLock
 
 from glua_lib.config import Profile, cache_dir, get_profile
 from glua_lib.data.prepared import MANIFEST, read_manifest
+from glua_lib.phantoms.generate import write_phantoms
 
 # Phantom subject streams are seeded from (seed, modality, index): source and target disjoint.
 DATA_SEED = 2026
@@ -24,8 +25,6 @@ def phantom_dir(task: str, modality: str, profile: Profile | None = None,
     The folder holds ``profile.n_train`` training and ``profile.n_test`` test subjects of
     ``profile.n_slices × profile.slice_size × profile.slice_size`` voxels.
     """
-    from data_prep.phantom import write_phantoms
-
     profile = profile or get_profile()
     n = profile.n_train + profile.n_test
     name = (f"phantom-{task}-{modality}-{profile.slice_size}px-{profile.n_slices}sl-"
@@ -36,7 +35,7 @@ def phantom_dir(task: str, modality: str, profile: Profile | None = None,
             write_phantoms(out, task=task, modality=modality, n=n, seed=seed,
                            size=profile.slice_size, n_slices=profile.n_slices,
                            n_test=profile.n_test, overwrite=True, progress=progress,
-                           command=f"glua_lib.data.phantom_dir({task!r}, {modality!r}, "
+                           command=f"glua_lib.phantoms.phantom_dir({task!r}, {modality!r}, "
                                    f"profile={profile.name!r}, seed={seed})")
     read_manifest(out)  # raises, naming the file, if the cached folder was damaged
     return out

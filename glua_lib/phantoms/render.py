@@ -48,7 +48,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from data_prep.phantom_anatomy import TISSUES, Grid, smooth_noise
+from glua_lib.phantoms.geometry import Grid, smooth_noise
+from glua_lib.phantoms.tissues import TISSUES
 
 # appearance -> (mean, texture); MR mean relative (blood / fluid ≈ 1), texture a fraction of
 # the mean; CT mean and texture in HU

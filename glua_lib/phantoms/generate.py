@@ -1,4 +1,4 @@
-"""Synthetic cross-modality phantoms: the book's embedded default dataset.
+"""Generating phantom subjects, measuring their gap, writing them as a prepared folder.
 
 Each subject is a 3D torso slab (``D×H×W`` axial slices) with the real tasks' classes:
 
@@ -7,26 +7,26 @@ Each subject is a 3D torso slab (``D×H×W`` axial slices) with the real tasks' 
   (MR = T2-SPIR, CT = portal-venous).
 
 Generation is three steps: a **tissue map** is painted from random anatomy
-(:mod:`data_prep.phantom_anatomy`: sizes, positions and rotations from the subject's seed, a smooth
-B-spline deformation, and unlabelled distractors: lungs, fat, muscle, spine, ribs, other heart
-chambers and vessels, bowel, stomach, pancreas ...); the **labels** are a lookup on it; the
-**image** is rendered from it in one modality (:mod:`data_prep.phantom_render`: tissue contrasts with
-the inversions between modalities, texture, blur, MR bias field and Rician noise, CT Gaussian noise,
-normalisation to [-1, 1]).
+(:func:`build_tissue_map`: the task's builder, :mod:`glua_lib.phantoms.cardiac` or
+:mod:`glua_lib.phantoms.abdominal`, paints into the grid of :mod:`glua_lib.phantoms.geometry`:
+sizes, positions and rotations from the subject's seed, a smooth B-spline deformation, and
+unlabelled distractors: lungs, fat, muscle, spine, ribs, other heart chambers and vessels, bowel,
+stomach, pancreas ...); the **labels** are a lookup on it (:mod:`glua_lib.phantoms.tissues`); the
+**image** is rendered from it in one modality (:mod:`glua_lib.phantoms.render`: tissue contrasts
+with the inversions between modalities, texture, blur, MR bias field and Rician noise, CT Gaussian
+noise, normalisation to [-1, 1]).
 
 Source and target are unpaired: a subject's random streams come from
 ``SeedSequence(seed, spawn_key=(task, modality, index, stream))``, so index ``i`` in MR and in CT
 are different anatomies. Anatomy is drawn in millimetres, so the same subject at another ``size``
 or ``n_slices`` is the same anatomy sampled more finely. Same arguments give bit-identical arrays.
 
-Every subject carries a **gap map** (:func:`gap_map`): the per-voxel local domain gap, defined from
-the rendering parameters; :func:`class_gap` measures the per-class gap on rendered images.
+Every subject carries a **gap map** (:func:`glua_lib.phantoms.render.gap_map`): the per-voxel
+local domain gap, defined from the rendering parameters; :func:`class_gap` measures the per-class
+gap on rendered images.
 
-Because a phantom folder keeps each subject's tissue map, its anatomy can be rendered again in the
-other modality (:func:`ideal_translations`): the output of a perfect translator, which no real
-dataset has, and the reference chapter 2 measures a learnt translation against.
-
-Command line::
+:func:`write_phantoms` writes subjects as a prepared folder; :func:`add_arguments` and :func:`run`
+are its command line::
 
     python -m data_prep phantom --task cardiac --modality mr --n 9 --seed 0 --size 64 \
         --slices 32 --n-test 3 --out PREP_DIR
@@ -35,33 +35,33 @@ from __future__ import annotations
 
 import argparse
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from data_prep.phantom_anatomy import (FOV_MM, SLAB_MM, TISSUES, build_tissue_map, label_lut,
-                                       make_grid, tissue_ids)
-from data_prep.phantom_render import (CT_PHASE, GAP_SIGMA_MM, MR_SEQUENCE, expected_normalised,
-                                      gap_map, normalisation_info, render, tissue_gap_table)
 from glua_lib.config import DEMO
-from glua_lib.data.prepared import (PreparedDataError, Volume, list_subjects, load_extra,
-                                    load_volume, make_manifest, read_manifest, save_volume,
-                                    staged_output, write_manifest)
+from glua_lib.data.prepared import Volume, make_manifest, save_volume, staged_output, write_manifest
 from glua_lib.data.tasks import MODALITIES, get_task
+from glua_lib.gap import appearance_gap
+from glua_lib.phantoms.abdominal import build_abdominal
+from glua_lib.phantoms.cardiac import build_cardiac
+from glua_lib.phantoms.geometry import FOV_MM, SLAB_MM, Grid, Painter, make_grid
+from glua_lib.phantoms.render import (CT_PHASE, GAP_SIGMA_MM, MR_SEQUENCE, gap_map,
+                                      normalisation_info, render, tissue_gap_table)
+from glua_lib.phantoms.tissues import TISSUES, label_lut, task_tissues, tissue_ids
 
 __all__ = [
-    "PhantomSubject", "generate_subject", "generate_subjects", "write_phantoms", "gap_map",
-    "class_gap", "class_mean_gap", "tissue_gap_table", "expected_normalised", "tissue_names",
-    "tissue_ids", "subject_id", "ideal_translations", "write_ideal_translations",
-    "GENERATOR_VERSION", "add_arguments", "run",
+    "GENERATOR_VERSION", "PhantomSubject", "build_tissue_map", "generate_subject",
+    "generate_subjects", "class_gap", "class_mean_gap", "subject_id", "generator_record",
+    "write_phantoms", "add_arguments", "run",
 ]
 
 GENERATOR_VERSION = 1
-_TASK_KEY = {"cardiac": 0, "abdominal": 1}
-_MODALITY_KEY = {"mr": 0, "ct": 1}
-_ANATOMY, _RENDER, _IDEAL = 0, 1, 2  # random streams: anatomy, rendering, ideal translations
+# a subject's random streams: SeedSequence(seed, spawn_key=(task, modality, index, stream))
+TASK_KEY = {"cardiac": 0, "abdominal": 1}
+MODALITY_KEY = {"mr": 0, "ct": 1}
+ANATOMY_STREAM, RENDER_STREAM, IDEAL_STREAM = 0, 1, 2  # anatomy, rendering, ideal translations
 
 
 @dataclass
@@ -87,12 +87,6 @@ class PhantomSubject:
                       modality=self.modality, task=self.task, subject=self.subject)
 
 
-def tissue_names(task: str) -> list[str]:
-    """Names of the tissue ids of ``task`` (index = id in the tissue map)."""
-    get_task(task)
-    return [t.name for t in TISSUES[task]]
-
-
 def subject_id(task: str, modality: str, index: int) -> str:
     """File stem of a phantom subject, e.g. ``cardiac-mr-007``."""
     return f"{task}-{modality}-{index:03d}"
@@ -110,8 +104,27 @@ def _check(task: str, modality: str, size: int, n_slices: int) -> None:
 
 def _rng(seed: int, task: str, modality: str, index: int, stream: int) -> np.random.Generator:
     ss = np.random.SeedSequence(
-        int(seed), spawn_key=(_TASK_KEY[task], _MODALITY_KEY[modality], int(index), stream))
+        int(seed), spawn_key=(TASK_KEY[task], MODALITY_KEY[modality], int(index), stream))
     return np.random.Generator(np.random.PCG64(ss))
+
+
+# ----------------------------------------------------------------------------------------------
+# a subject: tissue map, labels, image, gap map
+
+
+BUILDERS = {"cardiac": build_cardiac, "abdominal": build_abdominal}
+
+
+def build_tissue_map(task: str, size: int, n_slices: int, rng: np.random.Generator,
+                     ) -> tuple[np.ndarray, Grid, dict]:
+    """The tissue map (uint8 ``D×H×W``), its grid, and the drawn anatomy parameters."""
+    task_tissues(task)
+    grid = make_grid(task, size, n_slices)
+    painter = Painter(grid, SLAB_MM[task], rng)
+    params = BUILDERS[task](painter, rng)
+    params.update(scale=[round(s, 3) for s in painter.scale],
+                  shift_mm=[round(s, 1) for s in painter.shift])
+    return painter.tissue, grid, params
 
 
 def generate_subject(task: str, modality: str, index: int, seed: int = 0, size: int = 64,
@@ -128,10 +141,10 @@ def generate_subject(task: str, modality: str, index: int, seed: int = 0, size: 
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     tissue, grid, anatomy = build_tissue_map(
-        task, int(size), int(n_slices), _rng(seed, task, modality, index, _ANATOMY))
+        task, int(size), int(n_slices), _rng(seed, task, modality, index, ANATOMY_STREAM))
     label = label_lut(task)[tissue]
     image, raw, rec = render(task, modality, tissue, grid,
-                             _rng(seed, task, modality, index, _RENDER))
+                             _rng(seed, task, modality, index, RENDER_STREAM))
     spacing = tuple(float(s) for s in grid.spacing)
     gap = (gap_map(task, tissue, spacing) if with_gap
            else np.zeros(tissue.shape, np.float32))
@@ -168,12 +181,10 @@ def class_gap(task: str, mr_subjects=None, ct_subjects=None, n_subjects: int = 3
     Pools the voxels of each class over the MR subjects and over the (different) CT subjects,
     draws at most ``max_samples`` of each with a fixed generator, and returns
     ``{class name: scipy.stats.wasserstein_distance(mr, ct)}`` (background included), computed by
-    :func:`glua_lib.style.measure.appearance_gap`, the measure chapter 2 applies to translations. Subjects may
+    :func:`glua_lib.gap.appearance_gap`, the measure chapter 2 applies to translations. Subjects may
     be passed in (objects with ``.image`` and ``.label``); otherwise ``n_subjects`` of each
     modality are generated with ``seed``, ``size`` and ``n_slices``.
     """
-    from glua_lib.style.measure import appearance_gap
-
     mr_subjects, ct_subjects = _subjects_pair(task, mr_subjects, ct_subjects, n_subjects, seed,
                                               size, n_slices)
     return appearance_gap([s.image for s in mr_subjects], [s.label for s in mr_subjects],
@@ -197,97 +208,6 @@ def class_mean_gap(task: str, labels, gaps) -> dict[str, float]:
         count = sum(int((lab == c).sum()) for lab in labels)
         out[name] = total / count if count else float("nan")
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# the ideal translation
-
-
-def ideal_translations(prep_dir: str | os.PathLike, modality: str, split: str | None = "test",
-                       n_styles: int = 3, draw: int = 0) -> list[Volume]:
-    """The phantom volumes of ``prep_dir`` rendered again, in ``modality``, from their own tissue
-    maps: what a perfect translator would output.
-
-    Each volume keeps its anatomy and labels exactly and takes ``modality``'s appearance with
-    ``n_styles`` independent draws of that modality's subject-to-subject variation (tissue-mean
-    jitter, contrast enhancement, texture, bias field, noise, normalisation): the phantoms'
-    counterpart of rendering a source volume in ``n_styles`` target styles. Real scans have no
-    tissue map, so only phantoms have this reference. ``draw`` selects another independent set
-    of renderings; the same arguments give the same arrays.
-
-    Returns:
-        :class:`~glua_lib.data.prepared.Volume` objects named ``<subject>_style<k>`` (as
-        :func:`glua_lib.style.translate.translate_folder` names translations), modality
-        ``modality``, the source labels and spacing, in the order of ``list_subjects``.
-
-    Raises:
-        PreparedDataError: ``prep_dir`` is not a phantom folder (no generator record or no tissue
-            maps), was made by another version of the generator (its rendering may differ), or a
-            volume's tissue map does not give its labels (the file is named).
-        ValueError: an unknown ``modality``, ``n_styles`` < 1 or ``draw`` < 0.
-    """
-    if modality not in MODALITIES:
-        raise ValueError(f"unknown modality {modality!r}; choose one of {MODALITIES}")
-    if n_styles < 1 or draw < 0:
-        raise ValueError(f"need n_styles >= 1 and draw >= 0, got {n_styles} and {draw}")
-    prep_dir = Path(prep_dir)
-    manifest = read_manifest(prep_dir)
-    record = manifest.get("phantom")
-    if not isinstance(record, dict) or "seed" not in record:
-        raise PreparedDataError(
-            f"{prep_dir / 'manifest.json'}: not a phantom folder (no 'phantom' generator record); "
-            "ideal translations need the phantoms' tissue maps (python -m data_prep phantom)")
-    if record.get("generator_version") != GENERATOR_VERSION:
-        raise PreparedDataError(
-            f"{prep_dir / 'manifest.json'}: made by phantom generator version "
-            f"{record.get('generator_version')}, this is version {GENERATOR_VERSION}, whose "
-            "rendering may differ: generate the phantoms again")
-    task = manifest["task"]
-    out = []
-    for subject in list_subjects(prep_dir, split):
-        path = prep_dir / manifest["subjects"][subject]["file"]
-        vol = load_volume(path)
-        tissue = load_extra(path, "tissue")
-        if tissue.shape != vol.label.shape or not np.array_equal(label_lut(task)[tissue],
-                                                                  vol.label):
-            raise PreparedDataError(f"{path}: its tissue map does not give its labels; the file "
-                                    "was changed after generation: generate the phantoms again")
-        n_slices, size = vol.image.shape[0], vol.image.shape[-1]
-        grid = make_grid(task, size, n_slices)
-        key = zlib.crc32(subject.encode())  # a subject's own streams, whatever the split
-        for k in range(n_styles):
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
-                int(record["seed"]), spawn_key=(_TASK_KEY[task], _MODALITY_KEY[modality], key,
-                                                _IDEAL, int(draw), k))))
-            image, _, _ = render(task, modality, tissue, grid, rng)
-            out.append(Volume(image=image, label=vol.label, spacing=vol.spacing,
-                              modality=modality, task=task, subject=f"{subject}_style{k}"))
-    return out
-
-
-def write_ideal_translations(prep_dir: str | os.PathLike, modality: str,
-                             out: str | os.PathLike, split: str | None = "test",
-                             n_styles: int = 3, draw: int = 0, overwrite: bool = False) -> Path:
-    """:func:`ideal_translations` written as a prepared folder at ``out`` (the source splits,
-    ``modality``'s normalisation); returns it. Chapter 2's judge scores it like a learnt
-    translation."""
-    prep_dir = Path(prep_dir)
-    volumes = ideal_translations(prep_dir, modality, split, n_styles, draw)
-    source = read_manifest(prep_dir)
-    with staged_output(out, overwrite=overwrite) as stage:
-        for v in volumes:
-            save_volume(stage / f"{v.subject}.npz", v)
-        write_manifest(stage, make_manifest(
-            dataset="phantom-ideal", task=source["task"], modality=modality,
-            normalisation=normalisation_info(source["task"], modality),
-            splits={v.subject: source["subjects"][v.subject.rsplit("_style", 1)[0]]["split"]
-                    for v in volumes},
-            command=f"write_ideal_translations({str(prep_dir)!r}, {modality!r}, "
-                    f"split={split!r}, n_styles={n_styles}, draw={draw})",
-            extra={"ideal_translation": {"source_dir": str(prep_dir.resolve()),
-                                         "source_modality": source["modality"],
-                                         "n_styles": n_styles, "draw": draw}}))
-    return Path(out).resolve()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -367,6 +287,8 @@ def write_phantoms(out: str | os.PathLike, task: str, modality: str, n: int | No
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m data_prep phantom`` (``data_prep`` adds ``--out``,
+    ``--overwrite`` and ``--no-progress``)."""
     parser.add_argument("--task", choices=("cardiac", "abdominal"), required=True)
     parser.add_argument("--modality", choices=MODALITIES, required=True)
     parser.add_argument("--n", type=int, default=DEMO.n_train + DEMO.n_test,
@@ -381,6 +303,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Path:
+    """``python -m data_prep phantom``: :func:`write_phantoms` with the parsed options; returns
+    the folder written."""
     return write_phantoms(
         args.out, args.task, args.modality, n=args.n, seed=args.seed, size=args.size,
         n_slices=args.slices, n_test=args.n_test, overwrite=args.overwrite,
