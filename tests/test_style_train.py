@@ -372,6 +372,16 @@ def test_cli_trains_and_translates(data, tmp_path, capsys):
     code, err = _cli(["translate", "--run", str(run), "--source", str(data["mr"]),
                       "--out", str(out), "--device", "cpu", "--no-progress"], capsys)
     assert code == 2 and "--overwrite" in err
+    domain = tmp_path / "domain"  # the authors' translator
+    assert main(["train-style", "--source", str(data["mr"]), "--target", str(data["ct"]),
+                 "--out", str(domain), "--profile", "demo", "--arch", "domain", "--steps", "1",
+                 "--device", "cpu", "--no-progress"]) == 0
+    cfg = load_config(StyleConfig, domain / "config.json")
+    assert (cfg.arch, cfg.w_cycle, cfg.w_sem) == ("domain", 20.0, 0.0)
+    code, err = _cli(["train-style", "--source", str(data["mr"]), "--target", str(data["ct"]),
+                      "--out", str(tmp_path / "sem"), "--profile", "demo", "--semantic", "1",
+                      "--device", "cpu", "--no-progress"], capsys)  # 16 px: no room
+    assert code == 2 and "too small or not divisible for the labeller" in err
 
 
 def _with_target_styles(run, codes, out):

@@ -1,13 +1,14 @@
 """Command lines of chapter 2 (registered in ``glua_lib.cli.COMMANDS``)::
 
     python -m glua_lib train-style --source PREP_SRC --target PREP_TGT --out RUN_DIR \
-        [--profile demo|full] [--steps N] [--batch-size B] [--seed S] [--device D]
+        [--profile demo|gpu16|full] [--arch munit|domain] [--semantic W] [--steps N] \
+        [--batch-size B] [--seed S] [--device D]
     python -m glua_lib translate --run RUN_DIR --source PREP_SRC --out PREP_OUT [--styles K] \
         [--overwrite]
 
 The dispatcher (``glua_lib.cli.COMMANDS``) takes the two :class:`~glua_lib.cli.Command` objects at
-the end of this module, :data:`train` and :data:`translate`. Missing folders and mismatched tasks raise errors that name
-the folder (exit status 2); a diverging run exits with status 1.
+the end of this module, :data:`train` and :data:`translate`. Missing folders and mismatched tasks
+raise errors that name the folder (exit status 2); a diverging run exits with status 1.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from glua_lib.commands import Command
 from glua_lib.config import PROFILES, get_profile
 from glua_lib.data.prepared import list_subjects, load_volume, read_manifest
 from glua_lib.runfolder import TrainingDiverged
-from glua_lib.style.train import StyleConfig, check_pair, train_style
+from glua_lib.style.train import STYLE_ARCHS, StyleConfig, check_pair, train_style
 from glua_lib.style.translate import translate_folder
 
 
@@ -34,6 +35,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run folder (resumed if it holds a checkpoint)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="sizes and budget (default: $GLUA_PROFILE, else by device)")
+    parser.add_argument("--arch", choices=sorted(STYLE_ARCHS), default=None,
+                        help="the translator: munit (MUNIT-like, style codes) or domain (the GLUA "
+                             "authors': one encoder and decoder told the domain) (default: "
+                             "profile)")
+    parser.add_argument("--semantic", type=float, default=None, metavar="W",
+                        help="weight of the semantic-consistency term (a labeller's loss on the "
+                             "translated source reaches the generator; default: off)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: profile)")
     parser.add_argument("--batch-size", type=int, default=None, metavar="B",
                         help="slices per domain and step (default: profile; lower it when the "
@@ -57,6 +65,10 @@ def run_train(args: argparse.Namespace) -> int:
     file = read_manifest(args.source)["subjects"][first]["file"]
     size = load_volume(f"{args.source}/{file}").image.shape[-1]
     overrides = {"seed": args.seed, "image_size": int(size)}
+    if args.arch is not None:
+        overrides["arch"] = args.arch
+    if args.semantic is not None:
+        overrides["w_sem"] = args.semantic
     if args.steps is not None:
         overrides["steps"] = args.steps
     if args.batch_size is not None:
