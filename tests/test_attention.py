@@ -12,7 +12,7 @@ import torch
 from test_seg import make_prepared, tiny_config
 
 from glua_lib.checkpoint import load_checkpoint, save_checkpoint
-from glua_lib.local import (AttentionConfig, FeatureAttentionHook, FeatureMask,
+from glua_lib.local import (AttentionConfig, FeatureAttentionHook, FeatureMask, attention_view,
                             MaskDiscriminator, OutputDiscriminator, apply_mask, attention_mask,
                             discriminator_step_loss, lsgan_loss)
 from glua_lib.method import Batch
@@ -264,3 +264,27 @@ def test_the_authors_deeplab_backbone_trains_masks_and_predicts(folders, tmp_pat
         "target_features_masked"]
     with pytest.raises(ValueError, match="loss-weighting local methods watch U-Net"):
         train_seg("local", src, tgt, tmp_path / "l", cfg, "cpu", progress=False)
+
+
+def test_attention_view_shows_d1_the_mask_the_boost_and_d2(folders, tmp_path):
+    src, tgt = folders
+    cfg = tiny_config(steps=3, depth=2)
+    run = train_seg("local-attn", src, tgt, tmp_path / "r", cfg, "cpu", progress=False)
+    images = torch.from_numpy(load_volume(tgt / "ct02.npz").image[:4, None])
+    view = attention_view(run, images)
+    maps = view.maps[2]  # the bottleneck of a depth-2 U-Net, 32 px → 8×8
+    assert list(view.maps) == [2] and maps.mask.shape == (4, 1, 8, 8)
+    assert np.allclose(maps.mask, np.abs(np.tanh(maps.score)), atol=1e-6)
+    assert np.allclose(maps.boosted, (1 + maps.mask) * maps.feature, atol=1e-5)  # m ≥ 0
+    model, ckpt = load_model(run, "cpu")
+    with torch.no_grad():  # the masked predictions are the run's test-time predictions
+        want = model(images, feature_mask=load_feature_mask(ckpt, "cpu")).softmax(1)
+    assert np.allclose(view.prob, want.numpy(), atol=1e-6)
+    assert not np.allclose(view.prob, view.prob_unmasked)
+    assert view.d2.shape == view.d2_unmasked.shape == (4, 1, 1, 1)
+    twin = train_seg("local-attn-unmasked", src, tgt, tmp_path / "u", cfg, "cpu",
+                     progress=False)
+    assert attention_view(twin, images).maps[2].mask.shape == (4, 1, 8, 8)
+    none = train_seg("none", src, tgt, tmp_path / "n", cfg, "cpu", progress=False)
+    with pytest.raises(ValueError, match="not a run of the authors' local step"):
+        attention_view(none, images)

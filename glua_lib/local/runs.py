@@ -1,6 +1,13 @@
 """A trained local run's masks, and target slices to look at them on (chapter 3).
 
-:func:`target_slices` (target slices with their gap maps and labels), :func:`compute_masks`
+:func:`target_slices` (target slices with their gap maps and labels).
+
+The authors' local step (:mod:`glua_lib.local.attention_methods`): :func:`load_attention_run`
+(segmenter, ``D1``, ``D2`` and settings of a run) and :func:`attention_view` (on target images:
+``D1(f)``, the mask ``m = |tanh(D1(f))|``, the features before and after ``f + m ⊙ f``, the
+predictions with and without the mask and ``D2``'s view of each).
+
+The first version's loss-weight mask (:mod:`glua_lib.local.methods`): :func:`compute_masks`
 (``P(source)``, the gap score and the mask per watched level, from the run's latest checkpoint or a
 training snapshot), :func:`mask_auc_over_training` (the AUC of :mod:`glua_lib.local.measure` at
 every snapshot and at the end), :func:`load_local_run` and :func:`snapshot_steps`.
@@ -18,10 +25,13 @@ import torch
 
 from glua_lib.checkpoint import load_checkpoint
 from glua_lib.data import list_subjects, load_extra, load_volume
+from glua_lib.local.attention import FeatureMask, OutputDiscriminator
+from glua_lib.local.attention_methods import AttentionConfig
 from glua_lib.local.discriminator import FeatureDiscriminator
 from glua_lib.local.mask import gap_score, local_mask, source_probability
 from glua_lib.local.measure import mask_gap_auc
 from glua_lib.local.methods import LocalConfig
+from glua_lib.seg.deeplab import DeepLabV2
 from glua_lib.seg.unet import UNet
 
 
@@ -185,5 +195,94 @@ def mask_auc_over_training(run_dir: str | os.PathLike, slices: dict, quantile: f
     return records
 
 
-__all__ = ["LocalMaps", "compute_masks", "load_local_run", "mask_auc_over_training",
-           "snapshot_steps", "target_slices"]
+# ---------------------------------------------------------------------------------------------
+# the authors' local step: D1, the mask as attention, D2
+
+
+@dataclass
+class AttentionMaps:
+    """One masked level's maps for a batch of target images, each ``B×1×h×w`` float32."""
+
+    level: int
+    score: np.ndarray  # D1(f): ≈ 1 where D1 recognises a target feature, ≈ 0 a source-like one
+    mask: np.ndarray  # m = |tanh(D1(f))|, in [0, 1)
+    feature: np.ndarray  # mean |f| over channels, the unmasked features D1 judges
+    boosted: np.ndarray  # mean |f + m ⊙ f| over channels, what goes on through the network
+
+
+@dataclass
+class AttentionView:
+    """What the authors' local step does to a batch of target images (:func:`attention_view`)."""
+
+    maps: dict[int, AttentionMaps]  # per masked level
+    prob: np.ndarray  # B×K×H×W softmax predictions with the mask (the run's test-time output)
+    prob_unmasked: np.ndarray  # B×K×H×W the same network without the mask
+    d2: np.ndarray | None  # B×1×h'×w' D2(prob): ≈ 1 "looks like a target prediction"
+    d2_unmasked: np.ndarray | None  # D2 on the unmasked predictions
+
+
+def load_attention_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu"):
+    """The segmenter, ``D1`` (a :class:`FeatureMask`), ``D2`` (``None`` if the run has none) and
+    the :class:`AttentionConfig` of a run of the authors' local step (``local-attn``,
+    ``glua-attn`` and their ``-unmasked`` twins, whose ``D1`` trained but never masked), from its
+    latest checkpoint, in eval mode.
+
+    Raises:
+        FileNotFoundError: not a segmenter run folder; ValueError: a run of another method.
+    """
+    run_dir, device = Path(run_dir), torch.device(device)
+    info_path = run_dir / "run.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path}: not a segmenter run folder")
+    info = json.loads(info_path.read_text())
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt", map_location=device)
+    hook = ckpt.get("hook") or {}
+    if "attention_config" not in hook:
+        raise ValueError(f"{run_dir / 'checkpoint.pt'}: not a run of the authors' local step "
+                         f"(method {info.get('method')!r} has no D1)")
+    att = AttentionConfig.from_dict(hook["attention_config"])
+    net = DeepLabV2 if ckpt["config"].get("backbone") == "deeplab" else UNet
+    model = net(**info["model"]).to(device)
+    model.load_state_dict(ckpt["model"])
+    d1 = FeatureMask({lv: model.feature_channels[lv] for lv in att.levels}).to(device)
+    d1.load_state_dict(hook["d1"])
+    d2 = None
+    if att.output_disc:
+        d2 = OutputDiscriminator(model.config["n_classes"], att.d2_width).to(device)
+        d2.load_state_dict(hook["d2"])
+        d2.eval()
+    return model.eval(), d1.eval(), d2, att
+
+
+@torch.no_grad()
+def attention_view(run_dir: str | os.PathLike, images,
+                   device: torch.device | str = "cpu") -> AttentionView:
+    """The authors' local step on target ``images`` (``B×C×H×W``, e.g.
+    ``target_slices(...)["image"]``), as a trained run applies it: per masked level ``D1(f)``,
+    ``m`` and the features before and after ``f + m ⊙ f``; the predictions with the mask (what
+    ``predict`` gives on the target) and without it; and ``D2``'s view of both. For an
+    ``-unmasked`` twin the mask is what its ``D1`` would have applied."""
+    model, d1, d2, att = load_attention_run(run_dir, device)
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images,
+                        dtype=torch.float32).to(device)
+    if x.ndim != 4:
+        raise ValueError(f"images must be B×C×H×W, got shape {tuple(x.shape)}")
+    logits, feats = model(x, return_features=True, feature_mask=d1)
+    plain = model(x)
+    maps = {}
+    for lv in att.levels:
+        f = feats[lv]
+        score = d1.score(lv, f)
+        m = torch.tanh(score).abs()
+        maps[lv] = AttentionMaps(lv, score.cpu().numpy(), m.cpu().numpy(),
+                                 f.abs().mean(1, keepdim=True).cpu().numpy(),
+                                 (f + m * f).abs().mean(1, keepdim=True).cpu().numpy())
+    prob, prob_plain = logits.softmax(1), plain.softmax(1)
+    return AttentionView(maps, prob.cpu().numpy(), prob_plain.cpu().numpy(),
+                         d2(prob).cpu().numpy() if d2 is not None else None,
+                         d2(prob_plain).cpu().numpy() if d2 is not None else None)
+
+
+__all__ = ["AttentionMaps", "AttentionView", "LocalMaps", "attention_view", "compute_masks",
+           "load_attention_run", "load_local_run", "mask_auc_over_training", "snapshot_steps",
+           "target_slices"]
