@@ -211,6 +211,22 @@ def paired_difference(a: Sequence[float], b: Sequence[float],
     return mean, mean - half, mean + half
 
 
+def penalised_pairs(results: Mapping[str, Mapping], classes: Sequence[str]) -> dict[str, int]:
+    """Per run (``results``: name → one :func:`glua_lib.pipeline.evaluate_run` result), how many
+    (test volume, class) pairs of ``classes`` were scored with the empty-case penalty rather than
+    measured (``status`` other than ``"ok"``, :func:`glua_lib.metrics.binary_metrics`)."""
+    return {name: sum(vol["status"][c] != "ok" for vol in r["volumes"].values() for c in classes)
+            for name, r in results.items()}
+
+
+def class_differences(table: ResultsTable, method: str, other: str,
+                      classes: Sequence[str] | None = None) -> dict[str, float]:
+    """Per class, ``method``'s mean minus ``other``'s in one :class:`ResultsTable` (e.g. the
+    Dice ``oracle`` − ``none``: what the domain gap costs each class)."""
+    classes = [c for c in table.columns if c != "average"] if classes is None else classes
+    return {c: table.cell(method, c).mean - table.cell(other, c).mean for c in classes}
+
+
 def gap_closed(average_dice: Mapping[str, float], baseline: str = "none",
                upper: str = "oracle") -> dict[str, float | None]:
     """``(method − baseline) / (upper − baseline)`` for every method; ``{}`` without both rows,

@@ -231,3 +231,21 @@ def test_ablation_verdict_counts_the_experiments_that_meet_the_target():
     none = ablation_verdict([{**rows[1], "gap_closed": None}], target_gap=0.85)
     assert "in 0 of 1 task-directions." in none and "closes ≥ 85 %" in none
     assert "gap closed ranges" not in none
+
+
+def test_penalised_pairs_and_class_differences_by_hand():
+    from glua_lib.results import class_differences, penalised_pairs
+
+    def result(dice_a, status_b):
+        vols = {f"v{i}": {"dice": {"A": d, "B": 1.0}, "assd": {"A": 1.0, "B": 1.0},
+                          "status": {"A": "ok", "B": s}} for i, (d, s) in
+                enumerate(zip(dice_a, status_b))}
+        return {"classes": ["background", "A", "B"], "volumes": vols}
+
+    runs = {"none": result([0.2, 0.4], ["ok", "missed"]),
+            "oracle": result([0.9, 0.7], ["ok", "ok"])}
+    assert penalised_pairs(runs, ["A", "B"]) == {"none": 1, "oracle": 0}
+    table = make_table(runs)  # A: 30 and 80 points; B: 100 and 100
+    drop = class_differences(table, "oracle", "none")
+    assert drop == {"A": pytest.approx(50.0), "B": pytest.approx(0.0)}
+    assert class_differences(table, "none", "oracle", ["A"]) == {"A": pytest.approx(-50.0)}
