@@ -143,6 +143,14 @@ def test_config_from_profile_and_round_trip(tmp_path):
     assert load_config(SegConfig, tmp_path / "c.json") == demo
     with pytest.raises(ValueError, match="unknown SegConfig fields"):
         SegConfig.from_profile(DEMO, widht=3)
+    # a stored config from before the two trainers' checkpoint intervals had one name: read
+    # by from_dict; a run folder's config.json of that age is refused, naming file and field
+    old = json.loads((tmp_path / "c.json").read_text())
+    old["ckpt_every"] = old.pop("checkpoint_every")
+    assert SegConfig.from_dict(old) == demo
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"old.json: fields \['ckpt_every'\] are not in SegConfig"):
+        load_config(SegConfig, tmp_path / "old.json")
 
 
 def test_augmentation_settings_are_in_the_config_and_name_the_cached_run(tmp_path):

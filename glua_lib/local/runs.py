@@ -91,13 +91,18 @@ class LocalMaps:
     mask: np.ndarray  # the local feature mask M (as the masked method computes it)
 
 
-def _run_parts(run_dir: Path, device: torch.device):
+def _run_state(run_dir: Path, device: torch.device) -> tuple[dict, dict, dict]:
+    """A segmenter run's ``run.json``, latest checkpoint and its method hook's state."""
     info_path = run_dir / "run.json"
     if not info_path.is_file():
         raise FileNotFoundError(f"{info_path}: not a segmenter run folder")
     info = json.loads(info_path.read_text())
     ckpt = load_checkpoint(run_dir / "checkpoint.pt", map_location=device)
-    hook = ckpt.get("hook") or {}
+    return info, ckpt, ckpt.get("hook") or {}
+
+
+def _run_parts(run_dir: Path, device: torch.device):
+    info, ckpt, hook = _run_state(run_dir, device)
     if "local_config" not in hook:
         raise ValueError(f"{run_dir / 'checkpoint.pt'}: not a local-alignment run (method "
                          f"{info.get('method')!r} has no feature discriminator)")
@@ -231,12 +236,7 @@ def load_attention_run(run_dir: str | os.PathLike, device: torch.device | str = 
         FileNotFoundError: not a segmenter run folder; ValueError: a run of another method.
     """
     run_dir, device = Path(run_dir), torch.device(device)
-    info_path = run_dir / "run.json"
-    if not info_path.is_file():
-        raise FileNotFoundError(f"{info_path}: not a segmenter run folder")
-    info = json.loads(info_path.read_text())
-    ckpt = load_checkpoint(run_dir / "checkpoint.pt", map_location=device)
-    hook = ckpt.get("hook") or {}
+    info, ckpt, hook = _run_state(run_dir, device)
     if "attention_config" not in hook:
         raise ValueError(f"{run_dir / 'checkpoint.pt'}: not a run of the authors' local step "
                          f"(method {info.get('method')!r} has no D1)")
