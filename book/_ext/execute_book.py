@@ -66,8 +66,9 @@ def execute_chapter(path: str, timeout: int, allow_errors: bool, threads: int) -
     The kernel talks to its client over Unix sockets in a folder of its own (ZeroMQ's ``ipc``
     transport) instead of TCP ports on localhost: while the book builds, ``make test`` starts
     other kernels beside it, and a TCP port picked for one kernel can be taken by another
-    before it binds it. (One `make test` hung with a chapter's client waiting on an idle
-    kernel; such a port race is the likely cause, not a proven one.)"""
+    before it binds it. A chapter's client that waited on an idle kernel for ever was, once
+    seen with ``py-spy`` and a second client, ipykernel 7's shell channel leaving a request
+    unread (ipython/ipykernel#1554); ``constraints.txt`` pins ipykernel 6 for that."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="glua-kernel-") as sockets:
