@@ -1,7 +1,8 @@
 """Training FLOPs of every component, per step and per run, next to SIFA's (an estimate).
 
     .venv/bin/python benchmarks/flops.py [--profiles demo gpu16 full] \
-        [--methods none global local local-unmasked glua glua-unmasked local-attn glua-attn oracle] \
+        [--methods none global local local-unmasked glua glua-unmasked local-lossweight \
+         glua-lossweight oracle] \
         [--backbones unet deeplab] [--count-batch B] [--memory] [--batch-sizes 1 2 4 ...] \
         [--json OUT]
 
@@ -14,7 +15,7 @@ step on random inputs of the profile's slice size (CPU, float32), forward and ba
 * segmenter (``SegConfig.from_profile(profile, method=..., backbone=...)``, the model of
   ``build_model``, 5 classes as both tasks have): the step of ``train_seg``: forward of the
   labelled batch, and for the methods that see target images (``local``, ``glua``,
-  ``local-attn``, ``glua-attn``) the forward of the target batch through the method's
+  ``local-lossweight``, ``glua-lossweight``) the forward of the target batch through the method's
   ``target_feature_mask``, the hook's ``loss``; then the backward and the hook's
   ``after_step`` (its discriminators' own forward and backward). ``none``, ``global`` and
   ``oracle`` are the same plain step (``global`` trains on translated source slices made
@@ -28,7 +29,7 @@ batch (``--count-batch``; the test suite checks the linearity), ``demo`` on its 
 
 **Per run** = per step × the profile's steps (``StyleConfig.from_profile(p).steps`` for the style
 model, ``SegConfig.from_profile(p).steps`` for a segmenter). **Per task, direction and seed** of a
-method that trains on translated source (``global``, ``glua``, ``glua-attn``) = the style run +
+method that trains on translated source (``global``, ``glua``, ``glua-lossweight``) = the style run +
 its segmenter run (the translation of the source slices before training is inference only,
 forward passes of a few thousand slices, well under 1 % of the style run, and not counted).
 
@@ -93,8 +94,8 @@ from glua_lib.seg.losses import DiceCELoss  # noqa: E402
 from glua_lib.seg.train import SegConfig, build_model, get_method  # noqa: E402
 from glua_lib.style.train import StyleConfig, StyleTrainer  # noqa: E402
 
-METHODS = ("none", "global", "local", "local-unmasked", "glua", "glua-unmasked", "local-attn",
-           "glua-attn", "oracle")
+METHODS = ("none", "global", "local", "local-unmasked", "glua", "glua-unmasked",
+           "local-lossweight", "glua-lossweight", "oracle")
 BACKBONES = ("unet", "deeplab")
 
 # SIFA's schedule (config_param.json of cchen-cc/SIFA) and the issue's figures for it
@@ -162,8 +163,9 @@ def count_seg_step(profile: Profile | str, method: str, backbone: str = "unet",
 
 
 def backbone_methods(backbone: str, methods) -> list[str]:
-    """The ``methods`` that can train ``backbone``: the loss-weighting ``local``/``glua`` watch
-    U-Net levels, their settings refuse DeepLab-v2 (``LocalConfig.validate``)."""
+    """The ``methods`` that can train ``backbone``: the loss-weighting ``local-lossweight`` and
+    ``glua-lossweight`` watch U-Net levels, their settings refuse DeepLab-v2
+    (``LocalConfig.validate``)."""
     def fits(method: str) -> bool:
         try:
             get_method(method).settings_for(seg_config("demo", method, backbone))

@@ -2,8 +2,8 @@
 time, and the paired difference of each pair with its interval.
 
     python benchmarks/method_pairs.py [--data-seed 7] [--seeds 0 1 2] [--task cardiac]
-        [--source mr --target ct] [--methods none local-attn-unmasked local-attn]
-        [--pairs local-attn:local-attn-unmasked local-attn:none] [--workers 2]
+        [--source mr --target ct] [--methods none local-unmasked local]
+        [--pairs local:local-unmasked local:none] [--workers 2]
         --out benchmarks/results/local-step-dev7.json
 
 Every run trains on phantoms of ``--data-seed`` (not the book's 2026), so their target labels may
@@ -13,7 +13,7 @@ chapters' (folder names carry ``data<seed>``). Printed: each method's average fo
 per seed and its mean, training seconds per run (:func:`~glua_lib.runfolder.training_seconds`), and for each pair
 ``A:B`` the paired difference ``A − B`` over seeds with its 95 % Student-t interval
 (:func:`glua_lib.results.paired_difference`); a difference is a finding only when that interval
-excludes zero. Methods that translate the source (``global``, ``glua-attn``, …) train their
+excludes zero. Methods that translate the source (``global``, ``glua``, …) train their
 style run first (several minutes per seed on a CPU).
 """
 from __future__ import annotations
@@ -58,9 +58,9 @@ def main(argv=None) -> int:
     parser.add_argument("--source", default="mr")
     parser.add_argument("--target", default="ct")
     parser.add_argument("--methods", nargs="+",
-                        default=["none", "local-attn-unmasked", "local-attn"])
+                        default=["none", "local-unmasked", "local"])
     parser.add_argument("--pairs", nargs="+",
-                        default=["local-attn:local-attn-unmasked", "local-attn:none"])
+                        default=["local:local-unmasked", "local:none"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", default="demo")
     parser.add_argument("--out", type=Path, required=True)

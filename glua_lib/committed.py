@@ -49,8 +49,9 @@ BOOK_RUNS = _ROOT / "book" / "runs"  # the committed runs of this checkout
 TRAINING_CODE = ("glua_lib/config.py", "glua_lib/runtime.py", "glua_lib/checkpoint.py",
                  "glua_lib/runfolder.py",
                  "glua_lib/data", "glua_lib/method.py", "glua_lib/methods.py",
-                 "glua_lib/seg/train.py", "glua_lib/seg/unet.py",
+                 "glua_lib/seg/train.py", "glua_lib/seg/unet.py", "glua_lib/seg/deeplab.py",
                  "glua_lib/seg/losses.py", "glua_lib/local/methods.py",
+                 "glua_lib/local/attention.py", "glua_lib/local/attention_methods.py",
                  "glua_lib/local/discriminator.py", "glua_lib/local/mask.py", "glua_lib/style",
                  "glua_lib/phantoms", "glua_lib/gap.py")
 

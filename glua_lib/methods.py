@@ -5,29 +5,35 @@ labelled folder the segmenter fits, whether it also sees unlabelled target image
 hook that adds its alignment. :func:`glua_lib.seg.train.train_seg` and ``python -m glua_lib
 train-seg --method NAME`` take a name of this table.
 
-===========================  ==================================  ==================================
-method                       labelled images the segmenter fits   on target images
-===========================  ==================================  ==================================
-``none``                     source                               nothing (no adaptation)
-``global``                   source translated to target style    nothing (GLUA's step 1 alone)
-``local-attn``               source                               the authors' local step: target
-                                                                  features ``f + |tanh(D1(f))|·f``,
-                                                                  ``D1`` and ``D2`` least squares
-``local-attn-unmasked``      source                               the same discriminators, no mask
-``local-attn-every-level``   source                               the mask at every U-Net level
-``local-attn-detached``      source                               no gradient through the mask
-``glua-attn``                translated source                    as ``local-attn``: GLUA as its
-                                                                  authors built it
-``glua-attn-unmasked``       translated source                    the same discriminators, no mask
-``local``                    source                               the book's first guess: the mask
-                                                                  as a loss weight
-``local-unmasked``           source                               the same, the mask ``M ≡ 1``
-``glua``                     translated source                    as ``local``
-``glua-unmasked``            translated source                    as ``local-unmasked``
-``oracle``                   **target, with target labels**       the supervised upper bound
-===========================  ==================================  ==================================
+==============================  ===================================  ===============================
+method                          labelled images the segmenter fits   on target images
+==============================  ===================================  ===============================
+``none``                        source                               nothing (no adaptation)
+``global``                      source translated to target style    nothing (GLUA's step 1 alone)
+``local``                       source                               GLUA's local step as its
+                                                                     authors built it: target
+                                                                     features ``f + m ⊙ f``,
+                                                                     ``m = |tanh(D1(f))|``; ``D2``
+``local-unmasked``              source                               same discriminators, no mask
+``local-every-level``           source                               the mask at every U-Net level
+``local-detached``              source                               no gradient through the mask
+``glua``                        translated source                    as ``local``: GLUA as its
+                                                                     authors built it
+``glua-unmasked``               translated source                    same discriminators, no mask
+``local-lossweight``            source                               the book's first guess: the
+                                                                     mask as a loss weight
+``local-lossweight-unmasked``   source                               the same, the mask ``M ≡ 1``
+``glua-lossweight``             translated source                    as ``local-lossweight``
+``glua-lossweight-unmasked``    translated source                    the same, the mask ``M ≡ 1``
+``oracle``                      **target, with target labels**       the supervised upper bound
+==============================  ===================================  ===============================
 
-A variant is one more entry: ``METHODS["glua-attn-d1"] = attention_method("glua-attn-d1",
+The names ``local`` and ``glua`` meant the loss-weight guess until 2026-12-06; their run folders
+have other names (the method's settings are in the name), and a model of that time saved as
+``glua`` or ``local`` is refused by ``predict`` with a message to retrain it
+(:func:`glua_lib.seg.predict.load_feature_mask`).
+
+A variant is one more entry: ``METHODS["glua-d1"] = attention_method("glua-d1",
 "...", translated_source, needs_style_run=True, output_disc=False)``. Nothing is registered on
 import: this table is all there is.
 """
@@ -69,31 +75,32 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("none", "no adaptation: source images and labels", labelled_data=source_images),
     Method("global", "global alignment: source translated to target style, source labels",
            labelled_data=translated_source, needs_style_run=True),
-    # the authors' local step (glua_lib.local.attention)
-    attention_method("local-attn", "the authors' local step alone: source images and labels; "
-                     "target features masked f + |tanh(D1(f))|·f, D1 and D2 least-squares "
-                     "alignment", source_images),
-    attention_method("local-attn-unmasked", "ablation of local-attn: the same discriminators, "
-                     "no mask", source_images, masked=False),
-    attention_method("local-attn-every-level", "variant of local-attn: the mask at every encoder "
-                     "level (the skip connections too), not only the bottleneck", source_images,
+    # GLUA's local step as its authors built it (glua_lib.local.attention)
+    attention_method("local", "the local step alone: source images and labels; target features "
+                     "masked f + |tanh(D1(f))|·f, D1 and D2 least-squares alignment",
+                     source_images),
+    attention_method("local-unmasked", "ablation of local: the same discriminators, no mask",
+                     source_images, masked=False),
+    attention_method("local-every-level", "variant of local: the mask at every encoder level "
+                     "(the skip connections too), not only the bottleneck", source_images,
                      where="every"),
-    attention_method("local-attn-detached", "variant of local-attn: no gradient through the mask",
+    attention_method("local-detached", "variant of local: no gradient through the mask",
                      source_images, detach_mask=True),
-    attention_method("glua-attn", "GLUA as its authors built it: source translated to target "
-                     "style with source labels; target features masked f + |tanh(D1(f))|·f, D1 "
-                     "and D2", translated_source, needs_style_run=True),
-    attention_method("glua-attn-unmasked", "ablation of glua-attn: the same discriminators, no "
-                     "mask", translated_source, needs_style_run=True, masked=False),
+    attention_method("glua", "GLUA as its authors built it: source translated to target style "
+                     "with source labels; target features masked f + |tanh(D1(f))|·f, D1 and D2",
+                     translated_source, needs_style_run=True),
+    attention_method("glua-unmasked", "ablation of glua: the same discriminators, no mask",
+                     translated_source, needs_style_run=True, masked=False),
     # the book's first guess: the mask as a loss weight (glua_lib.local.mask)
-    lossweight_method("local", "local alignment: source images and labels + masked adversarial "
-                      "alignment of target features", source_images),
-    lossweight_method("local-unmasked", "ablation of local: the same alignment with the mask "
+    lossweight_method("local-lossweight", "the book's first guess, alone: source images and "
+                      "labels + adversarial alignment of target features, weighted by the mask",
+                      source_images),
+    lossweight_method("local-lossweight-unmasked", "ablation of local-lossweight: the mask "
                       "M ≡ 1", source_images, masked=False),
-    lossweight_method("glua", "GLUA: source translated to target style with source labels + "
-                      "masked adversarial alignment of target features", translated_source,
-                      needs_style_run=True),
-    lossweight_method("glua-unmasked", "ablation of glua: the same with the mask M ≡ 1",
+    lossweight_method("glua-lossweight", "the book's first guess at GLUA: translated source + "
+                      "adversarial alignment of target features weighted by the mask",
+                      translated_source, needs_style_run=True),
+    lossweight_method("glua-lossweight-unmasked", "ablation of glua-lossweight: the mask M ≡ 1",
                       translated_source, needs_style_run=True, masked=False),
     Method("oracle", "upper bound: TARGET images and TARGET labels", labelled_data=target_images,
            uses_target_labels=True),

@@ -12,8 +12,9 @@ import torch
 from test_seg import make_prepared, tiny_config
 
 from glua_lib.checkpoint import load_checkpoint, save_checkpoint
-from glua_lib.local import (AttentionConfig, FeatureAttentionHook, FeatureMask, attention_view,
-                            MaskDiscriminator, OutputDiscriminator, apply_mask, attention_mask,
+from glua_lib.local import (AttentionConfig, FeatureAttentionHook, FeatureMask, attention_masks,
+                            attention_view, load_attention_run, mask_auc_over_training,
+                            snapshot_steps, MaskDiscriminator, OutputDiscriminator, apply_mask, attention_mask,
                             discriminator_step_loss, lsgan_loss)
 from glua_lib.method import Batch
 from glua_lib.methods import METHODS
@@ -172,10 +173,10 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def test_methods_are_registered_with_their_data_and_test_time_mask():
-    for name, translated, masked in (("local-attn", False, True),
-                                     ("local-attn-unmasked", False, False),
-                                     ("glua-attn", True, True),
-                                     ("glua-attn-unmasked", True, False)):
+    for name, translated, masked in (("local", False, True),
+                                     ("local-unmasked", False, False),
+                                     ("glua", True, True),
+                                     ("glua-unmasked", True, False)):
         m = METHODS[name]
         assert m.needs_style_run is translated and m.uses_target_images
         assert (m.load_feature_mask is not None) is masked
@@ -185,18 +186,18 @@ def test_methods_are_registered_with_their_data_and_test_time_mask():
 def test_tiny_run_resumes_exactly_and_keeps_d1_for_the_test(folders, tmp_path):
     src, tgt = folders
     cfg = tiny_config(steps=4, depth=2)
-    straight = train_seg("local-attn", src, tgt, tmp_path / "a", cfg, "cpu", progress=False)
+    straight = train_seg("local", src, tgt, tmp_path / "a", cfg, "cpu", progress=False)
     log = [r for r in read_log(straight) if "loss" in r]
     assert all({"adv_feature", "adv_output", "d1_loss", "d2_loss", "mask_mean_L2"} <= set(r)
                for r in log)
     split = tmp_path / "b"
-    train_seg("local-attn", src, tgt, split, cfg, "cpu", progress=False, stop_after=2)
-    train_seg("local-attn", src, tgt, split, cfg, "cpu", progress=False)
+    train_seg("local", src, tgt, split, cfg, "cpu", progress=False, stop_after=2)
+    train_seg("local", src, tgt, split, cfg, "cpu", progress=False)
     final_a, final_b = (load_checkpoint(r / "model.pt") for r in (straight, split))
     assert _same(final_a["model"], final_b["model"])
     assert _same(final_a["feature_mask"]["weights"], final_b["feature_mask"]["weights"])
     assert final_a["target_modality"] == "ct" and final_a["source_modality"] == "mr"
-    twin = train_seg("local-attn-unmasked", src, tgt, tmp_path / "u", cfg, "cpu",
+    twin = train_seg("local-unmasked", src, tgt, tmp_path / "u", cfg, "cpu",
                      progress=False)
     assert "feature_mask" not in load_checkpoint(twin / "model.pt")
     first = [next(r for r in read_log(run) if "loss" in r) for run in (straight, twin)]
@@ -207,7 +208,7 @@ def test_tiny_run_resumes_exactly_and_keeps_d1_for_the_test(folders, tmp_path):
 
 def test_prediction_masks_target_images_and_refuses_a_model_without_its_mask(folders, tmp_path):
     src, tgt = folders
-    run = train_seg("local-attn", src, tgt, tmp_path / "r", tiny_config(steps=3, depth=2),
+    run = train_seg("local", src, tgt, tmp_path / "r", tiny_config(steps=3, depth=2),
                     "cpu", progress=False)
     on_target = predict_folder(run, tgt, tmp_path / "pt", "cpu", split="test", progress=False)
     on_source = predict_folder(run, src, tmp_path / "ps", "cpu", split="test", progress=False)
@@ -233,7 +234,7 @@ def test_prediction_masks_target_images_and_refuses_a_model_without_its_mask(fol
     # a model.pt of a masked method saved without its mask (trained before this change)
     del ckpt["feature_mask"]
     save_checkpoint(run / "model.pt", ckpt)
-    with pytest.raises(ValueError, match=r"model\.pt: a 'local-attn' run masks target features "
+    with pytest.raises(ValueError, match=r"model\.pt: a 'local' run masks target features "
                                          r"at test time.*train it again"):
         predict_folder(run, tgt, tmp_path / "p2", "cpu", split="test", progress=False)
 
@@ -242,7 +243,7 @@ def test_glua_attn_trains_on_the_translated_source(folders, tmp_path, fake_trans
     src, tgt = folders
     style = tmp_path / "style"
     style.mkdir()
-    run = train_seg("glua-attn", src, tgt, tmp_path / "g", tiny_config(steps=2, depth=2), "cpu",
+    run = train_seg("glua", src, tgt, tmp_path / "g", tiny_config(steps=2, depth=2), "cpu",
                     style_run=style, progress=False)
     info = json.loads((run / "run.json").read_text())
     assert info["train_dir"] == str((run / "translated").resolve())
@@ -256,20 +257,20 @@ def test_the_authors_deeplab_backbone_trains_masks_and_predicts(folders, tmp_pat
     assert AttentionConfig.for_run(cfg).levels == (0,)  # layer4, its one watched level
     assert "backbone" not in tiny_config().identity()  # U-Net runs keep their names
     assert cfg.identity()["backbone"] == "deeplab"
-    run = train_seg("local-attn", src, tgt, tmp_path / "d", cfg, "cpu", progress=False)
+    run = train_seg("local", src, tgt, tmp_path / "d", cfg, "cpu", progress=False)
     model, ckpt = load_model(run, "cpu")
     assert type(model).__name__ == "DeepLabV2" and "feature_mask" in ckpt
     pred = predict_folder(run, tgt, tmp_path / "p", "cpu", split="test", progress=False)
     assert json.loads((pred / "manifest.json").read_text())["prediction"][
         "target_features_masked"]
     with pytest.raises(ValueError, match="loss-weighting local methods watch U-Net"):
-        train_seg("local", src, tgt, tmp_path / "l", cfg, "cpu", progress=False)
+        train_seg("local-lossweight", src, tgt, tmp_path / "l", cfg, "cpu", progress=False)
 
 
 def test_attention_view_shows_d1_the_mask_the_boost_and_d2(folders, tmp_path):
     src, tgt = folders
     cfg = tiny_config(steps=3, depth=2)
-    run = train_seg("local-attn", src, tgt, tmp_path / "r", cfg, "cpu", progress=False)
+    run = train_seg("local", src, tgt, tmp_path / "r", cfg, "cpu", progress=False)
     images = torch.from_numpy(load_volume(tgt / "ct02.npz").image[:4, None])
     view = attention_view(run, images)
     maps = view.maps[2]  # the bottleneck of a depth-2 U-Net, 32 px → 8×8
@@ -282,9 +283,37 @@ def test_attention_view_shows_d1_the_mask_the_boost_and_d2(folders, tmp_path):
     assert np.allclose(view.prob, want.numpy(), atol=1e-6)
     assert not np.allclose(view.prob, view.prob_unmasked)
     assert view.d2.shape == view.d2_unmasked.shape == (4, 1, 1, 1)
-    twin = train_seg("local-attn-unmasked", src, tgt, tmp_path / "u", cfg, "cpu",
+    twin = train_seg("local-unmasked", src, tgt, tmp_path / "u", cfg, "cpu",
                      progress=False)
     assert attention_view(twin, images).maps[2].mask.shape == (4, 1, 8, 8)
     none = train_seg("none", src, tgt, tmp_path / "n", cfg, "cpu", progress=False)
     with pytest.raises(ValueError, match="not a run of the authors' local step"):
         attention_view(none, images)
+
+
+def test_snapshots_follow_the_mask_through_training_and_resume_exactly(folders, tmp_path):
+    src, tgt = folders
+    cfg = tiny_config(steps=4, depth=2)
+    assert AttentionConfig.for_run(cfg).snapshots == 4  # demo sizes: steps 0, 1, 2, 3
+    run = train_seg("local", src, tgt, tmp_path / "r", cfg, "cpu", progress=False)
+    split = tmp_path / "s"
+    train_seg("local", src, tgt, split, cfg, "cpu", progress=False, stop_after=2)
+    train_seg("local", src, tgt, split, cfg, "cpu", progress=False)
+    snaps = [load_checkpoint(r / "checkpoint.pt")["hook"]["snapshots"] for r in (run, split)]
+    assert [s["step"] for s in snaps[0]] == [s["step"] for s in snaps[1]] == [0, 1, 2, 3]
+    assert all(_same(a["encoder"], b["encoder"]) and _same(a["d1"], b["d1"])
+               for a, b in zip(*snaps))
+    assert all(k.startswith(("down.0.", "down.1.", "down.2.")) for k in snaps[0][0]["encoder"])
+    assert snapshot_steps(run) == [0, 1, 2, 3, 4]
+    images = torch.from_numpy(load_volume(tgt / "ct02.npz").image[:4, None])
+    gap = np.random.default_rng(0).random((4, 32, 32)).astype(np.float32)  # any map will do
+    slices = {"image": images, "gap": gap}
+    end, start = attention_masks(run, slices["image"]), attention_masks(run, slices["image"], 0)
+    assert np.allclose(end[2].mask, attention_view(run, slices["image"]).maps[2].mask)
+    assert not np.allclose(start[2].score, end[2].score)  # D1 and the encoder have moved
+    assert np.allclose(start[2].mask, np.abs(np.tanh(start[2].score)), atol=1e-6)
+    records = mask_auc_over_training(run, slices)
+    assert [(r["step"], r["level"]) for r in records] == [(s, 2) for s in range(5)]
+    assert all(0 <= r["auc_mask"] <= 1 and 0 <= r["mask_mean"] < 1 for r in records)
+    with pytest.raises(ValueError, match="no snapshot at step 7"):
+        load_attention_run(run, step=7)

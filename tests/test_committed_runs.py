@@ -83,7 +83,7 @@ def test_an_installed_global_run_needs_no_style_run(tmp_path, monkeypatch):
 
 
 def test_a_local_run_keeps_its_discriminator_and_snapshots(tmp_path, monkeypatch):
-    from glua_lib.local import load_local_run
+    from glua_lib.local import load_attention_run
     from glua_lib.local.runs import snapshot_steps
 
     run, store = _train_and_commit(tmp_path, monkeypatch, "local")
@@ -91,9 +91,9 @@ def test_a_local_run_keeps_its_discriminator_and_snapshots(tmp_path, monkeypatch
     assert "optimizer" not in hook and hook["snapshots"]
     installed = pipeline.seg_run("local", "cardiac", "mr", "ct", TINY, seed=1, device=CPU)
     assert snapshot_steps(installed) == snapshot_steps(run)
-    model, disc, local = load_local_run(installed)
-    _, disc0, _ = load_local_run(run)
-    for (k, a), b in zip(disc0.state_dict().items(), disc.state_dict().values()):
+    _, d1, _, _ = load_attention_run(installed, step=0)
+    _, d1_0, _, _ = load_attention_run(run, step=0)
+    for (k, a), b in zip(d1_0.state_dict().items(), d1.state_dict().values()):
         assert torch.equal(b, a.half().float()), k
 
 

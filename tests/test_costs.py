@@ -48,7 +48,7 @@ def test_the_style_and_segmenter_steps_are_the_trainers_steps():
     assert style.name == "style model" and style.steps == TINY.style_steps
     assert style.batch == TINY.style_batch and style.flops_per_step > 0
     plain = costs.seg_cost(SegConfig.from_profile(TINY, method="none"), 32, CPU)
-    sees = costs.seg_cost(SegConfig.from_profile(TINY, method="glua-attn"), 32, CPU)
+    sees = costs.seg_cost(SegConfig.from_profile(TINY, method="glua"), 32, CPU)
     assert (plain.name, plain.steps, plain.batch) == ("none", TINY.seg_steps, TINY.batch_size)
     assert sees.flops_per_step > 2 * plain.flops_per_step  # the target forward and D1, D2
     model_steps = costs.seg_step(SegConfig.from_profile(TINY, method="none"), 32, CPU, 1)

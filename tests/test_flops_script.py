@@ -49,8 +49,8 @@ def test_seg_steps_scale_with_the_batch_and_the_target_adds_work(flops):
     assert exact["flops"] == none["flops"]  # linear in the batch: scaling is exact
     assert not none["sees_target"] and none["steps"] == flops.PROFILES["demo"].seg_steps
     assert flops.count_seg_step("demo", "oracle", count_batch=1)["flops"] == none["flops"]
-    local = flops.count_seg_step("demo", "local", count_batch=1)
-    attn = flops.count_seg_step("demo", "local-attn", count_batch=1)
+    local = flops.count_seg_step("demo", "local-lossweight", count_batch=1)
+    attn = flops.count_seg_step("demo", "local", count_batch=1)
     assert local["sees_target"] and attn["sees_target"]
     assert local["flops"] > none["flops"] and attn["flops"] > none["flops"]
     # the target forward alone is a whole forward pass more than `none`
@@ -65,9 +65,9 @@ def test_seg_steps_scale_with_the_batch_and_the_target_adds_work(flops):
 def test_deeplab_takes_the_attention_methods_only(flops):
     assert flops.backbone_methods("unet", flops.METHODS) == list(flops.METHODS)
     assert flops.backbone_methods("deeplab", flops.METHODS) == [
-        "none", "global", "local-attn", "glua-attn", "oracle"]
+        "none", "global", "local", "local-unmasked", "glua", "glua-unmasked", "oracle"]
     a = flops.count_seg_step("demo", "none", "deeplab", count_batch=1)
-    b = flops.count_seg_step("demo", "glua-attn", "deeplab", count_batch=1)
+    b = flops.count_seg_step("demo", "glua", "deeplab", count_batch=1)
     assert 0 < a["flops"] < b["flops"]
 
 

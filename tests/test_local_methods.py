@@ -62,12 +62,13 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def test_methods_are_registered_with_the_right_data():
-    for name in ("local", "local-unmasked", "glua", "glua-unmasked"):
+    for name in ("local-lossweight", "local-lossweight-unmasked", "glua-lossweight",
+                 "glua-lossweight-unmasked"):
         spec = METHODS[name]
         assert spec.uses_target_images and not spec.uses_target_labels
-        assert spec.needs_style_run == name.startswith("glua")
-    cfg = SegConfig.from_profile("demo", method="glua")
-    assert cfg.method == "glua" and not cfg.uses_target_labels
+        assert spec.needs_style_run == name.startswith("glua-lossweight")
+    cfg = SegConfig.from_profile("demo", method="glua-lossweight")
+    assert cfg.method == "glua-lossweight" and not cfg.uses_target_labels
 
 
 def test_local_config_defaults_come_from_the_run():
@@ -165,7 +166,8 @@ def test_hook_refuses_other_settings_and_nonfinite_discriminator_loss():
 def test_tiny_local_run_logs_alignment_and_resumes_exactly(folders, tmp_path):
     src, tgt = folders
     cfg = tiny_config(steps=4)
-    straight = train_seg("local", src, tgt, tmp_path / "a", cfg, "cpu", progress=False)
+    straight = train_seg("local-lossweight", src, tgt, tmp_path / "a", cfg, "cpu",
+                         progress=False)
     log = [r for r in read_log(straight) if "loss" in r]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert all({"adv", "adv_w", "d_loss", "d_acc", "mask_mean_L0", "mask_mean_L1"} <= set(r)
@@ -173,8 +175,8 @@ def test_tiny_local_run_logs_alignment_and_resumes_exactly(folders, tmp_path):
     assert all(np.isfinite(r["loss"]) and 0 < r["adv_w"] <= 0.05 for r in log)
     assert log[-1]["adv_w"] == pytest.approx(0.05)  # ramp_steps = steps // 4 = 1
     split = tmp_path / "b"
-    train_seg("local", src, tgt, split, cfg, "cpu", progress=False, stop_after=2)
-    train_seg("local", src, tgt, split, cfg, "cpu", progress=False)
+    train_seg("local-lossweight", src, tgt, split, cfg, "cpu", progress=False, stop_after=2)
+    train_seg("local-lossweight", src, tgt, split, cfg, "cpu", progress=False)
     assert _same(_weights(straight), _weights(split))
     ha = load_checkpoint(straight / "checkpoint.pt")["hook"]
     hb = load_checkpoint(split / "checkpoint.pt")["hook"]
@@ -186,8 +188,10 @@ def test_tiny_local_run_logs_alignment_and_resumes_exactly(folders, tmp_path):
 def test_unmasked_twin_differs_only_by_the_mask(folders, tmp_path):
     src, tgt = folders
     cfg = tiny_config(steps=2)
-    masked = train_seg("local", src, tgt, tmp_path / "m", cfg, "cpu", progress=False)
-    plain = train_seg("local-unmasked", src, tgt, tmp_path / "u", cfg, "cpu", progress=False)
+    masked = train_seg("local-lossweight", src, tgt, tmp_path / "m", cfg, "cpu",
+                       progress=False)
+    plain = train_seg("local-lossweight-unmasked", src, tgt, tmp_path / "u", cfg, "cpu",
+                      progress=False)
     first = [next(r for r in read_log(run) if "loss" in r) for run in (masked, plain)]
     assert first[0]["ce"] == first[1]["ce"]  # same data, same initial weights
     assert first[0]["adv"] != first[1]["adv"]  # the weighting is what differs
@@ -199,16 +203,18 @@ def test_method_settings_are_saved_and_a_folder_with_other_settings_is_refused(f
                                                                                monkeypatch):
     src, tgt = folders
     cfg = tiny_config(steps=2)
-    run = train_seg("local-unmasked", src, tgt, tmp_path / "u", cfg, "cpu", progress=False)
+    run = train_seg("local-lossweight-unmasked", src, tgt, tmp_path / "u", cfg, "cpu",
+                    progress=False)
     saved = json.loads((run / "method.json").read_text())
     assert saved == LocalConfig.for_run(cfg, masked=False).to_dict() and saved["masked"] is False
     assert METHODS["none"].settings_for(cfg) == {}  # plain methods have no settings file
     # a changed default of the method (here top_k) must not reuse the folder
-    monkeypatch.setitem(METHODS, "local-unmasked", METHODS["local-unmasked"])  # restored after
-    METHODS["local-unmasked"] = local_methods.lossweight_method(
-        "local-unmasked", "changed", source_images, masked=False, top_k=0.5)
+    name = "local-lossweight-unmasked"
+    monkeypatch.setitem(METHODS, name, METHODS[name])  # restored after
+    METHODS["local-lossweight-unmasked"] = local_methods.lossweight_method(
+        "local-lossweight-unmasked", "changed", source_images, masked=False, top_k=0.5)
     with pytest.raises(ValueError, match=r"method\.json.*differs in \['top_k'\]"):
-        train_seg("local-unmasked", src, tgt, run, cfg, "cpu", progress=False)
+        train_seg("local-lossweight-unmasked", src, tgt, run, cfg, "cpu", progress=False)
 
 
 def test_exploding_alignment_loss_stops_and_keeps_the_last_checkpoint(folders, tmp_path,
@@ -225,7 +231,8 @@ def test_exploding_alignment_loss_stops_and_keeps_the_last_checkpoint(folders, t
     run = tmp_path / "x"
     with pytest.raises(TrainingDiverged, match="step 2: the loss is inf.*adv_exploded.*the "
                                                  "checkpoint of step 2 in .* is kept"):
-        train_seg("local", src, tgt, run, tiny_config(steps=6), "cpu", progress=False)
+        train_seg("local-lossweight", src, tgt, run, tiny_config(steps=6), "cpu",
+                  progress=False)
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 2 and not (run / "model.pt").exists()
     assert read_log(run)[-1]["event"] == "stopped"
 
@@ -236,8 +243,9 @@ def test_glua_trains_on_translated_source_with_local_alignment(folders, tmp_path
     style = tmp_path / "style"
     style.mkdir()
     with pytest.raises(ValueError, match="--style-run"):
-        train_seg("glua", src, tgt, tmp_path / "g0", tiny_config(steps=2), "cpu", progress=False)
-    run = train_seg("glua", src, tgt, tmp_path / "g", tiny_config(steps=2), "cpu",
+        train_seg("glua-lossweight", src, tgt, tmp_path / "g0", tiny_config(steps=2), "cpu",
+                  progress=False)
+    run = train_seg("glua-lossweight", src, tgt, tmp_path / "g", tiny_config(steps=2), "cpu",
                     style_run=style, progress=False)
     assert [c[:2] for c in fake_translator] == [(style, src)]
     info = json.loads((run / "run.json").read_text())
@@ -251,7 +259,7 @@ def test_glua_trains_on_translated_source_with_local_alignment(folders, tmp_path
 
 def test_masks_and_auc_of_a_trained_run(folders, tmp_path):
     src, tgt = folders
-    run = train_seg("local", src, tgt, tmp_path / "r", tiny_config(steps=4), "cpu",
+    run = train_seg("local-lossweight", src, tgt, tmp_path / "r", tiny_config(steps=4), "cpu",
                     progress=False)
     slices = target_slices(tgt, split="test", n=5)
     assert slices["image"].shape == (5, 1, 16, 16) and slices["gap"].shape == (5, 16, 16)
@@ -281,7 +289,8 @@ def test_cli_knows_the_local_methods(tmp_path):
     """In a fresh interpreter ``train-seg --method local`` reaches the folder checks."""
     import subprocess
 
-    out = subprocess.run([sys.executable, "-m", "glua_lib", "train-seg", "--method", "local",
+    out = subprocess.run([sys.executable, "-m", "glua_lib", "train-seg", "--method",
+                          "local-lossweight",
                           "--source", str(tmp_path / "nowhere"), "--target", str(tmp_path),
                           "--out", str(tmp_path / "run"), "--device", "cpu"],
                          capture_output=True, text=True, timeout=120)

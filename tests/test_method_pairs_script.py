@@ -11,8 +11,8 @@ import pytest
 def test_pairs_are_trained_on_the_development_seed_and_compared_seed_by_seed(
         benchmark_script, monkeypatch, tmp_path, capsys):
     module = benchmark_script("method_pairs")
-    dice = {("none", 0): 30.0, ("none", 1): 32.0, ("local-attn", 0): 35.0,
-            ("local-attn", 1): 36.0}
+    dice = {("none", 0): 30.0, ("none", 1): 32.0, ("local", 0): 35.0,
+            ("local", 1): 36.0}
     asked = []
 
     def train_runs(jobs, profile, device, workers, threads):
@@ -25,14 +25,14 @@ def test_pairs_are_trained_on_the_development_seed_and_compared_seed_by_seed(
                         lambda name: dice[(name.rsplit("-", 1)[0], int(name.rsplit("-", 1)[1]))])
     monkeypatch.setattr(module, "training_seconds", lambda run: 60.0)
     out = tmp_path / "pairs.json"
-    assert module.main(["--seeds", "0", "1", "--methods", "none", "local-attn",
-                        "--pairs", "local-attn:none", "--out", str(out)]) == 0
+    assert module.main(["--seeds", "0", "1", "--methods", "none", "local",
+                        "--pairs", "local:none", "--out", str(out)]) == 0
     assert [(j.kind, j.method, j.seed, j.data_seed, j.committed) for j in asked] == [
-        ("seg", m, s, 7, False) for s in (0, 1) for m in ("none", "local-attn")]  # no style run
+        ("seg", m, s, 7, False) for s in (0, 1) for m in ("none", "local")]  # no style run
     saved = json.loads(out.read_text())
-    assert saved["differences"]["local-attn - none"]["mean"] == pytest.approx(4.5)  # (5 + 4) / 2
+    assert saved["differences"]["local - none"]["mean"] == pytest.approx(4.5)  # (5 + 4) / 2
     printed = capsys.readouterr().out
-    assert "local-attn − none: +4.5" in printed and "data seed 7" in printed
+    assert "local − none: +4.5" in printed and "data seed 7" in printed
 
 
 def test_pairs_must_name_methods_that_are_asked_for(benchmark_script):

@@ -17,13 +17,16 @@ from glua_lib.local.mask import (attend, discriminator_loss, gap_score, local_ma
                                  masked_adversarial_loss, resize_mask, source_probability)
 from glua_lib.local.measure import (MaskByClass, class_mean_mask, mask_by_class, mask_gap_auc,
                                     mask_gap_auc_interval, quantile_match, roc_auc)
-from glua_lib.local.runs import (AttentionMaps, AttentionView, LocalMaps, attention_view,
+from glua_lib.local.runs import (AttentionMaps, AttentionView, LocalMaps, attention_masks,
+                                 attention_view,
                                  compute_masks, load_attention_run, load_local_run,
                                  mask_auc_over_training, snapshot_steps, target_slices)
 from glua_lib.local.methods import LocalAlignmentHook, LocalConfig, lossweight_method, rampup
 
 __all__ = [
-    "AttentionMaps", "AttentionView", "attention_view", "load_attention_run", "AttentionConfig", "MaskByClass", "mask_by_class", "quantile_match", "FeatureAttentionHook", "FeatureMask",
+    "AttentionMaps", "AttentionView", "attention_masks", "attention_view", "load_attention_run",
+    "AttentionConfig", "MaskByClass", "mask_by_class", "quantile_match", "FeatureAttentionHook",
+    "FeatureMask",
     "MaskDiscriminator", "OutputDiscriminator", "apply_mask", "attention_method",
     "attention_mask", "discriminator_step_loss", "lsgan_loss",
     "FeatureDiscriminator", "LocalAlignmentHook", "LocalConfig", "LocalMaps",

@@ -1,20 +1,29 @@
-"""The authors' local step as training methods: ``glua-attn``, ``local-attn`` and their twins.
+"""GLUA's local step as its authors built it, as training methods: ``local``, ``glua`` and kin.
 
-===========================  =======================================  ====================
-method                       labelled images the segmenter fits       target path
-===========================  =======================================  ====================
-``local-attn``               source images, source labels             ``f + m ⊙ f``
-``local-attn-unmasked``      as ``local-attn``                         ``f`` (no attention)
-``glua-attn``                source translated to target style        ``f + m ⊙ f``
-                             (``--style-run``, as ``global``)
-``glua-attn-unmasked``       as ``glua-attn``                          ``f`` (no attention)
-===========================  =======================================  ====================
+=========================  =======================================  ====================
+method                     labelled images the segmenter fits       target path
+=========================  =======================================  ====================
+``local``                  source images, source labels             ``f + m ⊙ f``
+``local-unmasked``         as ``local``                             ``f`` (no attention)
+``local-every-level``      as ``local``                             ``f + m ⊙ f`` at every
+                                                                    U-Net level
+``local-detached``         as ``local``                             ``f + m ⊙ f``, ``m``
+                                                                    without gradient
+``glua``                   source translated to target style        ``f + m ⊙ f``
+                           (``--style-run``, as ``global``)
+``glua-unmasked``          as ``glua``                              ``f`` (no attention)
+=========================  =======================================  ====================
 
-All four train the same two discriminators with the same losses (:mod:`glua_lib.local.attention`
+All train the same two discriminators with the same losses (:mod:`glua_lib.local.attention`
 has the equations); the ``-unmasked`` twins differ only in never applying the mask, so
-``glua-attn`` − ``glua-attn-unmasked`` measures the attention itself. The masked methods keep
-``D1`` in ``model.pt`` and mask target images at test time too
+``glua`` − ``glua-unmasked`` measures the attention itself. The masked methods keep ``D1`` in
+``model.pt`` and mask target images at test time too
 (:func:`glua_lib.seg.predict.load_feature_mask`).
+
+**Snapshots** (chapter 3 follows the mask through training, :mod:`glua_lib.local.runs`): at
+``AttentionConfig.snapshots`` evenly spaced steps ``0, steps/n, …`` the hook keeps a copy of the
+encoder layers up to the masked level and of ``D1`` (a few MB in ``checkpoint.pt``); the end of
+training is the checkpoint itself. Taking them reads no random numbers.
 
 **One training step** (:class:`FeatureAttentionHook`; the trainer runs the forward passes): the
 target batch goes through the segmenter with :meth:`~FeatureAttentionHook.target_feature_mask`,
@@ -73,6 +82,7 @@ class AttentionConfig:
     d_lr: float = 1e-4  # Adam learning rate of D1 and D2 at step 0 (the authors'), poly-decayed
     d_betas: tuple[float, float] = (0.9, 0.99)  # Adam betas of D1 and D2 (the authors')
     explode_limit: float = 1e3  # an adversarial loss above this stops training (it diverged)
+    snapshots: int | None = None  # evenly spaced (encoder, D1) snapshots; None: 4 demo, 2 full
 
     @classmethod
     def for_run(cls, config: SegConfig, **overrides) -> "AttentionConfig":
@@ -81,8 +91,8 @@ class AttentionConfig:
         mask DeepLab-v2's deepest, ``layer4``, all the classifier sees; in a U-Net the skip
         connections carry the other levels around it), ``"every"``: ``0 … depth``, every level
         that reaches the decoder; ``d2_width`` 64 at the paper's sizes (``gpu16``, ``full``), 16 in
-        ``demo``. Not tuned on
-        target labels."""
+        ``demo``; ``snapshots`` 2 and 4 (chapter 3 follows the mask through training). Not tuned
+        on target labels."""
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown AttentionConfig fields {sorted(unknown)}")
@@ -97,12 +107,14 @@ class AttentionConfig:
                               else tuple(range(deepest + 1)))
         if cfg.d2_width is None:
             fill["d2_width"] = 64 if paper_sized(config) else 16
+        if cfg.snapshots is None:
+            fill["snapshots"] = 2 if paper_sized(config) else 4
         cfg = dataclasses.replace(cfg, **fill)
         return dataclasses.replace(cfg, levels=tuple(int(x) for x in cfg.levels),
                                    d_betas=tuple(float(x) for x in cfg.d_betas)).validate(config)
 
     def validate(self, config: SegConfig | None = None) -> "AttentionConfig":
-        if self.levels is None or self.d2_width is None:
+        if self.levels is None or self.d2_width is None or self.snapshots is None:
             raise ValueError("AttentionConfig has unset fields; build it with "
                              "AttentionConfig.for_run")
         if not self.levels or len(set(self.levels)) != len(self.levels):
@@ -111,7 +123,7 @@ class AttentionConfig:
             raise ValueError(f"AttentionConfig.levels {self.levels} must lie in "
                              f"0..{_deepest(config)} (the segmenter's watched levels)")
         if not (self.adv_weight >= 0 and self.d_lr > 0 and self.d2_width >= 1
-                and self.explode_limit > 0):
+                and self.explode_limit > 0 and self.snapshots >= 0):
             raise ValueError(f"AttentionConfig has an out-of-range value: {self}")
         return self
 
@@ -151,6 +163,12 @@ class FeatureAttentionHook(StepHook):
                                            enabled=amp_enabled(config.amp, self.device))
         self._scores: dict[int, torch.Tensor] = {}  # D1(f_t) of this step's target forward
         self._masks: dict[int, torch.Tensor] = {}  # m of this step (detached, for the log)
+        self.model = model  # read by the snapshots only
+        n = self.att.snapshots
+        self.snapshot_steps = sorted({round(i * self.steps / n) for i in range(n)}) if n else []
+        self.snapshots: list[dict] = []  # {"step", "encoder", "d1"}: the mask as it was then
+        if 0 in self.snapshot_steps:
+            self._snapshot(0)
 
     def _discriminators(self) -> list[torch.nn.Module]:
         return [self.d1, *([self.d2] if self.d2 is not None else [])]
@@ -231,9 +249,21 @@ class FeatureAttentionHook(StepHook):
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self._scores = {}
+        if step + 1 in self.snapshot_steps:
+            self._snapshot(step + 1)
         return {"d1_loss": float(d1.detach()), "d2_loss": float(d2.detach())}
 
     # -- state ---------------------------------------------------------------------------------
+
+    def _snapshot(self, step: int) -> None:
+        """Keep a copy of what computes the mask after ``step`` steps: the encoder layers up to
+        the deepest masked level and ``D1`` (the decoder is not kept; the mask does not use it)."""
+        prefixes = self.model.feature_prefixes(max(self.feature_levels))
+        encoder = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
+                   if k.startswith(prefixes)}
+        d1 = {k: v.detach().cpu().clone() for k, v in self.d1.state_dict().items()}
+        self.snapshots = [s for s in self.snapshots if s["step"] != step]
+        self.snapshots.append({"step": int(step), "encoder": encoder, "d1": d1})
 
     def final_state(self) -> dict:
         """``D1``, which a masked run needs at test time; nothing for an unmasked twin."""
@@ -243,7 +273,8 @@ class FeatureAttentionHook(StepHook):
     def state_dict(self) -> dict:
         return {"attention_config": self.att.to_dict(), "d1": self.d1.state_dict(),
                 "d2": self.d2.state_dict() if self.d2 is not None else {},
-                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}
+                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                "snapshots": list(self.snapshots)}
 
     def load_state_dict(self, state: dict) -> None:
         check_same_settings(AttentionConfig.from_dict(state["attention_config"]), self.att,
@@ -254,6 +285,7 @@ class FeatureAttentionHook(StepHook):
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler.is_enabled() and state["scaler"]:  # empty if saved without AMP
             self.scaler.load_state_dict(state["scaler"])
+        self.snapshots = list(state["snapshots"])
 
 
 def load_feature_mask(state: dict, device: torch.device) -> FeatureMask:

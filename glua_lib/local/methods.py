@@ -1,21 +1,25 @@
-"""The ``local`` and ``glua`` training methods: masked adversarial alignment of target features.
+"""The book's first guess at GLUA's local step: the mask as a weight on the adversarial loss.
 
-The book's first guess at GLUA's local step, the mask as a loss weight. Its methods are entries of
-the table :data:`glua_lib.methods.METHODS`, built by :func:`lossweight_method`:
+Written before the authors' code was found (their mask is attention in the forward pass,
+:mod:`glua_lib.local.attention_methods`, the methods ``local`` and ``glua``), and kept as a
+clearly named variant: it measured no effect (chapter 4 gives the figures in two lines). Its
+methods are entries of the table :data:`glua_lib.methods.METHODS`, built by
+:func:`lossweight_method`:
 
-===================  ==========================================  ===========================
-method               labelled images the segmenter fits           local alignment on target
-===================  ==========================================  ===========================
-``local``            source images, source labels                 masked (``M`` from ``D_f``)
-``local-unmasked``   source images, source labels                 unmasked (``M ≡ 1``)
-``glua``             source translated to target style (needs     masked
-                     ``--style-run``, as ``global``), source labels
-``glua-unmasked``    as ``glua``                                   unmasked (``M ≡ 1``)
-===================  ==========================================  ===========================
+==============================  ==========================================  =================
+method                          labelled images the segmenter fits           on target
+==============================  ==========================================  =================
+``local-lossweight``            source images, source labels                 masked (``M``
+                                                                             from ``D_f``)
+``local-lossweight-unmasked``   source images, source labels                 ``M ≡ 1``
+``glua-lossweight``             source translated to target style (needs     masked
+                                ``--style-run``, as ``global``)
+``glua-lossweight-unmasked``    as ``glua-lossweight``                       ``M ≡ 1``
+==============================  ==========================================  =================
 
 The ``-unmasked`` twins differ from their masked method *only* in ``M ≡ 1``: same discriminator,
-same data, same weights and ramp, same random draws. So ``local`` − ``local-unmasked`` measures
-the mask's own effect, and ``glua`` − ``glua-unmasked`` the same on top of global alignment.
+same data, same weights and ramp, same random draws. So ``local-lossweight`` −
+``local-lossweight-unmasked`` measures this mask's own effect.
 
 **One training step** (:class:`LocalAlignmentHook`; the trainer runs the forward passes):
 
@@ -51,7 +55,7 @@ the end of training is the checkpoint itself.
 **Settings** live in :class:`LocalConfig` (not in :class:`~glua_lib.seg.train.SegConfig`): its
 defaults are derived from the run's ``SegConfig`` (profile, steps, depth), so a method name plus
 its ``SegConfig`` still determines a run. :func:`lossweight_method` builds a variant with other
-settings under a new name (e.g. ``local-top25`` with ``top_k=0.25``); add it to
+settings under a new name (e.g. ``local-lossweight-top25`` with ``top_k=0.25``); add it to
 :data:`glua_lib.methods.METHODS` to train it by name.
 """
 from __future__ import annotations
@@ -129,7 +133,7 @@ class LocalConfig:
         if config is not None and config.backbone != "unet":
             raise ValueError(f"the loss-weighting local methods watch U-Net encoder levels; "
                              f"backbone {config.backbone!r} needs the attention methods "
-                             "(local-attn, glua-attn)")
+                             "(local, glua)")
         if config is not None and not all(0 <= lv <= config.depth for lv in self.levels):
             raise ValueError(f"LocalConfig.levels {self.levels} must lie in 0..{config.depth} "
                              f"(the U-Net's depth)")

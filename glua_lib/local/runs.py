@@ -3,8 +3,9 @@
 :func:`target_slices` (target slices with their gap maps and labels).
 
 The authors' local step (:mod:`glua_lib.local.attention_methods`): :func:`load_attention_run`
-(segmenter, ``D1``, ``D2`` and settings of a run) and :func:`attention_view` (on target images:
-``D1(f)``, the mask ``m = |tanh(D1(f))|``, the features before and after ``f + m ⊙ f``, the
+(segmenter, ``D1``, ``D2`` and settings of a run, at the end or a snapshot step),
+:func:`attention_masks` (``D1(f)`` and the mask at a step) and :func:`attention_view` (on target
+images: ``D1(f)``, the mask ``m = |tanh(D1(f))|``, the features before and after ``f + m ⊙ f``, the
 predictions with and without the mask and ``D2``'s view of each).
 
 The first version's loss-weight mask (:mod:`glua_lib.local.methods`): :func:`compute_masks`
@@ -110,10 +111,14 @@ def _run_parts(run_dir: Path, device: torch.device):
 
 
 def snapshot_steps(run_dir: str | os.PathLike) -> list[int]:
-    """Steps at which the run has (encoder, discriminator) states: its snapshots and the step of
-    its latest checkpoint (the end, for a finished run)."""
-    _, ckpt, hook = _run_parts(Path(run_dir), torch.device("cpu"))
-    return sorted({int(s["step"]) for s in hook["snapshots"]} | {int(ckpt["step"])})
+    """Steps at which a local run (either mechanism) has (encoder, discriminator) states: its
+    snapshots and the step of its latest checkpoint (the end, for a finished run)."""
+    run_dir = Path(run_dir)
+    info, ckpt, hook = _run_state(run_dir, torch.device("cpu"))
+    if "local_config" not in hook and "attention_config" not in hook:
+        raise ValueError(f"{run_dir / 'checkpoint.pt'}: not a local-alignment run (method "
+                         f"{info.get('method')!r} has no feature discriminator)")
+    return sorted({int(s["step"]) for s in hook.get("snapshots", [])} | {int(ckpt["step"])})
 
 
 def load_local_run(run_dir: str | os.PathLike, step: int | None = None,
@@ -180,16 +185,21 @@ def compute_masks(run_dir: str | os.PathLike, images, step: int | None = None,
 def mask_auc_over_training(run_dir: str | os.PathLike, slices: dict, quantile: float = 0.8,
                            threshold: float | None = None, at: str = "feature",
                            device: torch.device | str = "cpu") -> list[dict]:
-    """The mask-vs-gap AUC (:func:`mask_gap_auc`) at every snapshot step and at the end.
+    """The mask-vs-gap AUC (:func:`mask_gap_auc`) at every snapshot step and at the end, for a
+    run of either mechanism.
 
     ``slices``: :func:`target_slices` output (``image`` and ``gap``). Returns one record per
     (step, level): ``{"step", "level", "auc_mask", "auc_score", "mask_mean"}`` — the AUC of the
-    mask and of the raw gap score (they differ because the mask is normalised per image, so its
-    ranking across images is not the score's, and by top-k).
+    mask and of the discriminator's raw output. For the authors' step (:func:`attention_masks`)
+    the score is ``D1(f)`` and the mask ``|tanh(D1(f))|``, which ranks locations by how far
+    ``D1(f)`` is from 0 (either sign); for the loss weight (:func:`compute_masks`) the mask is the
+    gap score normalised per image and cut by top-k.
     """
     records = []
+    attention = "attention_config" in _run_state(Path(run_dir), torch.device("cpu"))[2]
     for step in snapshot_steps(run_dir):
-        maps = compute_masks(run_dir, slices["image"], step, device)
+        maps = (attention_masks if attention else compute_masks)(run_dir, slices["image"], step,
+                                                                  device)
         for lv, m in maps.items():
             records.append({"step": step, "level": lv,
                             "auc_mask": mask_gap_auc(m.mask, slices["gap"], quantile, threshold,
@@ -226,14 +236,20 @@ class AttentionView:
     d2_unmasked: np.ndarray | None  # D2 on the unmasked predictions
 
 
-def load_attention_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu"):
+def load_attention_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu",
+                       step: int | None = None):
     """The segmenter, ``D1`` (a :class:`FeatureMask`), ``D2`` (``None`` if the run has none) and
-    the :class:`AttentionConfig` of a run of the authors' local step (``local-attn``,
-    ``glua-attn`` and their ``-unmasked`` twins, whose ``D1`` trained but never masked), from its
-    latest checkpoint, in eval mode.
+    the :class:`AttentionConfig` of a run of the authors' local step (``local``, ``glua`` and
+    their variants and ``-unmasked`` twins, whose ``D1`` trained but never masked), in eval mode.
+
+    ``step=None``: the latest checkpoint (the end of a finished run); otherwise a step of
+    :func:`snapshot_steps`, whose encoder (up to the masked level) and ``D1`` come from the
+    snapshot; the decoder and ``D2`` are the latest ones (a snapshot shows the mask, not the
+    predictions, as it was).
 
     Raises:
-        FileNotFoundError: not a segmenter run folder; ValueError: a run of another method.
+        FileNotFoundError: not a segmenter run folder; ValueError: a run of another method, or
+        no snapshot at ``step``.
     """
     run_dir, device = Path(run_dir), torch.device(device)
     info, ckpt, hook = _run_state(run_dir, device)
@@ -251,7 +267,44 @@ def load_attention_run(run_dir: str | os.PathLike, device: torch.device | str = 
         d2 = OutputDiscriminator(model.config["n_classes"], att.d2_width).to(device)
         d2.load_state_dict(hook["d2"])
         d2.eval()
+    if step is not None and step != int(ckpt["step"]):
+        snaps = {int(s["step"]): s for s in hook.get("snapshots", [])}
+        if step not in snaps:
+            raise ValueError(f"{run_dir}: no snapshot at step {step}; steps with one: "
+                             f"{snapshot_steps(run_dir)}")
+        result = model.load_state_dict(snaps[step]["encoder"], strict=False)
+        if result.unexpected_keys:
+            raise ValueError(f"{run_dir}: snapshot {step} does not fit the model "
+                             f"({result.unexpected_keys[:3]} …)")
+        d1.load_state_dict(snaps[step]["d1"])
     return model.eval(), d1.eval(), d2, att
+
+
+def _maps(d1: FeatureMask, level: int, f: torch.Tensor) -> AttentionMaps:
+    score = d1.score(level, f)
+    m = torch.tanh(score).abs()
+    return AttentionMaps(level, score.cpu().numpy(), m.cpu().numpy(),
+                         f.abs().mean(1, keepdim=True).cpu().numpy(),
+                         (f + m * f).abs().mean(1, keepdim=True).cpu().numpy())
+
+
+def _as_batch(images, device: torch.device) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images,
+                        dtype=torch.float32).to(device)
+    if x.ndim != 4:
+        raise ValueError(f"images must be B×C×H×W, got shape {tuple(x.shape)}")
+    return x
+
+
+@torch.no_grad()
+def attention_masks(run_dir: str | os.PathLike, images, step: int | None = None,
+                    device: torch.device | str = "cpu") -> dict[int, AttentionMaps]:
+    """Per masked level, ``D1(f)``, the mask and the features before and after ``f + m ⊙ f`` for
+    target ``images`` (``B×C×H×W``), at the end of training (``step=None``) or at a snapshot step
+    (:func:`snapshot_steps`): how the mask looked then."""
+    model, d1, _, att = load_attention_run(run_dir, device, step)
+    _, feats = model(_as_batch(images, torch.device(device)), return_features=True)
+    return {lv: _maps(d1, lv, feats[lv]) for lv in att.levels}
 
 
 @torch.no_grad()
@@ -263,26 +316,17 @@ def attention_view(run_dir: str | os.PathLike, images,
     ``predict`` gives on the target) and without it; and ``D2``'s view of both. For an
     ``-unmasked`` twin the mask is what its ``D1`` would have applied."""
     model, d1, d2, att = load_attention_run(run_dir, device)
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images,
-                        dtype=torch.float32).to(device)
-    if x.ndim != 4:
-        raise ValueError(f"images must be B×C×H×W, got shape {tuple(x.shape)}")
+    x = _as_batch(images, torch.device(device))
     logits, feats = model(x, return_features=True, feature_mask=d1)
     plain = model(x)
-    maps = {}
-    for lv in att.levels:
-        f = feats[lv]
-        score = d1.score(lv, f)
-        m = torch.tanh(score).abs()
-        maps[lv] = AttentionMaps(lv, score.cpu().numpy(), m.cpu().numpy(),
-                                 f.abs().mean(1, keepdim=True).cpu().numpy(),
-                                 (f + m * f).abs().mean(1, keepdim=True).cpu().numpy())
+    maps = {lv: _maps(d1, lv, feats[lv]) for lv in att.levels}
     prob, prob_plain = logits.softmax(1), plain.softmax(1)
     return AttentionView(maps, prob.cpu().numpy(), prob_plain.cpu().numpy(),
                          d2(prob).cpu().numpy() if d2 is not None else None,
                          d2(prob_plain).cpu().numpy() if d2 is not None else None)
 
 
-__all__ = ["AttentionMaps", "AttentionView", "LocalMaps", "attention_view", "compute_masks",
+__all__ = ["AttentionMaps", "AttentionView", "LocalMaps", "attention_masks", "attention_view",
+           "compute_masks",
            "load_attention_run", "load_local_run", "mask_auc_over_training", "snapshot_steps",
            "target_slices"]

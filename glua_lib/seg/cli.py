@@ -37,10 +37,12 @@ from glua_lib.seg.train import SegConfig, train_seg
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", required=True, help="none, global, local, glua (and the "
-                   "ablations local-unmasked, glua-unmasked), the authors' local step local-attn, "
-                   "glua-attn (and their -unmasked twins) or oracle (oracle trains on TARGET "
-                   "labels: the supervised upper bound); see glua_lib.methods.METHODS")
+    p.add_argument("--method", required=True, help="none, global, local, glua (GLUA's local "
+                   "step as its authors built it; ablations local-unmasked, glua-unmasked, "
+                   "variants local-every-level, local-detached), the book's first guess "
+                   "local-lossweight, glua-lossweight (and -unmasked twins) or oracle (oracle "
+                   "trains on TARGET labels: the supervised upper bound); see "
+                   "glua_lib.methods.METHODS")
     p.add_argument("--backbone", default=None, choices=("unet", "deeplab"),
                    help="the segmenter: unet (default) or deeplab, the GLUA authors' DeepLab-v2 "
                         "(dilated ResNet + ASPP, output stride 8; small in demo, ResNet-101 "
@@ -73,7 +75,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=Path, required=True, help="run folder of train-seg")
     p.add_argument("--domain", default=None, choices=("target", "source"),
-                   help="for local-attn/glua-attn runs, whose mask applies to target images: "
+                   help="for local/glua runs, whose mask applies to target images: "
                         "(default: target when the input's modality is the run's target's)")
     p.add_argument("--input", type=Path, required=True, help="prepared folder to segment")
     p.add_argument("--out", type=Path, required=True, help="prediction folder (prepared format)")

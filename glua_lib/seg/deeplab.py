@@ -194,6 +194,13 @@ class DeepLabV2(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def feature_prefixes(self, level: int = 0) -> tuple[str, ...]:
+        """The ``state_dict`` key prefixes of the layers that compute the watched feature
+        (``stem`` … ``layer4``): what a snapshot of the local step keeps."""
+        if level != 0:
+            raise ValueError(f"DeepLab-v2 has one watched level, 0 (layer4); got {level}")
+        return ("stem.", "layer1.", "layer2.", "layer3.", "layer4.")
+
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4:
             raise ValueError(f"expected B×C×H×W input, got shape {tuple(x.shape)}")

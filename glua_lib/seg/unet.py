@@ -90,6 +90,11 @@ class UNet(nn.Module):
     def depth(self) -> int:
         return self.config["depth"]
 
+    def feature_prefixes(self, level: int) -> tuple[str, ...]:
+        """The ``state_dict`` key prefixes of the layers that compute the features of ``level``
+        (``down.0`` … ``down.level``): what a snapshot of the local step keeps."""
+        return tuple(f"down.{i}." for i in range(int(level) + 1))
+
     def forward(self, x: torch.Tensor, return_features: bool = False, feature_mask=None):
         """Logits ``B×K×H×W`` of ``B×C×H×W`` input (and the unmasked encoder features with
         ``return_features``); ``feature_mask(level, f) -> B×1×h×w mask or None`` masks the
