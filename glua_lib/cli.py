@@ -23,8 +23,9 @@ COMMANDS: CommandTable = {
     "translate": ("glua_lib.style.cli:translate",
                   "render a prepared source folder in target styles (chapter 2)"),
     "train-seg": ("glua_lib.seg.cli:train", "train a segmenter: none, global, local, glua "
-                  "(the authors' local step, + ablations and variants), the book's first guess "
-                  "local-lossweight, glua-lossweight, or oracle (chapters 3, 4)"),
+                  "(GLUA's local step as its authors built it; variants local-every-level, "
+                  "local-detached, -unmasked twins), the book's first guess local-lossweight, "
+                  "glua-lossweight, or oracle (chapters 3, 4)"),
     "predict": ("glua_lib.seg.cli:predict", "segment a prepared folder with a trained segmenter"),
     "evaluate": ("glua_lib.seg.cli:evaluate", "per-class 3D Dice and ASSD (mm) of predictions"),
     "compare": ("glua_lib.seg.cli:compare", "several evaluate results in one table (with the "

@@ -122,7 +122,6 @@ def test_cli_errors_name_the_file_and_exit_2(trained, tmp_path, capsys, argv, me
 
 
 def test_help_names_every_method_train_seg_takes():
-    import glua_lib.local  # noqa: F401  (registers local, glua and their unmasked twins)
     from glua_lib.cli import COMMANDS
     from glua_lib.methods import METHODS
 

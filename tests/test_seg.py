@@ -476,7 +476,7 @@ def test_class_offsets_reach_the_labelled_images_only(folders, tmp_path, monkeyp
 
     monkeypatch.setattr(seg_train, "SliceDataset", Recording)
     src, tgt = folders
-    train_seg("local", src, tgt, tmp_path / "run", tiny_config(steps=1,
+    train_seg("local-lossweight", src, tgt, tmp_path / "run", tiny_config(steps=1,
               aug_class_offset=0.1), "cpu", progress=False)
     offsets = {folder: aug.class_offset for folder, aug in seen}
     assert offsets == {str(src): 0.1, str(tgt): 0.0}
