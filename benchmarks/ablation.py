@@ -7,9 +7,10 @@ file that chapter 4 shows next to its own live table::
     python benchmarks/ablation.py --profile demo \
         --out benchmarks/results/ablation-demo.json
 
-Methods (default): none, global, local, glua-unmasked, glua, oracle (any registered method,
-e.g. local-unmasked, can be added with ``--methods``); seeds: the profile's (demo and full:
-0, 1, 2); each seed trains its own style model and segmenters. Runs are cached
+Methods (default): none, global, local, glua-unmasked, glua, oracle (any method of
+``glua_lib.methods.METHODS``, e.g. local-unmasked or glua-lossweight, with ``--methods``); seeds:
+the profile's (demo: 0 … 4; gpu16 and full: 0, 1, 2); each seed trains its own style model and
+segmenters; ``--tasks`` and ``--directions`` pick the experiments. Runs are cached
 (glua_lib.pipeline), so rerunning skips what is already trained and two processes with different
 ``--tasks`` can fill the cache side by side. `make ablation` runs exactly the command above. The
 file's ``device`` is that of the call that wrote it; each run's own device, torch threads (and
@@ -47,10 +48,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_run_arguments(parser, DIRECTIONS)
     parser.add_argument("--methods", nargs="+", default=list(ABLATION_METHODS))
+    parser.add_argument("--directions", nargs="+", default=["mr2ct", "ct2mr"],
+                        choices=["mr2ct", "ct2mr"], help="default: both")
     args = parser.parse_args(argv)
     report, profile, seeds, device = start_report("benchmarks/ablation.py", argv, args)
     experiments = [(task, source, target) for task in args.tasks
-                   for source, target in DIRECTIONS[task]]
+                   for source, target in DIRECTIONS[task]
+                   if f"{source}2{target}" in args.directions]
     per_method = {e: {m: [] for m in args.methods} for e in experiments}
     wall = {e: {m: [] for m in args.methods} for e in experiments}
     for seed in seeds:  # seed outermost: an interrupted call leaves whole seeds in the cache

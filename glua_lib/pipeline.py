@@ -240,21 +240,28 @@ def _train_seg_once(out: Path, method: str, source_dir: Path, target_dir: Path, 
 
 
 def evaluate_run(run: str | Path, task: str, target: str, profile: Profile | None = None,
-                 device: torch.device | None = None, data_seed: int = DATA_SEED) -> dict:
+                 device: torch.device | None = None, data_seed: int = DATA_SEED,
+                 target_mask: bool = True) -> dict:
     """Per-volume 3D Dice and ASSD (mm) of ``run`` on the target phantoms' ``test`` split (of
     the phantoms of ``data_seed``).
 
     Predictions and metrics are kept in the run folder (``pred-test/``, ``metrics-test.json``).
+    ``target_mask=False``: for a run that masks target features at test time (``local``,
+    ``glua``), the same model with the mask switched off (``pred-test-unmasked/``,
+    ``metrics-test-unmasked.json``): what the mask itself changes in the predictions.
     """
     profile = profile or get_profile(device=device)
-    return evaluate_on(run, phantom_dir(task, target, profile, data_seed), "test", device=device)
+    return evaluate_on(run, phantom_dir(task, target, profile, data_seed),
+                       "test" if target_mask else "test-unmasked", device=device,
+                       domain=None if target_mask else "source")
 
 
 def evaluate_on(run: str | Path, prep_dir: str | Path, name: str, split: str | None = "test",
-                device: torch.device | None = None) -> dict:
+                device: torch.device | None = None, domain: str | None = None) -> dict:
     """Segment ``prep_dir`` (one split, or all with ``None``) with ``run`` and score it against
     the folder's own labels; cached in the run folder as ``pred-{name}/`` and
-    ``metrics-{name}.json``.
+    ``metrics-{name}.json``. ``domain``: which path of a run that masks target features
+    (:func:`glua_lib.seg.predict.predict_folder`; ``None``: by the folder's modality).
 
     The cached metrics are reused only while ``prep_dir`` and its ``manifest.json`` are the
     same as when they were computed (the manifest names, e.g., the style run a translated
@@ -270,7 +277,7 @@ def evaluate_on(run: str | Path, prep_dir: str | Path, name: str, split: str | N
         if (stamp is None or cached.get("gt_dir") != str(prep_dir.resolve())
                 or cached.get("gt_manifest_sha1") != stamp):
             pred = predict_folder(run, prep_dir, run / f"pred-{name}", device=device, split=split,
-                                  overwrite=True, progress=False)
+                                  overwrite=True, progress=False, domain=domain)
             cached = {**evaluate_folders(pred, prep_dir, split=split), "gt_manifest_sha1": stamp}
             atomic_write_text(result, json.dumps(cached, indent=2) + "\n")
     return cached

@@ -211,6 +211,88 @@ def paired_difference(a: Sequence[float], b: Sequence[float],
     return mean, mean - half, mean + half
 
 
+def volume_averages(run: Mapping, classes: Sequence[str] | None = None) -> dict[str, float]:
+    """Average foreground Dice (%) of each test volume of one evaluation result (``run``: one
+    :func:`glua_lib.pipeline.evaluate_run` result; ``classes``: the foreground classes, default
+    its own), as the ``average`` column of :func:`make_table` computes it per volume."""
+    fg = _foreground({"run": _runs(run)}, classes)
+    return {name: 100.0 * float(np.mean([v["dice"][c] for c in fg]))
+            for name, v in run["volumes"].items()}
+
+
+def seed_differences(a: Sequence[Mapping], b: Sequence[Mapping]) -> list[float]:
+    """Per seed, the mean over test volumes of ``a``'s average Dice minus ``b``'s on the same
+    volume (``a``, ``b``: one evaluation result per seed, in the same seed order): the paired
+    differences :func:`method_difference` takes its interval over.
+
+    Raises:
+        ValueError: different numbers of seeds, or a seed whose two runs were scored on
+            different test volumes.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} and {len(b)} runs: pair them seed by seed")
+    out = []
+    for i, (ra, rb) in enumerate(zip(a, b)):
+        va, vb = volume_averages(ra), volume_averages(rb)
+        if va.keys() != vb.keys():
+            raise ValueError(f"seed #{i}: the two runs were scored on different volumes "
+                             f"({sorted(va)} and {sorted(vb)})")
+        out.append(float(np.mean([va[k] - vb[k] for k in va])))
+    return out
+
+
+def method_difference(report: Mapping, experiment: str, method: str, other: str,
+                      confidence: float = 0.95) -> dict:
+    """``method`` − ``other`` in average Dice points in one experiment of a results file,
+    paired by seed and test volume: each seed gives the mean over its test volumes of the
+    per-volume difference (:func:`seed_differences`; both runs of a seed saw the same data and
+    volumes), and the interval is the Student-t interval over the seeds
+    (:func:`paired_difference`). The seeds are the independent replicates (a seed trains its own
+    style model and segmenters); the volumes of one seed share its models, so they enter through
+    the seed's mean rather than as replicates of their own.
+
+    Returns ``{"mean", "low", "high", "per_seed", "n_seeds", "n_volumes", "finding"}``;
+    ``finding``: the interval excludes zero.
+    """
+    per = report["experiments"][experiment]["per_volume"]
+    for m in (method, other):
+        if m not in per:
+            raise KeyError(f"experiment {experiment!r} has no runs of {m!r}; it has "
+                           f"{sorted(per)}")
+    diffs = seed_differences(per[method], per[other])
+    mean, low, high = paired_difference(diffs, [0.0] * len(diffs), confidence)
+    return {"mean": mean, "low": low, "high": high, "per_seed": diffs, "n_seeds": len(diffs),
+            "n_volumes": len(per[method][0]["volumes"]), "finding": bool(low > 0 or high < 0)}
+
+
+def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
+                         confidence: float = 0.95) -> tuple[dict, str]:
+    """:func:`method_difference` of every pair ``(method, other)`` in every experiment of a
+    results file that has both: ``({experiment: {"method − other": difference}}, markdown)``,
+    one row per experiment, each cell ``mean [low, high]`` with the findings in bold."""
+    found: dict[str, dict] = {}
+    for key, exp in report["experiments"].items():
+        found[key] = {f"{a} − {b}": method_difference(report, key, a, b, confidence)
+                      for a, b in pairs if a in exp["per_volume"] and b in exp["per_volume"]}
+    names = [f"{a} − {b}" for a, b in pairs]
+    lines = ["| experiment | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for key, row in found.items():
+        cells = []
+        for n in names:
+            d = row.get(n)
+            text = "–" if d is None else f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
+            cells.append(f"**{text}**" if d is not None and d["finding"] else text)
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    seeds = sorted({d["n_seeds"] for row in found.values() for d in row.values()})
+    volumes = sorted({d["n_volumes"] for row in found.values() for d in row.values()})
+    note = (f"Paired differences of average Dice (points), mean [{100 * confidence:.0f} % "
+            f"interval] over {', '.join(map(str, seeds))} seeds of "
+            f"{', '.join(map(str, volumes))} test volumes each (per seed, the mean over its "
+            "volumes of the per-volume difference; Student-t over seeds); **bold**: the "
+            "interval excludes zero, a finding.")
+    return found, note + "\n\n" + "\n".join(lines)
+
+
 def penalised_pairs(results: Mapping[str, Mapping], classes: Sequence[str]) -> dict[str, int]:
     """Per run (``results``: name → one :func:`glua_lib.pipeline.evaluate_run` result), how many
     (test volume, class) pairs of ``classes`` were scored with the empty-case penalty rather than

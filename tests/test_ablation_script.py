@@ -78,3 +78,12 @@ def test_batch_size_reaches_every_run_and_the_file(ablation, tmp_path, monkeypat
     assert len(seen) == 2 * len(module.ABLATION_METHODS) and set(seen) == {4}
     report = load_report(out)
     assert report["batch_size"] == 4 and "--batch-size 4" in report["command"]
+
+
+def test_directions_pick_the_experiments(ablation, tmp_path):
+    module, calls = ablation
+    out = tmp_path / "one.json"
+    assert module.main(["--profile", "demo", "--tasks", "cardiac", "--directions", "mr2ct",
+                        "--seeds", "0", "--out", str(out)]) == 0
+    assert {(task, source) for _, task, source, _ in calls} == {("cardiac", "mr")}
+    assert sorted(load_report(out)["experiments"]) == ["cardiac mr→ct"]

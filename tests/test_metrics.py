@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from glua_lib.metrics import MetricAccumulator, binary_metrics, penalty_mm, volume_metrics
-from glua_lib.results import (ablation_summary, compare, gap_closed, load_report, make_table, make_tables,
-                              report_tables, tables_markdown)
+from glua_lib.results import (ablation_summary, compare, differences_markdown, gap_closed,
+                              load_report, make_table, make_tables, method_difference,
+                              report_tables, seed_differences, tables_markdown, volume_averages)
 
 CLASSES = ("background", "A", "B")
 
@@ -249,3 +250,32 @@ def test_penalised_pairs_and_class_differences_by_hand():
     drop = class_differences(table, "oracle", "none")
     assert drop == {"A": pytest.approx(50.0), "B": pytest.approx(0.0)}
     assert class_differences(table, "none", "oracle", ["A"]) == {"A": pytest.approx(-50.0)}
+
+
+def test_method_differences_are_paired_by_volume_and_seed_with_a_t_interval_over_seeds():
+    base = [_run([0.5, 0.5], [0.5, 0.5]) for _ in range(3)]  # 50 on every volume
+    glua = [_run([0.6, 0.6], [0.6, 0.6]),  # 60, 60: +10
+            _run([0.56, 0.6], [0.56, 0.6]),  # 56, 60: +8
+            _run([0.62, 0.62], [0.62, 0.62])]  # 62, 62: +12
+    assert volume_averages(glua[1]) == pytest.approx({"s0": 56.0, "s1": 60.0})
+    assert seed_differences(glua, base) == pytest.approx([10.0, 8.0, 12.0])
+    report = {"seeds": [0, 1, 2], "experiments": {"t a→b": {"per_volume": {
+        "glua": glua, "glua-unmasked": base, "global": glua}}}}
+    d = method_difference(report, "t a→b", "glua", "glua-unmasked")
+    half = 4.302652729749464 * 2.0 / math.sqrt(3)  # t(0.975, 2 df) × sd 2 / √3
+    assert d["mean"] == pytest.approx(10.0) and d["n_seeds"] == 3 and d["n_volumes"] == 2
+    assert (d["low"], d["high"]) == pytest.approx((10.0 - half, 10.0 + half))
+    assert d["finding"]
+    same = method_difference(report, "t a→b", "glua", "global")
+    assert same["mean"] == 0.0 and not same["finding"]
+    found, md = differences_markdown(report, [("glua", "glua-unmasked"), ("glua", "local")])
+    assert list(found["t a→b"]) == ["glua − glua-unmasked"]  # no local runs: no cell
+    assert f"**+10.0 [{10 - half:+.1f}, {10 + half:+.1f}]**" in md and "| – |" in md
+    assert "3 seeds of 2 test volumes" in md
+    with pytest.raises(KeyError, match="no runs of 'local'"):
+        method_difference(report, "t a→b", "glua", "local")
+    with pytest.raises(ValueError, match="pair them seed by seed"):
+        seed_differences(glua, base[:2])
+    other = _run([0.5], [0.5])
+    with pytest.raises(ValueError, match="different volumes"):
+        seed_differences(glua[:1], [other])

@@ -228,3 +228,19 @@ def test_cache_book_runs_command_hands_the_book_runs_to_train_runs(monkeypatch, 
                     "device": "cpu", "workers": 2, "threads": 1}
     out = capsys.readouterr().out
     assert "8 runs of the demo profile, 2 at a time" in out and "cache-book-runs: done in" in out
+
+
+def test_a_masked_run_is_evaluated_with_and_without_its_target_mask(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path))
+    cpu = torch.device("cpu")
+    run = pipeline.seg_run("local", "cardiac", "mr", "ct", TINY, seed=1, device=cpu)
+    masked = pipeline.evaluate_run(run, "cardiac", "ct", TINY, cpu)
+    plain = pipeline.evaluate_run(run, "cardiac", "ct", TINY, cpu, target_mask=False)
+    assert list(masked["volumes"]) == list(plain["volumes"]) == ["cardiac-ct-002"]
+
+    def mask_used(name):
+        return json.loads((run / f"pred-{name}" / "manifest.json").read_text())["prediction"][
+            "target_features_masked"]
+
+    assert (mask_used("test"), mask_used("test-unmasked")) == (True, False)
+    assert (run / "metrics-test-unmasked.json").is_file()
