@@ -149,3 +149,20 @@ def test_class_scatter_plots_one_series_per_name_with_class_labels():
     np.testing.assert_array_equal(ax.lines[1].get_ydata(), [0.4, 0.2])
     assert [t.get_text() for t in ax.texts] == ["a", "b", "a", "b"]
     assert ax.get_title() == "t" and ax.get_xlabel() == "mean gap"
+
+
+def test_attention_explorer_shows_the_mask_of_a_training_step(stack):
+    image, mask, label, gap = stack
+    masks = {0: np.zeros_like(mask)[:, None], 150: mask[:, None]}
+    fig = plots.attention_explorer(image, masks, 0, 150, alpha=0.6, class_filter="a",
+                                   label=label, class_names=NAMES, gap=gap)
+    drawn = np.asarray(fig.axes[1].images[1].get_array())
+    want = np.kron(mask[0], np.ones((2, 2))) * (label[0] == 1)  # the mask inside class a only
+    np.testing.assert_allclose(drawn, want)
+    assert fig.axes[1].images[1].get_alpha() == 0.6
+    assert fig.axes[1].get_title().startswith("m = |tanh(D1(f))| (2×2) after 150 steps")
+    assert "inside a (mean 0.50)" in fig.axes[1].get_title()  # (0 + 1 + 0 + 1) / 4 over a's pixels
+    assert np.asarray(plots.attention_explorer(image, masks, 1, 0).axes[1].images[1]
+                      .get_array()).max() == 0.0
+    with pytest.raises(ValueError, match=r"no masks after step 7; steps: \[0, 150\]"):
+        plots.attention_explorer(image, masks, 0, 7)

@@ -16,12 +16,12 @@ from glua_lib.plots.charts import (bar_per_class, bars_compared, class_histogram
                                    curves)
 from glua_lib.plots.common import DrawFn, figure_png
 from glua_lib.plots.models import style_architecture, style_mix
-from glua_lib.plots.volumes import (heat_overlay, image_grid, label_overlay, mask_explorer,
-                                    mask_overlay, modality_pair, prediction_row, volume_slice)
+from glua_lib.plots.volumes import (attention_explorer, heat_overlay, image_grid,
+                                    label_overlay, mask_explorer, mask_overlay, modality_pair, prediction_row, volume_slice)
 from glua_lib.plots.widgets import frames_slider, live_slider
 
 __all__ = [
-    "DrawFn", "bar_per_class", "bars_compared", "class_histograms", "class_scatter", "curves",
+    "DrawFn", "attention_explorer", "bar_per_class", "bars_compared", "class_histograms", "class_scatter", "curves",
     "figure_png", "frames_slider", "heat_overlay", "image_grid", "label_overlay", "live_slider",
     "mask_explorer", "mask_overlay", "modality_pair", "prediction_row", "style_architecture",
     "style_mix", "volume_slice",

@@ -258,6 +258,25 @@ def mask_explorer(image: np.ndarray, scores: dict, index: int, level: int,
                                    f"top-k={top_k:g}", fig=fig)
 
 
+def attention_explorer(image: np.ndarray, masks: dict, index: int, step: int,
+                       alpha: float = 1.0, class_filter: int | str | None = None,
+                       label: np.ndarray | None = None, class_names: Sequence[str] | None = None,
+                       gap: np.ndarray | None = None, fig: Figure | None = None) -> Figure:
+    """:func:`mask_overlay` of the authors' mask ``m = |tanh(D1(f))|`` as it was after ``step``
+    training steps.
+
+    ``masks`` maps a training step to the masks of the batch at that step (``B×1×h×w`` in
+    ``[0, 1)``, e.g. ``attention_masks(run, images, step)[level].mask``); the remaining arguments
+    go to :func:`mask_overlay`.
+    """
+    if step not in masks:
+        raise ValueError(f"no masks after step {step}; steps: {sorted(masks)}")
+    m = np.asarray(masks[step], dtype=np.float32)
+    grid = "×".join(map(str, m.shape[-2:]))
+    return mask_overlay(image, m, index, label, class_filter, alpha, class_names, gap,
+                        mask_label=f"m = |tanh(D1(f))| ({grid}) after {step} steps", fig=fig)
+
+
 def image_grid(rows: dict[str, Sequence[np.ndarray]], cell: float = 2.4,
                fig: Figure | None = None) -> Figure:
     """A grid of 2D ``H×W`` images: one row per named list (source / translated / target...).
