@@ -184,3 +184,20 @@ def test_prediction_row_wraps_after_three_panels_with_the_legend_below_them(vol)
     fig.canvas.draw()
     legend = fig.legends[0].get_window_extent().transformed(fig.transFigure.inverted())
     assert legend.y1 <= min(ax.get_position().y0 for ax in shown) + 1e-3  # off the images
+
+
+def test_differences_chart_draws_each_interval_and_fills_the_findings():
+    found = {"t a→b": {"glua − global": {"mean": 3.0, "low": 1.0, "high": 5.0, "finding": True},
+                       "glua − local": {"mean": -1.0, "low": -4.0, "high": 2.0,
+                                        "finding": False}}}
+    ax = plots.differences_chart(found, title="t").axes[0]
+    segments = [c.get_segments()[0] for c in ax.collections]
+    assert [s[:, 0].tolist() for s in segments] == [[1.0, 5.0], [-4.0, 2.0]]
+    assert [s[0, 1] for s in segments] == [1.0, 0.0]  # the first row on top
+    dots = [line for line in ax.lines if line.get_marker() == "o"]
+    assert [d.get_xdata()[0] for d in dots] == [3.0, -1.0]
+    assert [d.get_markerfacecolor() for d in dots] == ["black", "white"]
+    labels = {t.get_position()[1]: t.get_text() for t in ax.get_yticklabels()}
+    assert labels == {1.0: "t a→b: glua − global", 0.0: "t a→b: glua − local"}
+    with pytest.raises(ValueError, match="no differences"):
+        plots.differences_chart({})

@@ -13,7 +13,7 @@ functions to sliders. The chapters call them as ``plots.<name>``:
 - :mod:`~glua_lib.plots.common`: the axis styling and a figure as PNG bytes.
 """
 from glua_lib.plots.charts import (bar_per_class, bars_compared, class_histograms, class_scatter,
-                                   curves)
+                                   curves, differences_chart)
 from glua_lib.plots.common import DrawFn, figure_png
 from glua_lib.plots.models import style_architecture, style_mix
 from glua_lib.plots.volumes import (attention_explorer, heat_overlay, image_grid,
@@ -21,7 +21,8 @@ from glua_lib.plots.volumes import (attention_explorer, heat_overlay, image_grid
 from glua_lib.plots.widgets import frames_slider, live_slider
 
 __all__ = [
-    "DrawFn", "attention_explorer", "bar_per_class", "bars_compared", "class_histograms", "class_scatter", "curves",
+    "DrawFn", "attention_explorer", "bar_per_class", "bars_compared", "class_histograms",
+    "class_scatter", "curves", "differences_chart",
     "figure_png", "frames_slider", "heat_overlay", "image_grid", "label_overlay", "live_slider",
     "mask_explorer", "mask_overlay", "modality_pair", "prediction_row", "style_architecture",
     "style_mix", "volume_slice",

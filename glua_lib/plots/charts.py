@@ -111,3 +111,26 @@ def bars_compared(series: dict[str, dict[str, float]], ylabel: str, title: str =
                       linewidth=1.2)
     ax.set_xticks(np.arange(len(names)), names)
     return _finish(fig, ax, ylabel, title, legend=True)
+
+
+def differences_chart(found: dict[str, dict[str, dict]], xlabel: str = "Dice points",
+                      title: str = "", fig: Figure | None = None) -> Figure:
+    """Paired differences with their intervals: one row per experiment and difference, a dot
+    at the mean and a line over the interval, filled where the interval excludes zero.
+
+    ``found``: ``{experiment: {"a − b": {"mean", "low", "high", "finding"}}}``, as
+    :func:`glua_lib.results.differences_markdown` returns it. A vertical line marks zero.
+    """
+    rows = [(f"{exp}: {name}", d) for exp, pairs in found.items() for name, d in pairs.items()]
+    if not rows:
+        raise ValueError("no differences to draw")
+    fig = fig or Figure(figsize=(6.0, 0.9 + 0.28 * len(rows)))
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(rows))[::-1]
+    for yi, (_, d) in zip(y, rows):
+        ax.hlines(yi, d["low"], d["high"], color="black", linewidth=1.4)
+        ax.plot([d["mean"]], [yi], "o", color="black",
+                markerfacecolor="black" if d["finding"] else "white")
+    ax.axvline(0.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_yticks(y, [label for label, _ in rows])
+    return _finish(fig, ax, "", title, xlabel=xlabel)
