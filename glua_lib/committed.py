@@ -5,8 +5,8 @@ the ``local`` segmenter, while chapter 4 compares six segmenters it does not tra
 of them from an empty cache takes tens of minutes on a laptop CPU, so the book's segmenters of
 the ``demo`` profile (:func:`glua_lib.pipeline.book_runs`) are committed, small, in
 ``book/runs/<run folder name>/``: the training log and config as they were, the final weights in
-float16 (``model.pt``), and for a run with a feature discriminator its weights and snapshots
-(``hook.pt``); ``committed.json`` records the command that made them, the code version, the
+float16 (``model.pt``, with the test-time mask of a masked method), and for the run whose training
+snapshots a chapter reads (chapter 3's ``local``) its discriminators and snapshots (``hook.pt``); ``committed.json`` records the command that made them, the code version, the
 machine, and a fingerprint of the training code. :func:`install` copies one into the cache,
 weights back in float32, when the cache lacks that run folder (the folder name already fixes
 every setting and the phantoms); evaluation is then done here as for a trained run.
@@ -41,7 +41,7 @@ MANIFEST = "committed.json"  # provenance of the committed runs, in the folder t
 MARK = "installed.json"  # written into a cache run folder that was installed, not trained
 DONE = "done.json"  # marks a finished run folder (glua_lib.pipeline uses this one)
 COPIED = ("config.json", "run.json", "method.json", "log.jsonl", DONE)  # kept as they are
-SNAPSHOT_METHODS = ("local",)  # runs whose encoder/discriminator snapshots a chapter reads (ch. 3)
+SNAPSHOT_METHODS = ("local",)  # runs whose discriminators and snapshots a chapter reads (ch. 3)
 
 _ROOT = Path(__file__).resolve().parents[1]
 BOOK_RUNS = _ROOT / "book" / "runs"  # the committed runs of this checkout
@@ -186,11 +186,9 @@ def slim(run: Path, dest: Path) -> None:
     _save_stable(dest / "model.pt",
                  _cast(load_checkpoint(run / "model.pt"), torch.float16, torch.float32))
     hook = load_checkpoint(run / "checkpoint.pt").get("hook")
-    if hook:
-        method = json.loads((run / "run.json").read_text()).get("method")
+    method = json.loads((run / "run.json").read_text()).get("method")
+    if hook and method in SNAPSHOT_METHODS:  # the others' discriminators no chapter reads
         kept = {k: v for k, v in hook.items() if k not in ("optimizer", "scaler")}
-        if method not in SNAPSHOT_METHODS:
-            kept["snapshots"] = []
         _save_stable(dest / "hook.pt", {"hook": _cast(kept, torch.float16, torch.float32)})
 
 

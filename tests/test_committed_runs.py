@@ -97,6 +97,21 @@ def test_a_local_run_keeps_its_discriminator_and_snapshots(tmp_path, monkeypatch
         assert torch.equal(b, a.half().float()), k
 
 
+def test_a_masked_run_no_chapter_follows_keeps_its_test_time_mask_and_no_hook(tmp_path,
+                                                                              monkeypatch):
+    from glua_lib.seg.predict import load_feature_mask, load_model
+
+    monkeypatch.setattr(committed, "SNAPSHOT_METHODS", ())  # as glua: masked, no snapshots read
+    run, store = _train_and_commit(tmp_path, monkeypatch, "local")
+    assert not (store / run.name / "hook.pt").exists()
+    installed = pipeline.seg_run("local", "cardiac", "mr", "ct", TINY, seed=1, device=CPU)
+    model, ckpt = load_model(installed, "cpu")
+    x = torch.randn(1, 1, TINY.slice_size, TINY.slice_size)
+    with torch.no_grad():  # the installed copy still predicts the target with its mask
+        assert not torch.allclose(model(x, feature_mask=load_feature_mask(ckpt, "cpu")),
+                                  model(x))
+
+
 def test_changed_training_code_trains_instead_of_installing(tmp_path, monkeypatch):
     run, _ = _train_and_commit(tmp_path, monkeypatch, "none")
     monkeypatch.setattr(committed, "training_code_fingerprint", lambda: "000000000000")
