@@ -121,6 +121,25 @@ def snapshot_steps(run_dir: str | os.PathLike) -> list[int]:
     return sorted({int(s["step"]) for s in hook.get("snapshots", [])} | {int(ckpt["step"])})
 
 
+def _load_snapshot(run_dir: Path, hook: dict, step: int, model) -> dict:
+    """Load the encoder of the snapshot at ``step`` into ``model`` (the decoder stays the
+    latest) and return the snapshot, whose discriminator the caller loads.
+
+    Raises:
+        ValueError: no snapshot at ``step`` (the message lists the steps with one), or one that
+            does not fit the model.
+    """
+    snaps = {int(s["step"]): s for s in hook.get("snapshots", [])}
+    if step not in snaps:
+        raise ValueError(f"{run_dir}: no snapshot at step {step}; steps with one: "
+                         f"{snapshot_steps(run_dir)}")
+    result = model.load_state_dict(snaps[step]["encoder"], strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{run_dir}: snapshot {step} does not fit the model "
+                         f"({result.unexpected_keys[:3]} …)")
+    return snaps[step]
+
+
 def load_local_run(run_dir: str | os.PathLike, step: int | None = None,
                    device: torch.device | str = "cpu"):
     """The segmenter, the feature discriminator and the ``LocalConfig`` of a local-alignment run.
@@ -139,15 +158,7 @@ def load_local_run(run_dir: str | os.PathLike, step: int | None = None,
                                 hook["disc_config"]["width"]).to(device)
     disc.load_state_dict(hook["disc"])
     if step is not None and step != int(ckpt["step"]):
-        snaps = {int(s["step"]): s for s in hook["snapshots"]}
-        if step not in snaps:
-            raise ValueError(f"{run_dir}: no snapshot at step {step}; steps with one: "
-                             f"{snapshot_steps(run_dir)}")
-        result = model.load_state_dict(snaps[step]["encoder"], strict=False)
-        if result.unexpected_keys:
-            raise ValueError(f"{run_dir}: snapshot {step} does not fit the model "
-                             f"({result.unexpected_keys[:3]} …)")
-        disc.load_state_dict(snaps[step]["disc"])
+        disc.load_state_dict(_load_snapshot(run_dir, hook, step, model)["disc"])
     return model.eval(), disc.eval(), local
 
 
@@ -268,15 +279,7 @@ def load_attention_run(run_dir: str | os.PathLike, device: torch.device | str = 
         d2.load_state_dict(hook["d2"])
         d2.eval()
     if step is not None and step != int(ckpt["step"]):
-        snaps = {int(s["step"]): s for s in hook.get("snapshots", [])}
-        if step not in snaps:
-            raise ValueError(f"{run_dir}: no snapshot at step {step}; steps with one: "
-                             f"{snapshot_steps(run_dir)}")
-        result = model.load_state_dict(snaps[step]["encoder"], strict=False)
-        if result.unexpected_keys:
-            raise ValueError(f"{run_dir}: snapshot {step} does not fit the model "
-                             f"({result.unexpected_keys[:3]} …)")
-        d1.load_state_dict(snaps[step]["d1"])
+        d1.load_state_dict(_load_snapshot(run_dir, hook, step, model)["d1"])
     return model.eval(), d1.eval(), d2, att
 
 
