@@ -78,10 +78,10 @@ def test_style_training_under_amp_resumes_exactly(amp_on_cpu, tmp_path):
 def test_local_run_under_amp_resumes_exactly(amp_on_cpu, tmp_path):
     src, tgt = make_prepared(tmp_path / "src", "mr"), gap_prepared(tmp_path / "tgt")
     cfg = tiny_config(steps=4, amp=True)
-    straight = train_seg("local", src, tgt, tmp_path / "a", cfg, "cpu", progress=False)
+    straight = train_seg("local-lossweight", src, tgt, tmp_path / "a", cfg, "cpu", progress=False)
     split = tmp_path / "b"
-    train_seg("local", src, tgt, split, cfg, "cpu", progress=False, stop_after=2)
-    train_seg("local", src, tgt, split, cfg, "cpu", progress=False)
+    train_seg("local-lossweight", src, tgt, split, cfg, "cpu", progress=False, stop_after=2)
+    train_seg("local-lossweight", src, tgt, split, cfg, "cpu", progress=False)
     assert json.loads((straight / "run.json").read_text())["amp"] is True
     assert _same(_weights(straight), _weights(split))
     ca, cb = (load_checkpoint(run / "checkpoint.pt") for run in (straight, split))
@@ -111,13 +111,14 @@ def test_the_number_of_workers_does_not_change_a_run(tmp_path):
     """Batches and augmentations are functions of (seed, step), not of which process drew them:
     a run with 2 workers ends with the weights of a run with none."""
     src, tgt = make_prepared(tmp_path / "src", "mr"), gap_prepared(tmp_path / "tgt")
-    seg = [train_seg("local", src, tgt, tmp_path / f"seg{w}", tiny_config(steps=4, num_workers=w),
+    method = "local-lossweight"  # a method with a hook and target batches
+    seg = [train_seg(method, src, tgt, tmp_path / f"seg{w}", tiny_config(steps=4, num_workers=w),
                      "cpu", progress=False) for w in (0, 2)]
     assert _same(_weights(seg[0]), _weights(seg[1]))
     # so a run may resume with another worker count (a machine with fewer cores)
-    train_seg("local", src, tgt, tmp_path / "resumed", tiny_config(steps=4, num_workers=2), "cpu",
+    train_seg(method, src, tgt, tmp_path / "resumed", tiny_config(steps=4, num_workers=2), "cpu",
               progress=False, stop_after=2)
-    train_seg("local", src, tgt, tmp_path / "resumed", tiny_config(steps=4, num_workers=0), "cpu",
+    train_seg(method, src, tgt, tmp_path / "resumed", tiny_config(steps=4, num_workers=0), "cpu",
               progress=False)
     assert _same(_weights(seg[0]), _weights(tmp_path / "resumed"))
     mr, ct = _prepared(tmp_path / "mr", "mr"), _prepared(tmp_path / "ct", "ct")
@@ -179,21 +180,21 @@ def test_style_run_that_diverged_in_float16_goes_on_in_float32(amp_on_cpu, tmp_p
 def test_seg_run_resumes_with_amp_switched_off_and_on(amp_on_cpu, tmp_path, monkeypatch):
     src, tgt = make_prepared(tmp_path / "src", "mr"), gap_prepared(tmp_path / "tgt")
     on, off, run = tiny_config(steps=6, amp=True), tiny_config(steps=6, amp=False), tmp_path / "r"
-    train_seg("local", src, tgt, run, on, "cpu", progress=False, stop_after=2)
+    train_seg("local-lossweight", src, tgt, run, on, "cpu", progress=False, stop_after=2)
     with pytest.warns(UserWarning, match="step 2 with amp=True, resumed with amp=False"):
-        train_seg("local", src, tgt, run, off, "cpu", progress=False, stop_after=4)
+        train_seg("local-lossweight", src, tgt, run, off, "cpu", progress=False, stop_after=4)
     assert json.loads((run / "config.json").read_text())["amp"] is False
     ckpt = load_checkpoint(run / "checkpoint.pt")
     assert ckpt["scaler"] == {} and ckpt["hook"]["scaler"] == {}
     with pytest.warns(UserWarning, match="step 4 with amp=False, resumed with amp=True"):
-        train_seg("local", src, tgt, run, on, "cpu", progress=False)  # fresh scalers
+        train_seg("local-lossweight", src, tgt, run, on, "cpu", progress=False)  # fresh scalers
     assert _stretches(run) == [(0, True), (2, False), (4, True)]
     ckpt = load_checkpoint(run / "model.pt")
     assert ckpt["step"] == 6 and ckpt["config"]["amp"] is True
     assert all(np.isfinite(r["loss"]) for r in read_log(run) if "loss" in r)
     with pytest.raises(ValueError, match=r"other settings \(differs in lr\)"):
-        train_seg("local", src, tgt, tmp_path / "r", tiny_config(steps=6, amp=True, lr=1e-4),
-                  "cpu", progress=False)
+        train_seg("local-lossweight", src, tgt, tmp_path / "r",
+                  tiny_config(steps=6, amp=True, lr=1e-4), "cpu", progress=False)
     # a divergence in float16 names the way out
     monkeypatch.setitem(METHODS, "nan-test", Method(  # a test-only method, removed afterwards
         "nan-test", "test only", labelled_data=lambda ctx: ctx.source_dir,
