@@ -6,7 +6,8 @@ of them from an empty cache takes tens of minutes on a laptop CPU, so the book's
 the ``demo`` profile (:func:`glua_lib.pipeline.book_runs`) are committed, small, in
 ``book/runs/<run folder name>/``: the training log and config as they were, the final weights in
 float16 (``model.pt``, with the test-time mask of a masked method), and for the run whose training
-snapshots a chapter reads (chapter 3's ``local``) its discriminators and snapshots (``hook.pt``); ``committed.json`` records the command that made them, the code version, the
+snapshots a chapter reads (chapter 3's ``local``) its discriminators and snapshots
+(``hook.pt``); ``committed.json`` records the command that made them, the code version, the
 machine, and a fingerprint of the training code. :func:`install` copies one into the cache,
 weights back in float32, when the cache lacks that run folder (the folder name already fixes
 every setting and the phantoms); evaluation is then done here as for a trained run.

@@ -91,8 +91,8 @@ class AttentionConfig:
         mask DeepLab-v2's deepest, ``layer4``, all the classifier sees; in a U-Net the skip
         connections carry the other levels around it), ``"every"``: ``0 … depth``, every level
         that reaches the decoder; ``d2_width`` 64 at the paper's sizes (``gpu16``, ``full``), 16 in
-        ``demo``; ``snapshots`` 2 and 4 (chapter 3 follows the mask through training). Not tuned
-        on target labels."""
+        ``demo``; ``snapshots`` likewise 2 and 4 (chapter 3 follows the mask through training).
+        Not tuned on target labels."""
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown AttentionConfig fields {sorted(unknown)}")

@@ -5,8 +5,8 @@
 The authors' local step (:mod:`glua_lib.local.attention_methods`): :func:`load_attention_run`
 (segmenter, ``D1``, ``D2`` and settings of a run, at the end or a snapshot step),
 :func:`attention_masks` (``D1(f)`` and the mask at a step) and :func:`attention_view` (on target
-images: ``D1(f)``, the mask ``m = |tanh(D1(f))|``, the features before and after ``f + m ⊙ f``, the
-predictions with and without the mask and ``D2``'s view of each).
+images: ``D1(f)``, the mask ``m = |tanh(D1(f))|``, the features before and after ``f + m ⊙ f``,
+the predictions with and without the mask and ``D2``'s view of each).
 
 The first version's loss-weight mask (:mod:`glua_lib.local.methods`): :func:`compute_masks`
 (``P(source)``, the gap score and the mask per watched level, from the run's latest checkpoint or a
@@ -330,6 +330,5 @@ def attention_view(run_dir: str | os.PathLike, images,
 
 
 __all__ = ["AttentionMaps", "AttentionView", "LocalMaps", "attention_masks", "attention_view",
-           "compute_masks",
-           "load_attention_run", "load_local_run", "mask_auc_over_training", "snapshot_steps",
-           "target_slices"]
+           "compute_masks", "load_attention_run", "load_local_run", "mask_auc_over_training",
+           "snapshot_steps", "target_slices"]
