@@ -45,7 +45,7 @@ class Profile:
     seg_size: str = "paper"  # segmenter's widths: a key of glua_lib.seg.train.SEG_SIZES
     progress: bool = True  # training progress bars by default (long GPU runs; not the CPU demo)
     gap_target: float = 0.85  # share of the no-adaptation → oracle gap the book asks glua to close
-    style_arch: str = "munit"  # the translator: a key of glua_lib.style.train.STYLE_ARCHS
+    style_arch: str = "domain"  # the translator: a key of glua_lib.style.train.STYLE_ARCHS
 
     def __post_init__(self) -> None:
         if self.style_batch == 0:  # frozen: set the default through object.__setattr__

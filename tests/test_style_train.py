@@ -83,9 +83,12 @@ def _log(path):
 
 
 def test_config_from_profile_and_json_round_trip(tmp_path):
-    cfg = StyleConfig.from_profile(DEMO, steps=5)
+    default = StyleConfig.from_profile(DEMO)  # the authors' translator and loss weights
+    assert (default.arch, default.w_image, default.w_cycle, default.w_content, default.w_style,
+            default.w_adv) == ("domain", 20, 20, 1, 0, 1)
+    cfg = StyleConfig.from_profile(DEMO, arch="munit", steps=5)  # the MUNIT-like one, beside it
     assert (cfg.steps, cfg.image_size) == (5, DEMO.slice_size)
-    assert (cfg.batch_size, StyleConfig.from_profile(DEMO).steps) == (
+    assert (cfg.batch_size, default.steps) == (
         DEMO.style_batch, DEMO.style_steps)  # demo: 1200 steps of 4 slices a domain
     assert (cfg.w_image, cfg.w_cycle, cfg.w_content, cfg.w_style, cfg.w_adv) == (10, 10, 1, 1, 1)
     assert load_config(StyleConfig, save_config(cfg, tmp_path / "c.json")) == cfg
@@ -102,7 +105,7 @@ def test_identity_leaves_out_only_what_cannot_change_the_run():
     # cached runs are named after identity(): a run trained before the class-wise term existed
     # (its config lacks the term's six fields) must keep its name while the term is off
     # (and one trained before the authors' translator and the semantic term: four more fields)
-    cfg = StyleConfig.from_profile(DEMO)
+    cfg = StyleConfig.from_profile(DEMO, arch="munit")
     later = ("arch", "pool_size", "w_sem", "sem_start")
     before_term = {k: v for k, v in config_to_dict(cfg).items()
                    if k not in ("w_class", "class_start", "class_conf", "labeller_width",
