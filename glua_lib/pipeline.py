@@ -393,13 +393,15 @@ class Job(NamedTuple):
 def book_runs(task: str = "cardiac", source: str = "mr", target: str = "ct",
               seed: int = 0) -> list[Job]:
     """The runs chapters 2 to 4 read with their default parameters, as :func:`train_runs` jobs:
-    the style run first (it takes longest), then a segmenter for each of :data:`BOOK_METHODS`.
-    The runs a chapter teaches (:data:`TAUGHT`: the style run, chapter 2; ``local``, chapter 3)
-    are trained; the others are installed from the committed runs where the book has them
-    (:mod:`glua_lib.committed`), else trained too."""
+    the style run first (it takes longest), then a segmenter for each of :data:`BOOK_METHODS`,
+    then ``global``'s ceiling (:func:`ideal_global_run`, chapter 2's headline). The runs a
+    chapter teaches (:data:`TAUGHT`: the style run and the ceiling, chapter 2; ``local``,
+    chapter 3) are trained; the others are installed from the committed runs where the book has
+    them (:mod:`glua_lib.committed`), else trained too."""
     return [Job("style", task, source, target, seed),
             *(Job("seg", task, source, target, seed, method=m, committed=m not in TAUGHT)
-              for m in BOOK_METHODS)]
+              for m in BOOK_METHODS),
+            Job("ideal", task, source, target, seed)]
 
 
 def train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:

@@ -293,6 +293,74 @@ def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
     return found, note + "\n\n" + "\n".join(lines)
 
 
+def candidates_markdown(rows: Sequence[Mapping], reference: str,
+                        confidence: float = 0.95) -> tuple[dict, str]:
+    """Translators compared by what the segmenter gets from them
+    (``benchmarks/translator_candidates.py``): one row per ``candidate``, one column per
+    (task, direction), each cell the ``global`` average Dice (%) and in brackets the source-side
+    check, means over seeds; first a row with the ceiling (``global`` on ideal translations).
+    Then each candidate's paired difference to ``reference`` over all (task, direction, seed)
+    units, for ``global`` and for the source side, ``mean [low, high]`` (:func:`paired_difference`;
+    bold: a finding). ``rows``: dicts with ``task``, ``direction``, ``seed``, ``candidate``,
+    ``global``, ``source_side``, ``ceiling``. Returns ``({candidate: {"global": (mean, low,
+    high), "source_side": ...}}, markdown)`` (the reference's entry is empty).
+
+    Raises:
+        ValueError: ``reference`` is not a candidate of ``rows``, or candidates were measured
+            on different units.
+    """
+    arrows = {"mr2ct": "MR→CT", "ct2mr": "CT→MR"}
+    names = list(dict.fromkeys(r["candidate"] for r in rows))
+    if reference not in names:
+        raise ValueError(f"reference {reference!r} is not among the candidates {names}")
+    columns = list(dict.fromkeys((r["task"], r["direction"]) for r in rows))
+    units = sorted({(r["task"], r["direction"], r["seed"]) for r in rows})
+    by = {(r["candidate"], r["task"], r["direction"], r["seed"]): r for r in rows}
+    missing = [(n, u) for n in names for u in units if (n, *u) not in by]
+    if missing:
+        raise ValueError(f"candidate {missing[0][0]!r} lacks the unit {missing[0][1]}: every "
+                         "candidate must be measured on the same tasks, directions and seeds")
+
+    def mean_of(name, column, field):
+        return float(np.mean([by[(name, *column, u[2])][field] for u in units
+                              if u[:2] == column]))
+
+    head = [f"{t} {arrows.get(d, d)}" for t, d in columns]
+    lines = ["| translator | " + " | ".join(head) + " | mean | − reference: target "
+             "| − reference: source side |", "|---|" + "---|" * (len(columns) + 3)]
+    ceiling = [mean_of(names[0], c, "ceiling") for c in columns]
+    lines.append("| ceiling (ideal translations) | " + " | ".join(f"{v:.1f}" for v in ceiling)
+                 + f" | {np.mean(ceiling):.1f} | | |")
+    found: dict[str, dict] = {}
+
+    def interval(d):
+        text = f"{d[0]:+.1f} [{d[1]:+.1f}, {d[2]:+.1f}]"
+        return f"**{text}**" if not d[1] <= 0 <= d[2] else text
+
+    for name in names:
+        cells = [f"{mean_of(name, c, 'global'):.1f} ({mean_of(name, c, 'source_side'):.1f})"
+                 for c in columns]
+        average = (np.mean([mean_of(name, c, "global") for c in columns]),
+                   np.mean([mean_of(name, c, "source_side") for c in columns]))
+        found[name] = {}
+        if name != reference and len(units) > 1:
+            for field in ("global", "source_side"):
+                found[name][field] = paired_difference(
+                    [by[(name, *u)][field] for u in units],
+                    [by[(reference, *u)][field] for u in units], confidence)
+        diffs = [interval(found[name][f]) if f in found[name] else "–"
+                 for f in ("global", "source_side")]
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {average[0]:.1f} ({average[1]:.1f}) | " + " | ".join(diffs) + " |")
+    seeds = sorted({u[2] for u in units})
+    note = (f"`global`'s average Dice (%) on the real target test volumes, and in brackets on the "
+            f"translated source test volumes (the source-side check), mean over seed(s) "
+            f"{', '.join(map(str, seeds))}; differences to {reference} paired over the "
+            f"{len(units)} (task, direction, seed) units, mean [{100 * confidence:.0f} % "
+            "interval]; **bold**: the interval excludes zero, a finding.")
+    return found, note + "\n\n" + "\n".join(lines)
+
+
 def penalised_pairs(results: Mapping[str, Mapping], classes: Sequence[str]) -> dict[str, int]:
     """Per run (``results``: name → one :func:`glua_lib.pipeline.evaluate_run` result), how many
     (test volume, class) pairs of ``classes`` were scored with the empty-case penalty rather than

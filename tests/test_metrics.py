@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from glua_lib.metrics import MetricAccumulator, binary_metrics, penalty_mm, volume_metrics
-from glua_lib.results import (ablation_summary, compare, differences_markdown, gap_closed,
+from glua_lib.results import (ablation_summary, candidates_markdown, compare,
+                             differences_markdown, gap_closed,
                               load_report, make_table, make_tables, method_difference,
                               report_tables, seed_differences, tables_markdown, volume_averages)
 
@@ -279,3 +280,34 @@ def test_method_differences_are_paired_by_volume_and_seed_with_a_t_interval_over
     other = _run([0.5], [0.5])
     with pytest.raises(ValueError, match="different volumes"):
         seed_differences(glua[:1], [other])
+
+
+def test_candidates_markdown_pairs_translators_by_task_direction_and_seed():
+    from scipy import stats
+
+    units = [("cardiac", "mr2ct", 0), ("cardiac", "mr2ct", 1), ("abdominal", "ct2mr", 0)]
+    glob = {"A": [60, 62, 70], "B": [61, 65, 72]}  # B − A: 1, 3, 2
+    side = {"A": [80, 80, 80], "B": [85, 87, 88]}  # B − A: 5, 7, 8
+    ceiling = [90, 90, 95]
+    rows = [{"task": t, "direction": d, "seed": s, "candidate": c, "global": glob[c][i],
+             "source_side": side[c][i], "ceiling": ceiling[i]}
+            for c in ("A", "B") for i, (t, d, s) in enumerate(units)]
+    found, md = candidates_markdown(rows, reference="A")
+    half = stats.t.ppf(0.975, 2) / math.sqrt(3)
+    assert found["A"] == {}
+    assert found["B"]["global"] == pytest.approx((2.0, 2.0 - half * 1.0, 2.0 + half * 1.0))
+    sd = float(np.std([5, 7, 8], ddof=1))
+    assert found["B"]["source_side"] == pytest.approx((20 / 3, 20 / 3 - half * sd,
+                                                       20 / 3 + half * sd))
+    lines = md.splitlines()
+    assert lines[2] == ("| translator | cardiac MR→CT | abdominal CT→MR | mean | − reference: "
+                        "target | − reference: source side |")
+    assert lines[4] == "| ceiling (ideal translations) | 90.0 | 95.0 | 92.5 | | |"
+    assert lines[5] == "| A | 61.0 (80.0) | 70.0 (80.0) | 65.5 (80.0) | – | – |"
+    assert lines[6] == ("| B | 63.0 (86.0) | 72.0 (88.0) | 67.5 (87.0) | +2.0 [-0.5, +4.5] "
+                        "| **+6.7 [+2.9, +10.5]** |")  # only the source side is a finding
+    assert "3 (task, direction, seed) units" in lines[0]
+    with pytest.raises(ValueError, match="reference 'C' is not among"):
+        candidates_markdown(rows, reference="C")
+    with pytest.raises(ValueError, match="candidate 'B' lacks the unit"):
+        candidates_markdown(rows[:-1], reference="A")

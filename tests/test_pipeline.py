@@ -150,8 +150,10 @@ def test_book_runs_put_the_style_run_first_and_its_users_last():
     jobs = pipeline.book_runs("abdominal", "ct", "mr", seed=2)
     assert jobs[0] == pipeline.Job("style", "abdominal", "ct", "mr", 2)
     assert str(jobs[0]) == "style abdominal ct2mr seed2"
-    methods = [job.method for job in jobs[1:]]
-    assert all(job.kind == "seg" and job[1:5] == ("abdominal", "ct", "mr", 2) for job in jobs[1:])
+    assert jobs[-1] == pipeline.Job("ideal", "abdominal", "ct", "mr", 2)  # chapter 2's ceiling
+    methods = [job.method for job in jobs[1:-1]]
+    assert all(job.kind == "seg" and job[1:5] == ("abdominal", "ct", "mr", 2)
+               for job in jobs[1:-1])
     assert all(job.data_seed == DATA_SEED and job.overrides == () for job in jobs)
     needs = [get_method(m).needs_style_run for m in methods]
     assert needs == sorted(needs) and any(needs) and not all(needs)  # users of the style run last
@@ -227,7 +229,7 @@ def test_cache_book_runs_command_hands_the_book_runs_to_train_runs(monkeypatch, 
     assert seen == {"jobs": pipeline.book_runs("abdominal", "mr", "ct", 1), "profile": "demo",
                     "device": "cpu", "workers": 2, "threads": 1}
     out = capsys.readouterr().out
-    assert "8 runs of the demo profile, 2 at a time" in out and "cache-book-runs: done in" in out
+    assert "9 runs of the demo profile, 2 at a time" in out and "cache-book-runs: done in" in out
 
 
 def test_a_masked_run_is_evaluated_with_and_without_its_target_mask(tmp_path, monkeypatch):

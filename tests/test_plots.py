@@ -117,11 +117,49 @@ def test_curves_draws_each_series():
 
 
 def test_style_architecture_names_every_part():
-    fig = plots.style_architecture()
+    fig = plots.style_architecture("munit")
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     for part in ("content", "style encoder", "AdaIN decoder", "content critic", "image critics"):
         assert part in texts, part
     assert len(fig.axes[0].patches) + len(fig.axes[0].texts) > 10
+    default = " ".join(t.get_text() for t in plots.style_architecture().axes[0].texts)
+    for part in ("one encoder", "domain label", "MLP → AdaIN", "one decoder", "one critic",
+                 "image pools", "×20"):  # the authors' translator, the profiles' default
+        assert part in default, part
+    assert "style encoder" not in default
+    with pytest.raises(ValueError, match="unknown translator arch 'cyclegan'"):
+        plots.style_architecture("cyclegan")
+
+
+def test_class_translation_grid_crops_each_class_at_its_largest_slice():
+    label = np.zeros((3, 12, 12), dtype=np.int64)
+    label[1, 2:4, 2:5] = 1  # class 1: largest on slice 1, rows 2-3, cols 2-4
+    label[2, 6:11, 7:9] = 2  # class 2: slice 2 only
+    source = np.arange(3 * 12 * 12, dtype=np.float32).reshape(3, 12, 12)
+    fig = plots.class_translation_grid({"source": source, "translated": -source}, label,
+                                       ["background", "one", "two", "absent"], margin=1)
+    axes = np.asarray(fig.axes).reshape(2, 2)  # rows: volumes; columns: the classes present
+    assert [ax.get_title() for ax in axes[0]] == ["one (slice 1)", "two (slice 2)"]
+    assert axes[0, 0].get_ylabel() == "source" and axes[1, 0].get_ylabel() == "translated"
+    np.testing.assert_array_equal(axes[0, 0].images[0].get_array(), source[1, 1:5, 1:6])
+    np.testing.assert_array_equal(axes[1, 1].images[0].get_array(), -source[2, 5:12, 6:10])
+    assert axes[0, 0].images[0].get_clim() == (-1.0, 1.0)  # one gray range: rows compare
+    with pytest.raises(ValueError, match="translated: shape"):
+        plots.class_translation_grid({"translated": source[:2]}, label, ["b", "one", "two"])
+
+
+def test_translation_row_shows_one_slice_of_each_volume_and_outlines_the_shared_label():
+    label = np.zeros((2, 8, 8), dtype=np.int64)
+    label[1, 2:5, 2:5] = 1
+    vols = {"source": np.random.default_rng(0).random((2, 8, 8)), "translated": np.ones((2, 8, 8)),
+            "real target": np.zeros((2, 8, 8))}
+    fig = plots.translation_row(vols, 1, label, other=["real target"])
+    assert [ax.get_title() for ax in fig.axes] == list(vols)
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), vols["source"][1])
+    outlined = [len(ax.collections) > 0 for ax in fig.axes]
+    assert outlined == [True, True, False]  # another subject's slice is not outlined
+    with pytest.raises(IndexError, match="slice 2 outside source"):
+        plots.translation_row(vols, 2)
 
 
 def test_image_grid_rows_and_columns(vol):

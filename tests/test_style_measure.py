@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from glua_lib.style.measure import (appearance_floor, appearance_gap, class_mean_spread,
-                                    edge_alignment, gradient_magnitude, ideal_gap,
+                                    class_views, edge_alignment, gradient_magnitude, ideal_gap,
                                     translation_report)
 
 
@@ -256,3 +256,19 @@ def test_volume_style_effect_renders_the_busiest_slice_with_draws_seeded_seed_pl
     # no foreground anywhere: the middle slice (value 2)
     blank = Volume(image, np.zeros_like(label), (1.0, 1.0, 1.0), "mr", "cardiac", "s")
     assert volume_style_effect(StyleTimesImage(), blank, codes).styles == pytest.approx(2.0)
+
+
+def test_class_views_pick_each_class_largest_slice_and_its_box_with_a_margin():
+    label = np.zeros((3, 10, 10), dtype=np.int64)
+    label[0, 4, 4] = 2  # one voxel of class 2 on slice 0 ...
+    label[2, 0:2, 7:10] = 2  # ... six on slice 2, at the top right corner
+    label[1, 3:6, 2:4] = 1
+    views = class_views(label, n_classes=4, margin=2)
+    assert set(views) == {1, 2}  # class 3 is absent
+    assert views[1] == (1, slice(1, 8), slice(0, 6))
+    assert views[2] == (2, slice(0, 4), slice(5, 10))  # clipped to the image
+    assert class_views(label, 4, margin=0)[1] == (1, slice(3, 6), slice(2, 4))
+    with pytest.raises(ValueError, match="D×H×W"):
+        class_views(label[0], 4)
+    with pytest.raises(ValueError, match="margin"):
+        class_views(label, 4, margin=-1)

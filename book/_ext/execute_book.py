@@ -48,8 +48,8 @@ from glua_lib.runtime import get_device  # noqa: E402
 # The training jobs (by kind) a chapter reads; a chapter is executed once they are all done. A
 # chapter that reads a run not listed still gets it right: the cache's file locks make it wait
 # for a run being trained, or it trains the run itself.
-NEEDS = {"01_data": (), "02_global_alignment": ("style",), "03_local_masks": ("seg",),
-         "04_segmentation": ("seg",)}
+NEEDS = {"01_data": (), "02_global_alignment": ("style", "ideal", "seg"),
+         "03_local_masks": ("seg",), "04_segmentation": ("seg",)}
 
 
 def chapters(root: Path = ROOT) -> list[Path]:

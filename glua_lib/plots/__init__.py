@@ -16,14 +16,16 @@ from glua_lib.plots.charts import (bar_per_class, bars_compared, class_histogram
                                    curves, differences_chart)
 from glua_lib.plots.common import DrawFn, figure_png
 from glua_lib.plots.models import style_architecture, style_mix
-from glua_lib.plots.volumes import (attention_explorer, heat_overlay, image_grid,
-                                    label_overlay, mask_explorer, mask_overlay, modality_pair, prediction_row, volume_slice)
+from glua_lib.plots.volumes import (attention_explorer, class_translation_grid, heat_overlay,
+                                    image_grid, label_overlay, mask_explorer, mask_overlay,
+                                    modality_pair, prediction_row, translation_row, volume_slice)
 from glua_lib.plots.widgets import frames_slider, live_slider
 
 __all__ = [
     "DrawFn", "attention_explorer", "bar_per_class", "bars_compared", "class_histograms",
+    "class_translation_grid",
     "class_scatter", "curves", "differences_chart",
     "figure_png", "frames_slider", "heat_overlay", "image_grid", "label_overlay", "live_slider",
     "mask_explorer", "mask_overlay", "modality_pair", "prediction_row", "style_architecture",
-    "style_mix", "volume_slice",
+    "style_mix", "translation_row", "volume_slice",
 ]

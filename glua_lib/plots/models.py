@@ -1,4 +1,4 @@
-"""Pictures of a model: the style-transfer architecture, and a decoded style mix."""
+"""Pictures of a model: the two translators' architectures, and a decoded style mix."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +8,19 @@ from glua_lib.plots.volumes import image_grid
 from glua_lib.style.translate import style_walk
 
 
-def style_architecture(fig: Figure | None = None) -> Figure:
-    """A schematic of the global-alignment model (MUNIT-like): shared content encoder,
-    per-domain style encoders and AdaIN decoders, image and content critics."""
+def style_architecture(arch: str = "domain", fig: Figure | None = None) -> Figure:
+    """A schematic of a global-alignment model (``StyleConfig.arch``): ``"domain"``, the
+    authors' translator (one encoder and one decoder told the domain by a label, one
+    domain-conditional critic, image pools), or ``"munit"``, the MUNIT-like one (shared content
+    encoder, per-domain style encoders and AdaIN decoders, image and content critics).
+
+    Raises:
+        ValueError: another ``arch``.
+    """
+    if arch == "domain":
+        return _domain_architecture(fig)
+    if arch != "munit":
+        raise ValueError(f"unknown translator arch {arch!r}; choose 'domain' or 'munit'")
     fig = fig or Figure(figsize=(7.6, 3.4))
     ax = fig.add_subplot(1, 1, 1)
     ax.set_xlim(0, 10)
@@ -57,6 +67,47 @@ def style_architecture(fig: Figure | None = None) -> Figure:
     ax.text(5.0, -0.1, "losses: image and cycle reconstruction, content/style code "
             "reconstruction,\nLSGAN on images, content adversarial, style prior, MIND structure,"
             "\n(optional) class-wise appearance of $x_{s\\to t}$ against pseudo-labelled $x_t$",
+            ha="center", va="top", fontsize=7)
+    return fig
+
+
+def _domain_architecture(fig: Figure | None) -> Figure:
+    fig = fig or Figure(figsize=(7.6, 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 5)
+    ax.set_axis_off()
+
+    def box(x, y, text, colour):
+        ax.text(x, y, text, ha="center", va="center", fontsize=7.5,
+                bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="0.3", lw=0.8))
+
+    def arrow(x0, y0, x1, y1, colour="0.25"):
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=0.9))
+
+    box(0.8, 3.9, "source image\n$x_s$ (MR)", "#dbe9f6")
+    box(0.8, 1.1, "target image\n$x_t$ (CT)", "#fde3cf")
+    box(2.9, 2.5, "one encoder $E$\n(image ‖ one-hot\nplanes of its domain)", "#e5e5e5")
+    box(5.0, 2.5, "content code $c$\n(spatial map)", "white")
+    box(3.2, 0.45, "domain label $d'$\n(one-hot, 2)", "white")
+    box(5.5, 0.45, "MLP → AdaIN\nparameters of $d'$", "#e5e5e5")
+    box(7.1, 2.5, "one decoder $G$\n(AdaIN ResBlocks)", "#e5e5e5")
+    box(9.0, 3.5, "$x_{s\\to t}$: source\nanatomy, target look", "#fff2b3")
+    box(9.0, 1.5, "$x_{t\\to s}$", "#f0f0f0")
+    box(6.6, 4.55, "one critic $D(\\cdot, d)$: a score map per domain,\nfed past "
+        "translations from image pools", "#f4d6e4")
+    for y in (3.9, 1.1):
+        arrow(1.5, y, 2.1, 2.5)
+    arrow(3.75, 2.5, 4.3, 2.5)
+    arrow(5.7, 2.5, 6.35, 2.5)
+    arrow(4.0, 0.45, 4.75, 0.45)
+    arrow(6.3, 0.6, 6.9, 2.05)
+    arrow(7.85, 2.7, 8.3, 3.3)
+    arrow(7.85, 2.3, 8.6, 1.6)
+    arrow(9.0, 3.95, 8.6, 4.3, colour="#b0507a")
+    ax.text(5.0, -0.1, "losses: same-domain reconstruction ×20, cycle ×20, content consistency "
+            "×1,\nleast-squares adversarial ×1 (the critic also sees past translations)",
             ha="center", va="top", fontsize=7)
     return fig
 

@@ -296,3 +296,75 @@ def image_grid(rows: dict[str, Sequence[np.ndarray]], cell: float = 2.4,
         axes[r, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout(pad=0.3)
     return fig
+
+
+def class_translation_grid(rows: dict[str, np.ndarray], label: np.ndarray,
+                           class_names: Sequence[str], margin: int = 4, cell: float = 1.7,
+                           vrange: tuple[float, float] | None = (-1.0, 1.0),
+                           fig: Figure | None = None) -> Figure:
+    """One column per foreground class, one row per named volume ``D×H×W`` of ``rows`` (e.g.
+    source, translated, ideal translation: the same anatomy, so one ``label`` ``D×H×W`` fits
+    all): each cell is the class's crop at the slice where the volume's label has most of it
+    (:func:`glua_lib.style.measure.class_views`), the class outlined in its colour. A class the
+    label lacks gets no column. ``vrange``: one gray range for every crop (default the prepared
+    data's −1 … 1, so brightness compares across rows); ``None``: each crop its own.
+
+    Raises:
+        ValueError: a volume's shape differs from the label's.
+    """
+    from glua_lib.style.measure import class_views
+
+    label = np.asarray(label)
+    for name, volume in rows.items():
+        if np.shape(volume) != label.shape:
+            raise ValueError(f"{name}: shape {np.shape(volume)} differs from the label's "
+                             f"{label.shape}: give volumes of one subject")
+    views = class_views(label, len(class_names), margin)
+    fig = fig or Figure(figsize=(cell * max(1, len(views)), cell * len(rows)))
+    axes = np.asarray(fig.subplots(len(rows), max(1, len(views)), squeeze=False))
+    colours = matplotlib.colormaps["tab10"]
+    for c, (k, (z, r, s)) in enumerate(views.items()):
+        for row, (name, volume) in enumerate(rows.items()):
+            ax = axes[row, c]
+            lo, hi = vrange if vrange is not None else (None, None)
+            ax.imshow(np.asarray(volume)[z, r, s], cmap="gray", interpolation="nearest",
+                      vmin=lo, vmax=hi)
+            ax.contour(label[z, r, s] == k, levels=[0.5], colors=[colours((k - 1) % 10)],
+                       linewidths=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
+        axes[0, c].set_title(f"{class_names[k]} (slice {z})", fontsize=8)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def translation_row(volumes: dict[str, np.ndarray], index: int, label: np.ndarray | None = None,
+                    other: Sequence[str] = (), cell: float = 2.2,
+                    vrange: tuple[float, float] | None = (-1.0, 1.0),
+                    fig: Figure | None = None) -> Figure:
+    """Slice ``index`` of each named volume ``D×H×W`` side by side (e.g. source, translated,
+    ideal translation, a real target subject) in one gray range ``vrange`` (``None``: each its
+    own); ``label`` ``D×H×W``
+    (the source's, which its translations share) outlines the classes on every panel except
+    those named in ``other`` (another subject's, e.g. the real target). The slice slider's
+    callback in chapter 2.
+
+    Raises:
+        IndexError: ``index`` is outside a volume.
+    """
+    fig = fig or Figure(figsize=(cell * len(volumes), cell + 0.3))
+    axes = np.atleast_1d(fig.subplots(1, len(volumes)))
+    for ax, (name, volume) in zip(axes, volumes.items()):
+        volume = np.asarray(volume)
+        if not 0 <= index < volume.shape[0]:
+            raise IndexError(f"slice {index} outside {name}'s 0 … {volume.shape[0] - 1}")
+        lo, hi = vrange if vrange is not None else (None, None)
+        ax.imshow(volume[index], cmap="gray", interpolation="nearest", vmin=lo, vmax=hi)
+        ax.set_title(name, fontsize=8)
+        ax.set_axis_off()
+        if label is not None and name not in other:
+            _outline_classes(ax, np.asarray(label[index]))
+    fig.tight_layout(pad=0.3)
+    return fig

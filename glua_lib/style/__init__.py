@@ -10,10 +10,11 @@
                                   ``style_effect``, ``volume_style_effect`` (do the styles
                                   differ?)
 - :mod:`glua_lib.style.measure`   ``appearance_gap`` and its ``appearance_floor``,
-                                  ``class_mean_spread``, ``edge_alignment``, ``translation_report``
+                                  ``class_mean_spread``, ``class_views``, ``edge_alignment``,
+                                  ``translation_report``
 """
 from glua_lib.style.measure import (appearance_floor, appearance_gap, class_mean_spread,
-                                    edge_alignment, translation_report)
+                                    class_views, edge_alignment, translation_report)
 from glua_lib.style.models import (ContentDiscriminator, ContentEncoder, Decoder, Discriminators,
                                    DomainDiscriminator, DomainTranslator, MultiScaleDiscriminator,
                                    StyleEncoder, StyleTransfer, make_critics, make_translator)
@@ -28,7 +29,7 @@ __all__ = [
     "Discriminators", "DomainDiscriminator", "DomainTranslator", "ImagePool",
     "MultiScaleDiscriminator", "STYLE_ARCHS", "make_critics", "make_translator", "StyleConfig", "StyleEffect", "StyleEncoder",
     "StyleTrainer", "StyleTransfer", "appearance_floor", "appearance_gap",
-    "class_mean_spread", "edge_alignment", "translation_report", "kmeans", "load_style_model",
+    "class_mean_spread", "class_views", "edge_alignment", "translation_report", "kmeans", "load_style_model",
     "sample_grid", "style_effect", "target_style_codes", "train_style", "translate_folder",
     "volume_style_effect",
 ]

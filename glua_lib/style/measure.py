@@ -208,7 +208,9 @@ def translation_report(source: Sequence, target: Sequence, translated: Sequence,
         "shrank": [c for c in fg if after[c] < before[c]],
         "between_styles": {c: styles[c] for c in fg},
         "between_subjects": {c: subjects[c] for c in fg},
-        "style_ratio": float(np.nanmean(ratios)) if ratios else float("nan"),
+        # nan where no ratio is defined (one rendering per source volume: no spread to compare)
+        "style_ratio": (float(np.nanmean(ratios)) if np.isfinite(ratios).any()
+                        else float("nan")),
         "edge_alignment": edge_alignment([by_subject[o].image for o in origin],
                                          images(translated)),
     }
@@ -230,3 +232,33 @@ def translation_report(source: Sequence, target: Sequence, translated: Sequence,
                                           if not np.isnan(edges).all() else float("nan"))
         report["within_ideal"] = [c for c in fg if after[c] <= ideal["high"][c]]
     return report
+
+
+def class_views(label: np.ndarray, n_classes: int, margin: int = 4
+                ) -> dict[int, tuple[int, slice, slice]]:
+    """Where to look at each class of a label volume ``D×H×W`` (ints, 0 = background): per
+    foreground class ``k`` in ``1 … n_classes − 1`` that the volume holds, the slice with the
+    most voxels of it and the rows and columns of its bounding box there, widened by ``margin``
+    pixels and clipped to the image: ``{k: (slice index, rows, cols)}``. Classes absent from the
+    volume are left out. (:func:`glua_lib.plots.class_translation_grid` crops its columns so.)
+
+    Raises:
+        ValueError: ``label`` is not 3-D, or ``margin`` is negative.
+    """
+    label = np.asarray(label)
+    if label.ndim != 3:
+        raise ValueError(f"label must be D×H×W, got shape {label.shape}")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    views = {}
+    for k in range(1, n_classes):
+        per_slice = (label == k).sum(axis=(1, 2))
+        if per_slice.max() == 0:
+            continue
+        z = int(per_slice.argmax())
+        rows, cols = np.nonzero(label[z] == k)
+        views[k] = (z, slice(max(0, int(rows.min()) - margin),
+                             min(label.shape[1], int(rows.max()) + 1 + margin)),
+                    slice(max(0, int(cols.min()) - margin),
+                          min(label.shape[2], int(cols.max()) + 1 + margin)))
+    return views
