@@ -53,7 +53,9 @@ TRAINING_CODE = ("glua_lib/config.py", "glua_lib/runtime.py", "glua_lib/checkpoi
                  "glua_lib/seg/train.py", "glua_lib/seg/unet.py", "glua_lib/seg/deeplab.py",
                  "glua_lib/seg/losses.py", "glua_lib/local/methods.py",
                  "glua_lib/local/attention.py", "glua_lib/local/attention_methods.py",
-                 "glua_lib/local/discriminator.py", "glua_lib/local/mask.py", "glua_lib/style",
+                 "glua_lib/local/discriminator.py", "glua_lib/local/mask.py",
+                 "glua_lib/style/models.py", "glua_lib/style/losses.py",
+                 "glua_lib/style/train.py", "glua_lib/style/translate.py",
                  "glua_lib/phantoms", "glua_lib/gap.py")
 
 
