@@ -31,13 +31,13 @@ def add_run_arguments(parser: argparse.ArgumentParser, tasks: Sequence[str]) -> 
 def start_report(script: str, argv: Sequence[str],
                  args: argparse.Namespace) -> tuple[dict, Profile, list[int], torch.device]:
     """The device, profile (with its batch size) and seeds the options ask for, and a report
-    holding them with the command (``python <script> <argv>``) and the code version; its
-    ``experiments`` are empty."""
+    holding them with the command (``python <script> <argv>``), the code version and the
+    profile's translator (``Profile.style_arch``); its ``experiments`` are empty."""
     device = get_device(args.device)
     profile = get_profile(args.profile, device, batch_size=args.batch_size)
     seeds = list(args.seeds or profile.seeds)
     report = {"command": f"python {script} " + shlex.join(argv),
               "code_version": code_version(), "profile": profile.name,
-              "batch_size": profile.batch_size, "seeds": seeds,
-              "device": device_description(device), "experiments": {}}
+              "batch_size": profile.batch_size, "translator": profile.style_arch,
+              "seeds": seeds, "device": device_description(device), "experiments": {}}
     return report, profile, seeds, device
