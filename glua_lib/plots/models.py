@@ -8,6 +8,25 @@ from glua_lib.plots.volumes import image_grid
 from glua_lib.style.translate import style_walk
 
 
+class _Schematic:
+    """A 10×5 axis without ticks, with rounded text boxes and arrows (the architecture figures)."""
+
+    def __init__(self, fig: Figure | None):
+        self.fig = fig or Figure(figsize=(7.6, 3.4))
+        self.ax = self.fig.add_subplot(1, 1, 1)
+        self.ax.set_xlim(0, 10)
+        self.ax.set_ylim(0, 5)
+        self.ax.set_axis_off()
+
+    def box(self, x, y, text, colour):
+        self.ax.text(x, y, text, ha="center", va="center", fontsize=7.5,
+                     bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="0.3", lw=0.8))
+
+    def arrow(self, x0, y0, x1, y1, colour="0.25"):
+        self.ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                         arrowprops=dict(arrowstyle="-|>", color=colour, lw=0.9))
+
+
 def style_architecture(arch: str = "domain", fig: Figure | None = None) -> Figure:
     """A schematic of a global-alignment model (``StyleConfig.arch``): ``"domain"``, the
     authors' translator (one encoder and one decoder told the domain by a label, one
@@ -21,19 +40,8 @@ def style_architecture(arch: str = "domain", fig: Figure | None = None) -> Figur
         return _domain_architecture(fig)
     if arch != "munit":
         raise ValueError(f"unknown translator arch {arch!r}; choose 'domain' or 'munit'")
-    fig = fig or Figure(figsize=(7.6, 3.4))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.set_xlim(0, 10)
-    ax.set_ylim(0, 5)
-    ax.set_axis_off()
-
-    def box(x, y, text, colour):
-        ax.text(x, y, text, ha="center", va="center", fontsize=7.5,
-                bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="0.3", lw=0.8))
-
-    def arrow(x0, y0, x1, y1, style="-|>", colour="0.25"):
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle=style, color=colour, lw=0.9))
+    sketch = _Schematic(fig)
+    fig, ax, box, arrow = sketch.fig, sketch.ax, sketch.box, sketch.arrow
 
     box(0.8, 3.9, "source image\n$x_s$ (MR)", "#dbe9f6")
     box(0.8, 1.1, "target image\n$x_t$ (CT)", "#fde3cf")
@@ -72,19 +80,8 @@ def style_architecture(arch: str = "domain", fig: Figure | None = None) -> Figur
 
 
 def _domain_architecture(fig: Figure | None) -> Figure:
-    fig = fig or Figure(figsize=(7.6, 3.4))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.set_xlim(0, 10)
-    ax.set_ylim(0, 5)
-    ax.set_axis_off()
-
-    def box(x, y, text, colour):
-        ax.text(x, y, text, ha="center", va="center", fontsize=7.5,
-                bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="0.3", lw=0.8))
-
-    def arrow(x0, y0, x1, y1, colour="0.25"):
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=0.9))
+    sketch = _Schematic(fig)
+    fig, ax, box, arrow = sketch.fig, sketch.ax, sketch.box, sketch.arrow
 
     box(0.8, 3.9, "source image\n$x_s$ (MR)", "#dbe9f6")
     box(0.8, 1.1, "target image\n$x_t$ (CT)", "#fde3cf")
