@@ -306,8 +306,8 @@ def candidates_markdown(rows: Sequence[Mapping], reference: str,
     high), "source_side": ...}}, markdown)`` (the reference's entry is empty).
 
     Raises:
-        ValueError: ``reference`` is not a candidate of ``rows``, or candidates were measured
-            on different units.
+        ValueError: ``reference`` is not a candidate of ``rows``, candidates were measured
+            on different units, or one unit twice.
     """
     arrows = {"mr2ct": "MR→CT", "ct2mr": "CT→MR"}
     names = list(dict.fromkeys(r["candidate"] for r in rows))
@@ -316,6 +316,9 @@ def candidates_markdown(rows: Sequence[Mapping], reference: str,
     columns = list(dict.fromkeys((r["task"], r["direction"]) for r in rows))
     units = sorted({(r["task"], r["direction"], r["seed"]) for r in rows})
     by = {(r["candidate"], r["task"], r["direction"], r["seed"]): r for r in rows}
+    if len(by) < len(rows):
+        raise ValueError("a candidate appears twice for one (task, direction, seed): rows from "
+                         "several files must not overlap")
     missing = [(n, u) for n in names for u in units if (n, *u) not in by]
     if missing:
         raise ValueError(f"candidate {missing[0][0]!r} lacks the unit {missing[0][1]}: every "

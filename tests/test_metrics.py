@@ -311,3 +311,5 @@ def test_candidates_markdown_pairs_translators_by_task_direction_and_seed():
         candidates_markdown(rows, reference="C")
     with pytest.raises(ValueError, match="candidate 'B' lacks the unit"):
         candidates_markdown(rows[:-1], reference="A")
+    with pytest.raises(ValueError, match="appears twice"):
+        candidates_markdown(rows + rows[:1], reference="A")
