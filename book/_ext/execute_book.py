@@ -36,6 +36,7 @@ import yaml
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 from jupyter_cache.executors.utils import single_nb_execution
+from nbclient.exceptions import CellTimeoutError
 from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +60,20 @@ def chapters(root: Path = ROOT) -> list[Path]:
     return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").is_file()]
 
 
+# The cells that open ipywidgets, and their limit in seconds: such a cell draws one figure in 0.1 to
+# a few seconds. nbclient can, rarely, miss the kernel's reply to it and wait while the kernel
+# sits idle (jupyter/nbclient#312, nteract/papermill#723); pyzmq's last poll usually finds the
+# reply when the cell's limit runs out, so a short limit turns that wait from `_config.yml`'s
+# 1800 s into a minute, and a chapter whose widget cell still times out is run once more.
+WIDGET_CELL = "plots.live_slider("
+WIDGET_TIMEOUT = 60
+
+
+def cell_timeout(cell, timeout: int) -> int:
+    """A cell's limit in seconds: :data:`WIDGET_TIMEOUT` for a widget cell, else ``timeout``."""
+    return WIDGET_TIMEOUT if WIDGET_CELL in cell.source else timeout
+
+
 def execute_chapter(path: str, timeout: int, allow_errors: bool, threads: int) -> tuple:
     """Execute one chapter in place as MyST-NB does; ``(path, notebook, seconds, traceback or
     None)``. Runs in a worker process, whose environment its kernel inherits.
@@ -68,16 +83,25 @@ def execute_chapter(path: str, timeout: int, allow_errors: bool, threads: int) -
     other kernels beside it, and a TCP port picked for one kernel can be taken by another
     before it binds it. A chapter's client that waited on an idle kernel for ever was, once
     seen with ``py-spy`` and a second client, ipykernel 7's shell channel leaving a request
-    unread (ipython/ipykernel#1554); ``constraints.txt`` pins ipykernel 6 for that."""
+    unread (ipython/ipykernel#1554); ``constraints.txt`` pins ipykernel 6 for that. A widget
+    cell has :data:`WIDGET_TIMEOUT` seconds (:func:`cell_timeout`), and a chapter whose widget
+    cell timed out is executed once more from the start; any other error is returned."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    nb = nbformat.read(path, as_version=4)
-    with tempfile.TemporaryDirectory(prefix="glua-kernel-") as sockets:
-        config = Config()
-        config.KernelManager.transport = "ipc"
-        config.KernelManager.ip = os.path.join(sockets, "kernel")
-        result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout,
-                                     allow_errors=allow_errors, meta_override=True,
-                                     config=config)
+    for attempt in (1, 2):
+        nb = nbformat.read(path, as_version=4)
+        with tempfile.TemporaryDirectory(prefix="glua-kernel-") as sockets:
+            config = Config()
+            config.KernelManager.transport = "ipc"
+            config.KernelManager.ip = os.path.join(sockets, "kernel")
+            result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout,
+                                         allow_errors=allow_errors, meta_override=True,
+                                         config=config,
+                                         timeout_func=lambda cell: cell_timeout(cell, timeout))
+        missed = isinstance(result.err, CellTimeoutError) and WIDGET_CELL in str(result.err)
+        if not (missed and attempt == 1):
+            break
+        print(f"execute-book: {path}: no reply to a widget cell in {WIDGET_TIMEOUT} s "
+              "(jupyter/nbclient#312); running the chapter again", file=sys.stderr, flush=True)
     return path, nb, result.time, result.exc_string if result.err is not None else None
 
 
