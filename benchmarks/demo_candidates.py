@@ -35,7 +35,7 @@ from glua_lib import get_profile  # noqa: E402
 from glua_lib.config import Profile  # noqa: E402
 from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.pipeline import Job, evaluate_run, train_runs  # noqa: E402
-from glua_lib.results import average_dice, paired_difference  # noqa: E402
+from glua_lib.results import average_dice, describe_difference, paired_difference  # noqa: E402
 from glua_lib.runtime import code_version, device_description  # noqa: E402
 from glua_lib.runfolder import training_seconds  # noqa: E402
 
@@ -103,9 +103,7 @@ def main(argv=None) -> int:
                 if ref is None:
                     ref = dice
                 elif len(dice) > 1:
-                    diff, low, high = paired_difference(dice, ref)
-                    line += (f"  {diff:+5.1f} ({low:+.1f} to {high:+.1f})"
-                             + ("" if low <= 0 <= high else "  <- a finding"))
+                    line += f"  {describe_difference(paired_difference(dice, ref))}"
                 print(line)
     report = {"command": "python benchmarks/demo_candidates.py " + shlex.join(argv or sys.argv[1:]),
               "code_version": code_version(), "profile": profile.name, "data_seed": args.data_seed,

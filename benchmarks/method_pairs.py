@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from glua_lib import get_profile  # noqa: E402
 from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.pipeline import Job, evaluate_run, train_runs  # noqa: E402
-from glua_lib.results import average_dice, paired_difference  # noqa: E402
+from glua_lib.results import average_dice, describe_difference, paired_difference  # noqa: E402
 from glua_lib.runtime import code_version, device_description  # noqa: E402
 from glua_lib.methods import get_method  # noqa: E402
 from glua_lib.runfolder import training_seconds  # noqa: E402
@@ -98,10 +98,9 @@ def main(argv=None) -> int:
     diffs = {}
     print("\npaired differences (Dice points, 95 % interval over seeds):")
     for a, b in pairs:
-        mean, low, high = paired_difference(dice[a], dice[b])
-        finding = "a finding" if low > 0 or high < 0 else "not a finding (interval holds 0)"
+        mean, low, high = difference = paired_difference(dice[a], dice[b])
         diffs[f"{a} - {b}"] = {"mean": mean, "low": low, "high": high}
-        print(f"  {a} − {b}: {mean:+.1f} [{low:+.1f}, {high:+.1f}]  {finding}")
+        print(f"  {a} − {b}: {describe_difference(difference)}")
     report = {"command": "python benchmarks/method_pairs.py " + shlex.join(argv or sys.argv[1:]),
               "code_version": code_version(), "device": device_description(device),
               "profile": profile.name, "task": args.task, "source": args.source,

@@ -15,10 +15,11 @@ translator; the first candidate is the reference). Every run trains on phantoms 
 own seed is reported only after the choice is frozen. Runs are 1-thread runs, ``--workers`` at a
 time, cached like the chapters' (folder names carry ``data<seed>`` and the overrides).
 
-Printed per candidate: average Dice (%) of ``global`` per task and direction (mean over seeds),
-the ceiling's, their difference, the source-side Dice, and the paired difference to the
-reference over all (task, direction, seed) units with its 95 % Student-t interval
-(:func:`glua_lib.results.paired_difference`): a finding only when the interval excludes zero.
+Printed: the table chapter 2 shows (:func:`glua_lib.results.candidates_markdown`): per candidate,
+average Dice (%) of ``global`` per task and direction (mean over seeds) with the source-side Dice,
+the ceiling's row, and the paired difference to the reference over all (task, direction, seed)
+units with its 95 % Student-t interval (a finding only when the interval excludes zero); then
+each candidate's mean style-run time.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from glua_lib import get_profile  # noqa: E402
 from glua_lib.io import atomic_write_text  # noqa: E402
 from glua_lib.pipeline import (Job, evaluate_on, evaluate_run, train_runs,  # noqa: E402
                                translated_dir)
-from glua_lib.results import average_dice, make_table, paired_difference  # noqa: E402
+from glua_lib.results import average_dice, candidates_markdown, make_table  # noqa: E402
 from glua_lib.runfolder import training_seconds  # noqa: E402
 from glua_lib.runtime import code_version, device_description  # noqa: E402
 
@@ -96,31 +97,12 @@ def main(argv=None) -> int:
                          "style_run": style.name})
     for row in rows:
         row["ceiling"] = ceilings[(row["task"], row["direction"], row["seed"])]
-    print(f"data seed {args.data_seed}, seeds {args.seeds}; average Dice (%), mean over seeds; "
-          "the paired difference to the first candidate over (task, direction, seed), 95 % "
-          "interval")
     names = [" ".join(f"{k}={v}" for k, v in c) for c in candidates]
-    units = sorted({(r["task"], r["direction"], r["seed"]) for r in rows})
-
-    def values(name, field):
-        by = {(r["task"], r["direction"], r["seed"]): r[field] for r in rows
-              if r["candidate"] == name}
-        return [by[u] for u in units]
-
+    _, table = candidates_markdown(rows, reference=names[0])
+    print(f"data seed {args.data_seed}, seeds {args.seeds}\n\n{table}\n")
     for name in names:
-        print(f"\n{name or '(profile translator)'}")
-        for task, src, tgt in experiments:
-            sel = [r for r in rows if r["candidate"] == name
-                   and (r["task"], r["direction"]) == (task, f"{src}2{tgt}")]
-            g, c, s = (np.mean([r[f] for r in sel]) for f in ("global", "ceiling", "source_side"))
-            t = np.mean([r["style_train_s"] for r in sel])
-            print(f"  {task:>9} {src}→{tgt}: global {g:5.1f}  ceiling {c:5.1f}  "
-                  f"below by {c - g:5.1f}  source side {s:5.1f}  style run {t:4.0f} s")
-        if name != names[0] and len(units) > 1:
-            for field in ("global", "source_side"):
-                diff, low, high = paired_difference(values(name, field), values(names[0], field))
-                print(f"  {field} − reference: {diff:+5.1f} ({low:+.1f} to {high:+.1f})"
-                      + ("" if low <= 0 <= high else "  <- a finding"))
+        t = np.mean([r["style_train_s"] for r in rows if r["candidate"] == name])
+        print(f"{name or '(profile translator)'}: style run {t:.0f} s (mean)")
     report = {"command": "python benchmarks/translator_candidates.py "
                          + shlex.join(argv if argv is not None else sys.argv[1:]),
               "code_version": code_version(), "profile": profile.name,

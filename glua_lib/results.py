@@ -211,6 +211,21 @@ def paired_difference(a: Sequence[float], b: Sequence[float],
     return mean, mean - half, mean + half
 
 
+def is_finding(difference: Sequence[float]) -> bool:
+    """Whether a paired difference ``(mean, low, high)`` (:func:`paired_difference`) is a finding:
+    its interval excludes zero."""
+    _, low, high = difference
+    return bool(low > 0 or high < 0)
+
+
+def describe_difference(difference: Sequence[float]) -> str:
+    """A paired difference ``(mean, low, high)`` as the book writes it, in points with one
+    decimal: ``"+1.2 [-0.3, +2.7], not a finding"`` (:func:`is_finding`)."""
+    mean, low, high = difference
+    return (f"{mean:+.1f} [{low:+.1f}, {high:+.1f}], "
+            + ("a finding" if is_finding(difference) else "not a finding"))
+
+
 def volume_averages(run: Mapping, classes: Sequence[str] | None = None) -> dict[str, float]:
     """Average foreground Dice (%) of each test volume of one evaluation result (``run``: one
     :func:`glua_lib.pipeline.evaluate_run` result; ``classes``: the foreground classes, default
@@ -262,7 +277,8 @@ def method_difference(report: Mapping, experiment: str, method: str, other: str,
     diffs = seed_differences(per[method], per[other])
     mean, low, high = paired_difference(diffs, [0.0] * len(diffs), confidence)
     return {"mean": mean, "low": low, "high": high, "per_seed": diffs, "n_seeds": len(diffs),
-            "n_volumes": len(per[method][0]["volumes"]), "finding": bool(low > 0 or high < 0)}
+            "n_volumes": len(per[method][0]["volumes"]),
+            "finding": is_finding((mean, low, high))}
 
 
 def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
@@ -338,7 +354,7 @@ def candidates_markdown(rows: Sequence[Mapping], reference: str,
 
     def interval(d):
         text = f"{d[0]:+.1f} [{d[1]:+.1f}, {d[2]:+.1f}]"
-        return f"**{text}**" if not d[1] <= 0 <= d[2] else text
+        return f"**{text}**" if is_finding(d) else text
 
     for name in names:
         cells = [f"{mean_of(name, c, 'global'):.1f} ({mean_of(name, c, 'source_side'):.1f})"

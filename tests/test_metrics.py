@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from glua_lib.metrics import MetricAccumulator, binary_metrics, penalty_mm, volume_metrics
-from glua_lib.results import (ablation_summary, candidates_markdown, compare,
-                             differences_markdown, gap_closed,
-                              load_report, make_table, make_tables, method_difference,
-                              report_tables, seed_differences, tables_markdown, volume_averages)
+from glua_lib.results import (ablation_summary, candidates_markdown, compare, describe_difference,
+                              differences_markdown, gap_closed, is_finding, load_report,
+                              make_table, make_tables, method_difference, report_tables,
+                              seed_differences, tables_markdown, volume_averages)
 
 CLASSES = ("background", "A", "B")
 
@@ -313,3 +313,10 @@ def test_candidates_markdown_pairs_translators_by_task_direction_and_seed():
         candidates_markdown(rows[:-1], reference="A")
     with pytest.raises(ValueError, match="appears twice"):
         candidates_markdown(rows + rows[:1], reference="A")
+
+
+def test_a_difference_is_a_finding_only_when_its_interval_excludes_zero():
+    assert is_finding((2.0, 0.5, 3.5)) and is_finding((-2.0, -3.5, -0.5))
+    assert not is_finding((1.0, -0.5, 2.5)) and not is_finding((0.5, 0.0, 1.0))  # 0 is held
+    assert describe_difference((2.04, 0.46, 3.55)) == "+2.0 [+0.5, +3.5], a finding"
+    assert describe_difference((-0.3, -2.5, 2.0)) == "-0.3 [-2.5, +2.0], not a finding"

@@ -120,14 +120,59 @@ def test_demo_candidates_pairs_each_candidate_with_the_defaults_seed_by_seed(
                         "style_steps=300", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "(defaults)             Dice  51.0  train    12 s" in printed
-    assert "width=8                Dice  61.0  train    12 s  +10.0 (+10.0 to +10.0)  <- a finding" \
+    assert "width=8                Dice  61.0  train    12 s  +10.0 [+10.0, +10.0], a finding" \
         in printed
-    assert "style_steps=300        Dice  51.0  train    12 s   +0.0 (+0.0 to +0.0)\n" in printed
+    assert "style_steps=300        Dice  51.0  train    12 s  +0.0 [+0.0, +0.0], not a finding\n" \
+        in printed
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 9 and {r["candidate"] for r in rows} == {"", "width=8", "style_steps=300"}
     style = [job for job in jobs_by_run.values() if job.profile_overrides]
     assert len(style) == 3 and all(j.profile_overrides == (("style_steps", 300),)
                                    and j.overrides == () for j in style)
+
+
+def test_translator_candidates_prints_the_chapters_table_and_refuses_the_books_seed(
+        benchmark_script, tmp_path, capsys, monkeypatch):
+    module = benchmark_script("translator_candidates")
+    from pathlib import Path
+
+    jobs_by_run = {}
+
+    def fake_train(jobs, profile, device, workers, threads):
+        assert profile.name == "demo" and workers == 2 and threads == 1
+        done = [(j, Path(f"/runs/{i}"), 1.0) for i, j in enumerate(jobs)]
+        jobs_by_run.update({run.name: job for job, run, _ in done})
+        return done
+
+    def metrics(dice):
+        return {"classes": ["background", "A"], "volumes": {"v": {"dice": {"A": dice},
+                                                                  "assd": {"A": 1.0}}}}
+
+    def fake_eval(run, task, target, profile, device, data_seed):
+        job = jobs_by_run[run.name]  # ceiling 90; global 60 + seed, and 2 more with arch=domain
+        if job.kind == "ideal":
+            return metrics(0.9)
+        domain = dict(job.style_overrides)["arch"] == "domain"
+        return metrics(0.6 + 0.01 * job.seed + (0.02 if domain else 0.0))
+
+    monkeypatch.setattr(module, "train_runs", fake_train)
+    monkeypatch.setattr(module, "evaluate_run", fake_eval)
+    monkeypatch.setattr(module, "translated_dir", lambda *a: Path("/translated"))
+    monkeypatch.setattr(module, "evaluate_on", lambda *a, **k: metrics(0.8))
+    monkeypatch.setattr(module, "training_seconds", lambda run: 300.0)
+    out = tmp_path / "t.json"
+    assert module.main(["--tasks", "cardiac", "--directions", "mr2ct", "--seeds", "0", "1",
+                        "--candidates", "arch=munit", "arch=domain", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| ceiling (ideal translations) | 90.0 | 90.0 | | |" in printed
+    assert "| arch=munit | 60.5 (80.0) | 60.5 (80.0) | – | – |" in printed
+    assert ("| arch=domain | 62.5 (80.0) | 62.5 (80.0) | **+2.0 [+2.0, +2.0]** "
+            "| +0.0 [+0.0, +0.0] |") in printed
+    assert "arch=domain: style run 300 s (mean)" in printed
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 4 and {r["ceiling"] for r in rows} == {90.0}
+    with pytest.raises(SystemExit):
+        module.main(["--data-seed", "2026", "--out", str(out)])
 
 
 def test_times_table_gives_the_measured_and_the_scaled_durations():
