@@ -634,9 +634,14 @@ def ablation_verdict(rows: Sequence[Mapping], target_gap: float, method: str = "
     if rivals:
         text += " It beats " + " and ".join(
             f"`{r}` in {sum(row['beats'][r] for row in rows)}" for r in rivals) + " of them"
-        text += (f"; its gap closed ranges from {min(closed):.2f} to {max(closed):.2f}."
-                 if closed else ".")
+        text += f"; its gap closed {_span(closed, '.2f')}." if closed else "."
     if mask:
-        text += (f" The mask's own effect (`{method}` − `{twin}`) ranges from {min(mask):+.1f} "
-                 f"to {max(mask):+.1f} points.")
+        text += f" The mask's own effect (`{method}` − `{twin}`) {_span(mask, '+.1f')} points."
     return text
+
+
+def _span(values: Sequence[float], spec: str) -> str:
+    """``"is x"`` for one value, ``"ranges from lo to hi"`` for several."""
+    if len(values) == 1:
+        return f"is {values[0]:{spec}}"
+    return f"ranges from {min(values):{spec}} to {max(values):{spec}}"

@@ -233,6 +233,9 @@ def test_ablation_verdict_counts_the_experiments_that_meet_the_target():
     none = ablation_verdict([{**rows[1], "gap_closed": None}], target_gap=0.85)
     assert "in 0 of 1 task-directions." in none and "closes ≥ 85 %" in none
     assert "gap closed ranges" not in none
+    assert "The mask's own effect (`glua` − `glua-unmasked`) is -1.0 points." in none
+    one = ablation_verdict(rows[1:], target_gap=0.7)
+    assert "its gap closed is 0.40." in one
 
 
 def test_penalised_pairs_and_class_differences_by_hand():
