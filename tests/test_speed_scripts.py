@@ -92,12 +92,11 @@ def test_demo_candidates_reads_overrides_and_refuses_the_books_data(benchmark_sc
     assert "the book's own data" in capsys.readouterr().err
 
 
-def test_demo_candidates_pairs_each_candidate_with_the_defaults_seed_by_seed(
-        benchmark_script, tmp_path, capsys, monkeypatch):
-    module = benchmark_script("demo_candidates")
+def _fake_train_runs(jobs_by_run: dict):
+    """A stand-in for ``pipeline.train_runs`` as the development scripts call it (demo profile,
+    two 1-thread workers, development data seed 7): every job "done" at ``/runs/<i>``, its job
+    recorded in ``jobs_by_run`` by run name."""
     from pathlib import Path
-
-    jobs_by_run = {}
 
     def fake_train(jobs, profile, device, workers, threads):
         assert profile.name == "demo" and workers == 2 and threads == 1
@@ -105,6 +104,14 @@ def test_demo_candidates_pairs_each_candidate_with_the_defaults_seed_by_seed(
         done = [(j, Path(f"/runs/{i}"), 1.0) for i, j in enumerate(jobs)]
         jobs_by_run.update({run.name: job for job, run, _ in done})
         return done
+    return fake_train
+
+
+def test_demo_candidates_pairs_each_candidate_with_the_defaults_seed_by_seed(
+        benchmark_script, tmp_path, capsys, monkeypatch):
+    module = benchmark_script("demo_candidates")
+    jobs_by_run = {}
+    fake_train = _fake_train_runs(jobs_by_run)
 
     def fake_eval(run, task, target, profile, device, data_seed):
         job = jobs_by_run[run.name]
@@ -137,12 +144,7 @@ def test_translator_candidates_prints_the_chapters_table_and_refuses_the_books_s
     from pathlib import Path
 
     jobs_by_run = {}
-
-    def fake_train(jobs, profile, device, workers, threads):
-        assert profile.name == "demo" and workers == 2 and threads == 1
-        done = [(j, Path(f"/runs/{i}"), 1.0) for i, j in enumerate(jobs)]
-        jobs_by_run.update({run.name: job for job, run, _ in done})
-        return done
+    fake_train = _fake_train_runs(jobs_by_run)
 
     def metrics(dice):
         return {"classes": ["background", "A"], "volumes": {"v": {"dice": {"A": dice},
