@@ -9,6 +9,7 @@ budget); without such a cache (``$GLUA_CACHE`` unset) they start from nothing an
 runs on a smoke budget (``budget`` parameter, ``SMOKE_BUDGET`` of the profile's steps, as MONAI's
 tutorials run with ``max_epochs=1`` in CI): that proves the chapter runs, not its figures.
 """
+import importlib.util
 import os
 import warnings
 
@@ -28,12 +29,16 @@ SMOKE_BUDGET = 0.05  # of the profile's training steps (demo: 60 style and 30 se
 OWN_MODULE = "04_segmentation"
 
 
-WIDGET_CELL = "plots.live_slider("  # the cells that open ipywidgets
-# s; such a cell draws one figure in 0.1 to a few seconds. When nbclient misses the kernel's reply
-# to it (below), pyzmq's poll finds the reply when this limit runs out (its last check is a
-# poll(0)) and the cell completes then: CI at 45ea8fa lost 300 s so, chapter 1's live slider
-# taking 300.005 s although the kernel stamped its reply 0.1 s after the cell began.
-WIDGET_TIMEOUT = 60
+# The cells that open ipywidgets get a short limit, as in the book build (execute_book.py's
+# WIDGET_CELL and WIDGET_TIMEOUT): such a cell draws one figure in 0.1 to a few seconds. When
+# nbclient misses the kernel's reply to it (below), pyzmq's poll finds the reply when this limit
+# runs out (its last check is a poll(0)) and the cell completes then: CI at 45ea8fa lost 300 s so,
+# chapter 1's live slider taking 300.005 s although the kernel stamped its reply 0.1 s after the
+# cell began.
+_spec = importlib.util.spec_from_file_location("execute_book", BOOK / "_ext" / "execute_book.py")
+execute_book = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(execute_book)
+WIDGET_CELL = execute_book.WIDGET_CELL
 
 
 # The slowest cell of a chapter here is chapter 2 or 3 training the run it teaches on the smoke
@@ -46,7 +51,7 @@ CELL_TIMEOUT = 1200
 
 def _timeout(cell) -> int:
     """Per-cell limit: short for widget cells, ``CELL_TIMEOUT`` otherwise."""
-    return WIDGET_TIMEOUT if WIDGET_CELL in cell.source else CELL_TIMEOUT
+    return execute_book.cell_timeout(cell, CELL_TIMEOUT)
 
 
 def _execute(chapter, out, parameters) -> None:
@@ -80,9 +85,9 @@ def run_and_check(chapter, tmp_path, monkeypatch) -> None:
         # nbclient can, rarely, miss the reply to a cell that opens ipywidgets and wait while the
         # kernel sits idle (jupyter/nbclient#312, nteract/papermill#723; seen on chapter 1's live
         # slider in this CI, with gdb showing the kernel idle). Usually the reply is found when
-        # the cell's limit runs out (see WIDGET_TIMEOUT); when it is not, this error comes. Only
-        # that cell gets a short limit, and the chapter is run once more from the start; a second
-        # timeout, or one in any other cell, fails the test.
+        # the cell's limit runs out (see execute_book.WIDGET_TIMEOUT); when it is not, this error
+        # comes. Only that cell gets a short limit, and the chapter is run once more from the
+        # start; a second timeout, or one in any other cell, fails the test.
         warnings.warn(f"{chapter.name}: nbclient timed out on a live-slider cell "
                       "(jupyter/nbclient#312); running the chapter again", stacklevel=1)
         _execute(chapter, out, parameters)
