@@ -32,7 +32,8 @@ from glua_lib.cli import device_arg
 from glua_lib.commands import Command
 from glua_lib.config import get_profile
 from glua_lib.io import atomic_write_text
-from glua_lib.pipeline import BOOK_METHODS, Job, book_runs, evaluate_run, seg_run, train_runs
+from glua_lib.pipeline import (BOOK_METHODS, Job, book_runs, evaluate_run, ideal_global_run,
+                               seg_run, train_runs)
 from glua_lib.results import average_dice
 from glua_lib.runtime import code_version, cpu_name
 
@@ -88,11 +89,10 @@ def add_commit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_commit(args: argparse.Namespace) -> int:
-    """Train the book's segmenters (demo profile, default parameters) in an empty cache, write
-    their committed form (:func:`glua_lib.committed.write`), then install each into a second
-    empty cache and evaluate it there: the Dice of the float16 copy next to the original's."""
-
-
+    """Train the book's segmenters (demo profile, default parameters: :data:`BOOK_METHODS` and
+    ``global``'s ceiling) in an empty cache (or ``--cache``), write their committed form
+    (:func:`glua_lib.committed.write`), then install each into a second empty cache and
+    evaluate it there: the Dice of the float16 copy next to the original's."""
     device = device_arg(args.device)
     profile = get_profile("demo", device)
     out = Path(args.out) if args.out else committed.BOOK_RUNS
@@ -102,10 +102,12 @@ def run_commit(args: argparse.Namespace) -> int:
                      GLUA_COMMITTED_RUNS=""):  # train, never install an older copy
         jobs = [Job("style", task, source, target, seed),
                 *(Job("seg", task, source, target, seed, method=m, committed=False)
-                  for m in BOOK_METHODS)]
+                  for m in BOOK_METHODS),
+                Job("ideal", task, source, target, seed, committed=False)]
         print(f"training {len(jobs)} runs in {os.environ['GLUA_CACHE']}, {args.workers} at a time")
         done = train_runs(jobs, profile, device, args.workers, threads=1)
-        runs = {job.method: Path(run) for job, run, _ in done if job.kind == "seg"}
+        # the segmenters by method, global's ceiling (chapter 2 reads it) as "ideal"
+        runs = {job.method or job.kind: Path(run) for job, run, _ in done if job.kind != "style"}
 
         def dice(run: Path) -> float:
             metrics = evaluate_run(run, task, target, profile, device)
@@ -116,13 +118,17 @@ def run_commit(args: argparse.Namespace) -> int:
                 "code_version": code_version(), "made_on": time.strftime("%Y-%m-%d"),
                 "machine": cpu_name(),  # each run trained with 1 torch thread
                 "torch": torch.__version__, "profile": profile.name,
-                "task": task, "direction": f"{source}2{target}", "seed": seed}
+                "task": task, "direction": f"{source}2{target}", "seed": seed,
+                # where they were trained; runs already in a --cache folder were reused
+                "cache": args.cache or "a new, empty one"}
         committed.write(list(runs.values()), out, info)
     with tempfile.TemporaryDirectory(prefix="glua-commit-") as tmp, \
             _environ(GLUA_CACHE=str(Path(tmp) / "installed"), GLUA_COMMITTED_RUNS=str(out)):
         check = {}
         for method, run in runs.items():
-            installed = seg_run(method, task, source, target, profile, seed, device)
+            installed = (ideal_global_run(task, source, target, profile, seed, device)
+                         if method == "ideal" else
+                         seg_run(method, task, source, target, profile, seed, device))
             if committed.origin(installed) == "trained on this machine":
                 raise RuntimeError(f"{installed}: was trained, not installed from {out}")
             check[run.name] = {"dice_float32": original[method], "dice_float16": dice(installed)}

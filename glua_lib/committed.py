@@ -1,9 +1,10 @@
 """Trained runs committed with the book (``book/runs/``), installed into the cache when it lacks them.
 
-A chapter *teaches* some runs and only *reads* others: chapter 2 trains the style run, chapter 3
-the ``local`` segmenter, while chapter 4 compares six segmenters it does not train. Training all
-of them from an empty cache takes tens of minutes on a laptop CPU, so the book's segmenters of
-the ``demo`` profile (:func:`glua_lib.pipeline.book_runs`) are committed, small, in
+A chapter *teaches* some runs and only *reads* others: chapter 2 trains the style run and reads
+``global``'s ceiling, chapter 3 trains the ``local`` segmenter, while chapter 4 compares six
+segmenters it does not train. Training all of them from an empty cache takes tens of minutes on
+a laptop CPU, so the book's segmenters of the ``demo`` profile (:func:`glua_lib.pipeline.book_runs`,
+the ceiling included) are committed, small, in
 ``book/runs/<run folder name>/``: the training log and config as they were, the final weights in
 float16 (``model.pt``, with the test-time mask of a masked method), and for the run whose training
 snapshots a chapter reads (chapter 3's ``local``) its discriminators and snapshots

@@ -209,21 +209,39 @@ def run_origin(run: str | Path) -> str:
     return origin(run)
 
 
+def ideal_global_folder(task: str, source: str, target: str, profile: Profile | None = None,
+                        seed: int = 0, device: torch.device | None = None,
+                        data_seed: int = DATA_SEED) -> Path:
+    """The cache folder of :func:`ideal_global_run`'s run (which may not exist yet); its name
+    fixes task, direction, profile, seed, phantoms and every setting. Makes the ideal
+    translations it names if missing (:func:`ideal_dir`, a few seconds)."""
+    profile = profile or get_profile(device=device)
+    ideal = ideal_dir(task, source, target, profile, device, split=None, data_seed=data_seed)
+    config = SegConfig.from_profile(profile, method="none", seed=seed)  # "none": no translating
+    return _run_folder("seg", "ideal-global", task, f"{source}2{target}", profile.name,
+                       f"seed{seed}", *data_parts(data_seed),
+                       fingerprint(config, *profile_parts(profile), ideal.name))
+
+
 def ideal_global_run(task: str, source: str, target: str, profile: Profile | None = None,
                      seed: int = 0, device: torch.device | None = None,
-                     progress: bool | None = None, data_seed: int = DATA_SEED) -> Path:
+                     progress: bool | None = None, data_seed: int = DATA_SEED,
+                     committed: bool = True) -> Path:
     """The ceiling of the ``global`` method: a segmenter trained as ``global`` is (the same
     :class:`~glua_lib.seg.train.SegConfig` and seed), on the source labels, but on *ideal*
     translations of the source phantoms (:func:`ideal_dir` of every split) instead of the style
     run's; trained if missing. ``global``'s Dice below this run's is what the translator's
     imperfection costs the segmenter. Only phantoms have ideal translations. ``data_seed``: the
-    phantoms' seed, as for :func:`style_run`."""
+    phantoms' seed, as for :func:`style_run`. ``committed``: as for :func:`seg_run` (chapter 2
+    reads the book's copy of its default run; ``False`` trains)."""
     profile = profile or get_profile(device=device)
+    out = ideal_global_folder(task, source, target, profile, seed, device, data_seed)
+    if committed:
+        with FileLock(str(out) + ".lock"):
+            if (out / DONE).is_file() or install(out):
+                return out
     ideal = ideal_dir(task, source, target, profile, device, split=None, data_seed=data_seed)
-    config = SegConfig.from_profile(profile, method="none", seed=seed)  # "none": no translating
-    out = _run_folder("seg", "ideal-global", task, f"{source}2{target}", profile.name,
-                      f"seed{seed}", *data_parts(data_seed),
-                      fingerprint(config, *profile_parts(profile), ideal.name))
+    config = SegConfig.from_profile(profile, method="none", seed=seed)
     return _train_seg_once(out, "none", ideal, phantom_dir(task, target, profile, data_seed),
                            config, device, None, _progress(progress, profile))
 
@@ -362,7 +380,8 @@ def ideal_translation_sets(task: str, source: str, target: str, profile: Profile
 # :func:`book_runs` hands them out: those that need no style run first.
 BOOK_METHODS = ("local", "local-unmasked", "oracle", "none", "global", "glua", "glua-unmasked")
 # The segmenters a chapter teaches, so trains even where a committed copy exists (chapter 3:
-# ``local``); the style run, chapter 2's, is never committed.
+# ``local``); the style run, chapter 2's, is never committed (global's ceiling, which chapter 2
+# reads, is).
 TAUGHT = ("local",)
 
 
@@ -379,7 +398,7 @@ class Job(NamedTuple):
     data_seed: int = DATA_SEED  # the phantoms' seed (another one: a development set)
     overrides: tuple = ()  # "seg" only: (field, value) pairs of SegConfig to change
     profile_overrides: tuple = ()  # (field, value) pairs of the Profile to change (style_steps)
-    committed: bool = True  # "seg" only: install the book's committed copy if there is one
+    committed: bool = True  # "seg" and "ideal": install the book's committed copy if there is one
     style_overrides: tuple = ()  # (field, value) pairs of the style run's StyleConfig to change
 
     def __str__(self) -> str:
@@ -395,9 +414,10 @@ def book_runs(task: str = "cardiac", source: str = "mr", target: str = "ct",
     """The runs chapters 2 to 4 read with their default parameters, as :func:`train_runs` jobs:
     the style run first (it takes longest), then a segmenter for each of :data:`BOOK_METHODS`,
     then ``global``'s ceiling (:func:`ideal_global_run`, chapter 2's headline). The runs a
-    chapter teaches (:data:`TAUGHT`: the style run and the ceiling, chapter 2; ``local``,
-    chapter 3) are trained; the others are installed from the committed runs where the book has
-    them (:mod:`glua_lib.committed`), else trained too."""
+    chapter teaches (the style run, chapter 2; :data:`TAUGHT`: ``local``, chapter 3) are
+    trained; the others, the ceiling included (chapter 2 reads it, as it reads ``global`` and
+    ``oracle``), are installed from the committed runs where the book has them
+    (:mod:`glua_lib.committed`), else trained too."""
     return [Job("style", task, source, target, seed),
             *(Job("seg", task, source, target, seed, method=m, committed=m not in TAUGHT)
               for m in BOOK_METHODS),
@@ -421,7 +441,7 @@ def train_job(job: Job, profile: Profile, device: str, threads: int) -> tuple:
         evaluate_run(run, job.task, job.target, profile, dev, job.data_seed)
     elif job.kind == "ideal":
         run = ideal_global_run(job.task, job.source, job.target, profile, job.seed, dev,
-                               data_seed=job.data_seed)
+                               data_seed=job.data_seed, committed=job.committed)
         evaluate_run(run, job.task, job.target, profile, dev, job.data_seed)
     else:
         raise ValueError(f"unknown job kind {job.kind!r} in {job}: 'style', 'seg' or 'ideal'")
@@ -460,6 +480,6 @@ def train_runs(jobs: list[Job], profile: Profile, device: torch.device | str,
 
 __all__ = ["BOOK_METHODS", "DATA_SEED", "IDEAL_SETS", "Job", "TAUGHT", "book_runs", "data_parts",
            "training_costs",
-           "evaluate_on", "evaluate_run", "ideal_dir", "ideal_global_run",
+           "evaluate_on", "evaluate_run", "ideal_dir", "ideal_global_folder", "ideal_global_run",
            "ideal_translation_sets", "judge_translation", "run_origin", "seg_folder", "seg_run", "style_folder",
            "style_run", "train_job", "train_runs", "translated_dir"]

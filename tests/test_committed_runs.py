@@ -82,6 +82,27 @@ def test_an_installed_global_run_needs_no_style_run(tmp_path, monkeypatch):
     assert any(p.name.startswith("style-") for p in (tmp_path / "taught" / "runs").iterdir())
 
 
+def test_globals_ceiling_is_installed_like_a_segmenter_and_trained_when_asked(tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "train"))
+    monkeypatch.setenv("GLUA_COMMITTED_RUNS", "")
+    run = pipeline.ideal_global_run("cardiac", "mr", "ct", TINY, seed=1, device=CPU)
+    store = committed.write([run], tmp_path / "runs", INFO)
+    monkeypatch.setenv("GLUA_COMMITTED_RUNS", str(store))
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "fresh"))
+    assert pipeline.ideal_global_folder("cardiac", "mr", "ct", TINY, seed=1).name == run.name
+    installed = pipeline.ideal_global_run("cardiac", "mr", "ct", TINY, seed=1, device=CPU)
+    assert installed.name == run.name and installed != run
+    assert "installed from the committed runs" in pipeline.run_origin(installed)
+    original, copy = (load_checkpoint(r / "model.pt")["model"] for r in (run, installed))
+    assert all(torch.equal(copy[k], v.half().float()) for k, v in original.items()
+               if v.is_floating_point())
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path / "taught"))  # committed=False trains
+    taught = pipeline.ideal_global_run("cardiac", "mr", "ct", TINY, seed=1, device=CPU,
+                                       committed=False)
+    assert pipeline.run_origin(taught) == "trained on this machine"
+
+
 def test_a_local_run_keeps_its_discriminator_and_snapshots(tmp_path, monkeypatch):
     from glua_lib.local import load_attention_run
     from glua_lib.local.runs import snapshot_steps
@@ -135,11 +156,16 @@ def test_the_code_fingerprint_ignores_docstrings_and_comments_not_code(tmp_path)
 BOOK_SEGMENTERS = [job for job in pipeline.book_runs() if job.kind == "seg"]
 
 
-def test_the_book_commits_every_segmenter_its_chapters_read_under_its_current_name():
+def test_the_book_commits_every_segmenter_its_chapters_read_under_its_current_name(
+        tmp_path, monkeypatch):
     made = committed.manifest(committed.BOOK_RUNS)
     assert made is not None, "no book/runs/committed.json: run `make book-runs`"
     names = [pipeline.seg_folder(j.method, j.task, j.source, j.target, DEMO, j.seed).name
              for j in BOOK_SEGMENTERS]
+    monkeypatch.setenv("GLUA_CACHE", str(tmp_path))  # the ceiling's name: made phantoms here
+    (ceiling,) = [job for job in pipeline.book_runs() if job.kind == "ideal"]
+    names.append(pipeline.ideal_global_folder(ceiling.task, ceiling.source, ceiling.target,
+                                              DEMO, ceiling.seed).name)
     missing = [n for n in names if not (committed.BOOK_RUNS / n / "done.json").is_file()]
     assert not missing, f"book/runs lacks {missing} (a default changed?): run `make book-runs`"
     assert sorted(made["runs"]) == sorted(names)
@@ -177,12 +203,16 @@ def test_commit_book_runs_trains_writes_and_checks_the_installed_copies(tmp_path
     assert main(["commit-book-runs", "--workers", "1", "--out", str(out)]) == 0
     made = committed.manifest(out)
     names = [pipeline.seg_folder(m, "cardiac", "mr", "ct", TINY, 0).name for m in ("none", "global")]
+    with monkeypatch.context() as m:  # the ceiling's name, from phantoms made elsewhere
+        m.setenv("GLUA_CACHE", str(tmp_path / "names"))
+        names.append(pipeline.ideal_global_folder("cardiac", "mr", "ct", TINY, 0).name)
     assert made["runs"] == sorted(names) and set(made["dice"]) == set(names)
     assert made["command"] == "make book-runs" and made["seed"] == 0
+    assert made["cache"] == "a new, empty one"  # no --cache: every run trained by this code
     assert made["training_code"] == committed.training_code_fingerprint()
     for d in made["dice"].values():
         assert 0 <= d["dice_float16"] <= 100 and abs(d["dice_float16"] - d["dice_float32"]) < 1
-    assert "commit-book-runs: 2 runs" in capsys.readouterr().out
+    assert "commit-book-runs: 3 runs" in capsys.readouterr().out
     # trained and checked in caches of its own; the caller's environment is as it was
     import os
     assert os.environ["GLUA_CACHE"] == str(tmp_path / "mine")
