@@ -180,7 +180,7 @@ def test_the_committed_runs_were_made_by_this_training_code():
 def test_the_committed_runs_are_small_and_float16_costs_them_no_dice():
     made = committed.manifest(committed.BOOK_RUNS)
     size = sum(f.stat().st_size for f in committed.BOOK_RUNS.rglob("*") if f.is_file())
-    assert size < 40 * 2**20
+    assert size < 48 * 2**20  # 8 runs; chapter 3's `local` with its snapshots is 18 MiB of it
     assert set(made["dice"]) == set(made["runs"])
     for name, d in made["dice"].items():  # measured by `make book-runs` on the installed copies
         assert abs(d["dice_float16"] - d["dice_float32"]) < 0.5, name
