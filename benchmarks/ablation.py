@@ -10,7 +10,8 @@ file that chapter 4 shows next to its own live table::
 Methods (default): none, global, local, glua-unmasked, glua, oracle (any method of
 ``glua_lib.methods.METHODS``, e.g. local-unmasked or glua-lossweight, with ``--methods``); seeds:
 the profile's (demo: 0 … 4; gpu16 and full: 0, 1, 2); each seed trains its own style model and
-segmenters; ``--tasks`` and ``--directions`` pick the experiments. Runs are cached
+segmenters; ``--tasks`` and ``--directions`` pick the experiments (or ``--experiments``, e.g.
+``cardiac:ct2mr abdominal:mr2ct``, exactly those). Runs are cached
 (glua_lib.pipeline), so rerunning skips what is already trained and two processes with different
 ``--tasks`` can fill the cache side by side. `make ablation` runs exactly the command above. The
 file's ``device`` is that of the call that wrote it; each run's own device, torch threads (and
@@ -50,11 +51,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--methods", nargs="+", default=list(ABLATION_METHODS))
     parser.add_argument("--directions", nargs="+", default=["mr2ct", "ct2mr"],
                         choices=["mr2ct", "ct2mr"], help="default: both")
+    parser.add_argument("--experiments", nargs="+", default=None, metavar="TASK:DIRECTION",
+                        choices=[f"{t}:{s}2{g}" for t, ds in DIRECTIONS.items() for s, g in ds],
+                        help="exactly these, e.g. cardiac:ct2mr abdominal:mr2ct (instead of every "
+                             "direction of every task)")
     args = parser.parse_args(argv)
     report, profile, seeds, device = start_report("benchmarks/ablation.py", argv, args)
-    experiments = [(task, source, target) for task in args.tasks
-                   for source, target in DIRECTIONS[task]
-                   if f"{source}2{target}" in args.directions]
+    wanted = (set(args.experiments) if args.experiments else
+              {f"{t}:{d}" for t in args.tasks for d in args.directions})
+    experiments = [(task, source, target) for task in DIRECTIONS
+                   for source, target in DIRECTIONS[task] if f"{task}:{source}2{target}" in wanted]
     per_method = {e: {m: [] for m in args.methods} for e in experiments}
     wall = {e: {m: [] for m in args.methods} for e in experiments}
     for seed in seeds:  # seed outermost: an interrupted call leaves whole seeds in the cache

@@ -87,3 +87,15 @@ def test_directions_pick_the_experiments(ablation, tmp_path):
                         "--seeds", "0", "--out", str(out)]) == 0
     assert {(task, source) for _, task, source, _ in calls} == {("cardiac", "mr")}
     assert sorted(load_report(out)["experiments"]) == ["cardiac mr→ct"]
+
+
+def test_experiments_pick_exactly_those_in_the_book_order(ablation, tmp_path):
+    module, calls = ablation
+    out = tmp_path / "three.json"
+    assert module.main(["--profile", "demo", "--experiments", "abdominal:mr2ct", "cardiac:ct2mr",
+                        "cardiac:mr2ct", "--methods", "none", "--seeds", "0",
+                        "--out", str(out)]) == 0
+    assert [(task, source) for _, task, source, _ in calls] == \
+        [("cardiac", "mr"), ("cardiac", "ct"), ("abdominal", "mr")]
+    assert list(load_report(out)["experiments"]) == ["cardiac mr→ct", "cardiac ct→mr",
+                                                     "abdominal mr→ct"]
