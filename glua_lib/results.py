@@ -281,24 +281,57 @@ def method_difference(report: Mapping, experiment: str, method: str, other: str,
             "finding": is_finding((mean, low, high))}
 
 
+POOLED = "all, pooled"  # the row name of :func:`pooled_difference` in differences_markdown
+
+
+def pooled_difference(report: Mapping, method: str, other: str,
+                      confidence: float = 0.95) -> dict | None:
+    """``method`` − ``other`` over every experiment of a results file that has both: each
+    experiment's per-seed differences (:func:`method_difference`) are the units, one per task,
+    direction and seed, and the interval is Student's t over all of them.
+
+    It treats the experiments as exchangeable: the spread *between* them enters the interval
+    with the spread between seeds, so it is wide where the experiments disagree, and it says
+    nothing about any one of them. ``None`` when fewer than two experiments have both methods.
+    Returns :func:`method_difference`'s keys (``n_seeds``: the units) and ``n_experiments``.
+    """
+    found = [method_difference(report, key, method, other, confidence)
+             for key, exp in report["experiments"].items()
+             if method in exp["per_volume"] and other in exp["per_volume"]]
+    if len(found) < 2:
+        return None
+    units = [d for f in found for d in f["per_seed"]]
+    mean, low, high = paired_difference(units, [0.0] * len(units), confidence)
+    return {"mean": mean, "low": low, "high": high, "per_seed": units, "n_seeds": len(units),
+            "n_volumes": found[0]["n_volumes"], "n_experiments": len(found),
+            "finding": is_finding((mean, low, high))}
+
+
+def _interval_cell(d: Mapping | None) -> str:
+    """``mean [low, high]`` of a difference, bold when it is a finding; ``–`` for none."""
+    if d is None:
+        return "–"
+    text = f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
+    return f"**{text}**" if d["finding"] else text
+
+
 def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
-                         confidence: float = 0.95) -> tuple[dict, str]:
+                         confidence: float = 0.95, pooled: bool = False) -> tuple[dict, str]:
     """:func:`method_difference` of every pair ``(method, other)`` in every experiment of a
     results file that has both: ``({experiment: {"method − other": difference}}, markdown)``,
-    one row per experiment, each cell ``mean [low, high]`` with the findings in bold."""
+    one row per experiment, each cell ``mean [low, high]`` with the findings in bold.
+    ``pooled``: a last row, :data:`POOLED`, of :func:`pooled_difference` (where two experiments
+    or more have the pair)."""
     found: dict[str, dict] = {}
     for key, exp in report["experiments"].items():
         found[key] = {f"{a} − {b}": method_difference(report, key, a, b, confidence)
                       for a, b in pairs if a in exp["per_volume"] and b in exp["per_volume"]}
+    pooled_row = {f"{a} − {b}": pooled_difference(report, a, b, confidence) for a, b in pairs}
+    pooled_row = {k: d for k, d in pooled_row.items() if d is not None} if pooled else {}
     names = [f"{a} − {b}" for a, b in pairs]
     lines = ["| experiment | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for key, row in found.items():
-        cells = []
-        for n in names:
-            d = row.get(n)
-            text = "–" if d is None else f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
-            cells.append(f"**{text}**" if d is not None and d["finding"] else text)
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        lines.append(f"| {key} | " + " | ".join(_interval_cell(row.get(n)) for n in names) + " |")
     seeds = sorted({d["n_seeds"] for row in found.values() for d in row.values()})
     volumes = sorted({d["n_volumes"] for row in found.values() for d in row.values()})
     note = (f"Paired differences of average Dice (points), mean [{100 * confidence:.0f} % "
@@ -306,6 +339,13 @@ def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
             f"{', '.join(map(str, volumes))} test volumes each (per seed, the mean over its "
             "volumes of the per-volume difference; Student-t over seeds); **bold**: the "
             "interval excludes zero, a finding.")
+    if pooled_row:
+        units = sorted({d["n_seeds"] for d in pooled_row.values()})
+        lines.append(f"| {POOLED} | " + " | ".join(_interval_cell(pooled_row.get(n))
+                                                   for n in names) + " |")
+        note += (f" *{POOLED}*: every task, direction and seed one unit "
+                 f"({', '.join(map(str, units))} units), Student-t over them.")
+        found[POOLED] = pooled_row
     return found, note + "\n\n" + "\n".join(lines)
 
 
@@ -363,10 +403,10 @@ def candidates_markdown(rows: Sequence[Mapping], reference: str,
                    np.mean([mean_of(name, c, "source_side") for c in columns]))
         found[name] = {}
         if name != reference and len(units) > 1:
-            for field in ("global", "source_side"):
-                found[name][field] = paired_difference(
-                    [by[(name, *u)][field] for u in units],
-                    [by[(reference, *u)][field] for u in units], confidence)
+            for what in ("global", "source_side"):
+                found[name][what] = paired_difference(
+                    [by[(name, *u)][what] for u in units],
+                    [by[(reference, *u)][what] for u in units], confidence)
         diffs = [interval(found[name][f]) if f in found[name] else "–"
                  for f in ("global", "source_side")]
         lines.append(f"| {name} | " + " | ".join(cells)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from glua_lib.metrics import MetricAccumulator, binary_metrics, penalty_mm, volume_metrics
-from glua_lib.results import (ablation_summary, candidates_markdown, compare, describe_difference,
-                              differences_markdown, gap_closed, is_finding, load_report,
-                              make_table, make_tables, method_difference, report_tables,
-                              seed_differences, tables_markdown, volume_averages)
+from glua_lib.results import (POOLED, ablation_summary, candidates_markdown, compare,
+                              describe_difference, differences_markdown, gap_closed, is_finding,
+                              load_report, make_table, make_tables, method_difference,
+                              pooled_difference, report_tables, seed_differences,
+                              tables_markdown, volume_averages)
 
 CLASSES = ("background", "A", "B")
 
@@ -283,6 +284,30 @@ def test_method_differences_are_paired_by_volume_and_seed_with_a_t_interval_over
     other = _run([0.5], [0.5])
     with pytest.raises(ValueError, match="different volumes"):
         seed_differences(glua[:1], [other])
+
+
+def test_pooled_difference_takes_every_task_direction_and_seed_as_one_unit():
+    base = [_run([0.5], [0.5]) for _ in range(2)]  # 50 on the one volume
+    up = {10: _run([0.6], [0.6]), 8: _run([0.58], [0.58]), 12: _run([0.62], [0.62]),
+          6: _run([0.56], [0.56])}
+    report = {"seeds": [0, 1], "experiments": {
+        "t a→b": {"per_volume": {"glua": [up[10], up[8]], "global": base}},
+        "t b→a": {"per_volume": {"glua": [up[12], up[6]], "global": base}},
+        "u a→b": {"per_volume": {"glua": [up[10], up[8]]}}}}  # no global: not pooled
+    d = pooled_difference(report, "glua", "global")
+    assert d["per_seed"] == pytest.approx([10.0, 8.0, 12.0, 6.0])
+    sd = math.sqrt(((1 ** 2) + (1 ** 2) + (3 ** 2) + (3 ** 2)) / 3)  # around the mean 9
+    half = 3.182446305284263 * sd / 2  # t(0.975, 3 df) × sd / √4
+    assert d["mean"] == pytest.approx(9.0) and d["n_seeds"] == 4 and d["n_experiments"] == 2
+    assert (d["low"], d["high"]) == pytest.approx((9.0 - half, 9.0 + half)) and d["finding"]
+    one = {"seeds": [0, 1], "experiments": {k: report["experiments"][k] for k in ["t a→b"]}}
+    assert pooled_difference(one, "glua", "global") is None  # one experiment: nothing to pool
+    found, md = differences_markdown(report, [("glua", "global")], pooled=True)
+    assert found[POOLED]["glua − global"]["mean"] == pytest.approx(9.0)
+    assert md.splitlines()[-1] == f"| {POOLED} | **+9.0 [{9 - half:+.1f}, {9 + half:+.1f}]** |"
+    assert "(4 units)" in md
+    plain, md_plain = differences_markdown(report, [("glua", "global")])
+    assert POOLED not in plain and POOLED not in md_plain
 
 
 def test_candidates_markdown_pairs_translators_by_task_direction_and_seed():
