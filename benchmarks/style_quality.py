@@ -38,6 +38,7 @@ from script_common import add_run_arguments, start_report  # noqa: E402
 from glua_lib import pipeline  # noqa: E402
 from glua_lib.data import get_task, load_volumes  # noqa: E402
 from glua_lib.io import atomic_write_text  # noqa: E402
+from glua_lib.results import ceiling_markdown  # noqa: E402
 from glua_lib.phantoms import phantom_dir  # noqa: E402
 from glua_lib.style.measure import translation_report  # noqa: E402
 
@@ -134,6 +135,8 @@ def main(argv: list[str]) -> int:
           f"{sum(as_ideal_all)} of {n} runs")
     print("classes whose gap not every ideal set shrinks (share of sets that do): "
           + (", ".join(ideal_fails) or "none"))
+    print("\nwhat the translations are worth to the segmenter (chapter 2 shows this table):\n\n"
+          + ceiling_markdown(report)[1])
     atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0

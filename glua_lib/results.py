@@ -420,6 +420,50 @@ def candidates_markdown(rows: Sequence[Mapping], reference: str,
     return found, note + "\n\n" + "\n".join(lines)
 
 
+def ceiling_markdown(report: Mapping, confidence: float = 0.95) -> tuple[list[dict], str]:
+    """What the translations are worth to the segmenter, from ``make style-quality``'s file
+    (``benchmarks/style_quality.py``): one row per experiment (task and direction) with the
+    target test Dice (%, mean of the classes, then over seeds) of ``global``, of its ceiling (the
+    same segmenter on ideal translations) and of ``oracle``; ``global`` − ceiling paired by seed,
+    ``mean [low, high]`` (:func:`paired_difference`, Student-t over the seeds); and the judge
+    (``oracle``) on the source test volumes as they are, translated and ideally translated (the
+    source-side content check). Returns ``(rows, markdown)``; each row has ``experiment``,
+    ``global``, ``ceiling``, ``oracle``, ``difference`` ``(mean, low, high)`` (``None`` with one
+    seed), ``judge`` ``{"source", "translated", "ideal"}`` and ``n_seeds``.
+    """
+    def average(per_class: Mapping) -> float:
+        return float(np.mean(list(per_class.values())))
+
+    rows = []
+    for key, by_seed in report["experiments"].items():
+        seeds = list(by_seed.values())
+        per = {k: [average(r[f"dice_{k}"]) for r in seeds]
+               for k in ("global", "global_ideal", "oracle")}
+        rows.append({"experiment": key, "n_seeds": len(seeds),
+                     "global": float(np.mean(per["global"])),
+                     "ceiling": float(np.mean(per["global_ideal"])),
+                     "oracle": float(np.mean(per["oracle"])),
+                     "difference": (paired_difference(per["global"], per["global_ideal"],
+                                                      confidence) if len(seeds) > 1 else None),
+                     "judge": {k: float(np.mean([average(r[f"judge_{k}"]) for r in seeds]))
+                               for k in ("source", "translated", "ideal")}})
+    lines = ["| experiment | `global` | ceiling | `oracle` | `global` − ceiling | "
+             "judge: source → translated (ideal) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        d, j = r["difference"], r["judge"]
+        diff = "–" if d is None else _interval_cell(
+            {"mean": d[0], "low": d[1], "high": d[2], "finding": is_finding(d)})
+        lines.append(f"| {r['experiment']} | {r['global']:.1f} | {r['ceiling']:.1f} | "
+                     f"{r['oracle']:.1f} | {diff} | {j['source']:.1f} → {j['translated']:.1f} "
+                     f"({j['ideal']:.1f}) |")
+    seeds = sorted({r["n_seeds"] for r in rows})
+    note = (f"Target test Dice (%, mean of the classes), mean over {', '.join(map(str, seeds))} "
+            f"seeds; `global` − ceiling paired by seed, mean [{100 * confidence:.0f} % interval] "
+            "(**bold**: a finding); the judge (`oracle`) on the source test volumes as they are, "
+            "translated and ideally translated.")
+    return rows, note + "\n\n" + "\n".join(lines)
+
+
 def penalised_pairs(results: Mapping[str, Mapping], classes: Sequence[str]) -> dict[str, int]:
     """Per run (``results``: name → one :func:`glua_lib.pipeline.evaluate_run` result), how many
     (test volume, class) pairs of ``classes`` were scored with the empty-case penalty rather than

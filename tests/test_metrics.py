@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from glua_lib.metrics import MetricAccumulator, binary_metrics, penalty_mm, volume_metrics
-from glua_lib.results import (POOLED, ablation_summary, candidates_markdown, compare,
+from glua_lib.results import (POOLED, ablation_summary, candidates_markdown, ceiling_markdown,
+                              compare,
                               describe_difference, differences_markdown, gap_closed, is_finding,
                               load_report, make_table, make_tables, method_difference,
                               pooled_difference, report_tables, seed_differences,
@@ -308,6 +309,29 @@ def test_pooled_difference_takes_every_task_direction_and_seed_as_one_unit():
     assert "(4 units)" in md
     plain, md_plain = differences_markdown(report, [("glua", "global")])
     assert POOLED not in plain and POOLED not in md_plain
+
+
+def test_ceiling_markdown_pairs_global_with_its_ceiling_by_seed():
+    def seed(glob, ideal, oracle, judge):
+        return {"dice_global": {"A": glob[0], "B": glob[1]},
+                "dice_global_ideal": {"A": ideal, "B": ideal}, "dice_oracle": {"A": oracle,
+                                                                               "B": oracle},
+                **{f"judge_{k}": {"A": v, "B": v} for k, v in judge.items()}}
+    judge = {"source": 20.0, "translated": 50.0, "ideal": 90.0}
+    report = {"experiments": {
+        "t a→b": {"0": seed((60.0, 70.0), 90.0, 92.0, judge),  # 65: −25
+                  "1": seed((70.0, 70.0), 90.0, 94.0, judge)},  # 70: −20
+        "t b→a": {"0": seed((80.0, 80.0), 85.0, 90.0, judge)}}}  # one seed: no interval
+    rows, md = ceiling_markdown(report)
+    half = 12.706204736174707 * math.sqrt(12.5) / math.sqrt(2)  # t(0.975, 1 df) × sd / √2
+    assert rows[0]["global"] == pytest.approx(67.5) and rows[0]["ceiling"] == 90.0
+    assert rows[0]["oracle"] == pytest.approx(93.0) and rows[0]["n_seeds"] == 2
+    assert rows[0]["difference"] == pytest.approx((-22.5, -22.5 - half, -22.5 + half))
+    assert rows[0]["judge"] == judge and rows[1]["difference"] is None
+    assert -22.5 + half > 0  # two seeds: not a finding, so not bold
+    assert f"| t a→b | 67.5 | 90.0 | 93.0 | -22.5 [{-22.5 - half:+.1f}, {-22.5 + half:+.1f}] " \
+           "| 20.0 → 50.0 (90.0) |" in md
+    assert "| t b→a | 80.0 | 85.0 | 90.0 | – |" in md and "mean over 1, 2 seeds" in md
 
 
 def test_candidates_markdown_pairs_translators_by_task_direction_and_seed():

@@ -112,3 +112,5 @@ def test_style_quality_writes_per_seed_measures_and_counts_failures(script, tmp_
     assert runs["1"]["dice_global"] == pytest.approx({c: 40.0 for c in ("MYO", "LAC", "LVC", "AA")})
     assert runs["0"]["dice_global_ideal"]["AA"] == pytest.approx(80.0)
     assert "`oracle`, by seed: 60.0 / 80.0 / 90.0, 40.0 / 80.0 / 90.0" in printed
+    # and, last, chapter 2's table over tasks and directions: 50 against 80 over the two seeds
+    assert "| cardiac mr→ct | 50.0 | 80.0 | 90.0 | -30.0 [" in printed
