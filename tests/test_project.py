@@ -1,5 +1,6 @@
 """The project's own files agree with each other (pins, environment, toc, chapters, CI)."""
 import ast
+import json
 import re
 import tomllib
 
@@ -98,6 +99,16 @@ def test_every_figure_a_chapter_draws_is_displayed(path):
                   if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
                   and ast.unparse(node.value.func).startswith("plots.") and node is not last]
         assert not hidden, f"{path.name}, code cell {i}: {hidden} drawn but never displayed"
+
+
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_every_cell_has_an_id_of_its_own(path):
+    # nbformat 4.5 wants them (a cell added without one warns at every read, and "will become a
+    # hard error"); JSON edits that insert cells must give each its id
+    raw = json.loads(path.read_text())
+    ids = [c.get("id") for c in raw["cells"]]
+    assert None not in ids, f"{path.name}: cell {ids.index(None)} has no id"
+    assert len(set(ids)) == len(ids), f"{path.name}: two cells share an id"
 
 
 CODE_WIDTH = 100  # characters; the book's column holds about 107 at 1280 px (book/_static/glua.css)
