@@ -38,8 +38,8 @@ from script_common import add_run_arguments, start_report  # noqa: E402
 from glua_lib import pipeline  # noqa: E402
 from glua_lib.data import get_task, load_volumes  # noqa: E402
 from glua_lib.io import atomic_write_text  # noqa: E402
-from glua_lib.results import ceiling_markdown  # noqa: E402
 from glua_lib.phantoms import phantom_dir  # noqa: E402
+from glua_lib.results import ceiling_markdown  # noqa: E402
 from glua_lib.style.measure import translation_report  # noqa: E402
 
 DIRECTIONS = (("mr", "ct"), ("ct", "mr"))

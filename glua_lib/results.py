@@ -307,12 +307,19 @@ def pooled_difference(report: Mapping, method: str, other: str,
             "finding": is_finding((mean, low, high))}
 
 
-def _interval_cell(d: Mapping | None) -> str:
-    """``mean [low, high]`` of a difference, bold when it is a finding; ``–`` for none."""
-    if d is None:
+def _interval_text(difference: Sequence[float] | None) -> str:
+    """``mean [low, high]`` of a ``(mean, low, high)`` difference, bold when it is a finding
+    (:func:`is_finding`); ``–`` for none."""
+    if difference is None:
         return "–"
-    text = f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
-    return f"**{text}**" if d["finding"] else text
+    mean, low, high = difference
+    text = f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]"
+    return f"**{text}**" if is_finding(difference) else text
+
+
+def _interval_cell(d: Mapping | None) -> str:
+    """:func:`_interval_text` of a :func:`method_difference` result (``–`` for none)."""
+    return "–" if d is None else _interval_text((d["mean"], d["low"], d["high"]))
 
 
 def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
@@ -326,8 +333,9 @@ def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
     for key, exp in report["experiments"].items():
         found[key] = {f"{a} − {b}": method_difference(report, key, a, b, confidence)
                       for a, b in pairs if a in exp["per_volume"] and b in exp["per_volume"]}
-    pooled_row = {f"{a} − {b}": pooled_difference(report, a, b, confidence) for a, b in pairs}
-    pooled_row = {k: d for k, d in pooled_row.items() if d is not None} if pooled else {}
+    pooled_row = {f"{a} − {b}": pooled_difference(report, a, b, confidence)
+                  for a, b in pairs} if pooled else {}
+    pooled_row = {k: d for k, d in pooled_row.items() if d is not None}
     names = [f"{a} − {b}" for a, b in pairs]
     lines = ["| experiment | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for key, row in found.items():
@@ -391,11 +399,6 @@ def candidates_markdown(rows: Sequence[Mapping], reference: str,
     lines.append("| ceiling (ideal translations) | " + " | ".join(f"{v:.1f}" for v in ceiling)
                  + f" | {np.mean(ceiling):.1f} | | |")
     found: dict[str, dict] = {}
-
-    def interval(d):
-        text = f"{d[0]:+.1f} [{d[1]:+.1f}, {d[2]:+.1f}]"
-        return f"**{text}**" if is_finding(d) else text
-
     for name in names:
         cells = [f"{mean_of(name, c, 'global'):.1f} ({mean_of(name, c, 'source_side'):.1f})"
                  for c in columns]
@@ -407,8 +410,7 @@ def candidates_markdown(rows: Sequence[Mapping], reference: str,
                 found[name][what] = paired_difference(
                     [by[(name, *u)][what] for u in units],
                     [by[(reference, *u)][what] for u in units], confidence)
-        diffs = [interval(found[name][f]) if f in found[name] else "–"
-                 for f in ("global", "source_side")]
+        diffs = [_interval_text(found[name].get(f)) for f in ("global", "source_side")]
         lines.append(f"| {name} | " + " | ".join(cells)
                      + f" | {average[0]:.1f} ({average[1]:.1f}) | " + " | ".join(diffs) + " |")
     seeds = sorted({u[2] for u in units})
@@ -450,11 +452,10 @@ def ceiling_markdown(report: Mapping, confidence: float = 0.95) -> tuple[list[di
     lines = ["| experiment | `global` | ceiling | `oracle` | `global` − ceiling | "
              "judge: source → translated (ideal) |", "|---|---|---|---|---|---|"]
     for r in rows:
-        d, j = r["difference"], r["judge"]
-        diff = "–" if d is None else _interval_cell(
-            {"mean": d[0], "low": d[1], "high": d[2], "finding": is_finding(d)})
+        j = r["judge"]
         lines.append(f"| {r['experiment']} | {r['global']:.1f} | {r['ceiling']:.1f} | "
-                     f"{r['oracle']:.1f} | {diff} | {j['source']:.1f} → {j['translated']:.1f} "
+                     f"{r['oracle']:.1f} | {_interval_text(r['difference'])} | "
+                     f"{j['source']:.1f} → {j['translated']:.1f} "
                      f"({j['ideal']:.1f}) |")
     seeds = sorted({r["n_seeds"] for r in rows})
     note = (f"Target test Dice (%, mean of the classes), mean over {', '.join(map(str, seeds))} "
