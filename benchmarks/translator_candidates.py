@@ -10,7 +10,9 @@ with the source labels the translations carry).
         --out benchmarks/results/translator-candidates-dev7.json
 
 A candidate is a space-separated list of ``StyleConfig`` overrides (``""``: the profile's
-translator; the first candidate is the reference). Every run trains on phantoms of
+translator; the first candidate is the reference); an item ``seg.FIELD=VALUE`` changes the
+``global`` segmenter's ``SegConfig`` instead (``seg.aug_class_offset=0.1``), so candidates that
+share a translator share its style run. Every run trains on phantoms of
 ``--data-seed`` (not the book's 2026), so their target labels may choose a default; the book's
 own seed is reported only after the choice is frozen. Runs are 1-thread runs, ``--workers`` at a
 time, cached like the chapters' (folder names carry ``data<seed>`` and the overrides).
@@ -44,17 +46,37 @@ from glua_lib.runfolder import training_seconds  # noqa: E402
 from glua_lib.runtime import code_version, device_description  # noqa: E402
 
 
+SEG_PREFIX = "seg."
+
+
+def split_candidate(candidate: tuple) -> tuple[tuple, tuple]:
+    """``(("arch", "domain"), ("seg.aug_class_offset", 0.1))`` -> the ``StyleConfig`` overrides
+    ``(("arch", "domain"),)`` and the ``SegConfig`` ones ``(("aug_class_offset", 0.1),)``."""
+    style = tuple((k, v) for k, v in candidate if not k.startswith(SEG_PREFIX))
+    seg = tuple((k[len(SEG_PREFIX):], v) for k, v in candidate if k.startswith(SEG_PREFIX))
+    return style, seg
+
+
+def candidate_name(style: tuple, seg: tuple) -> str:
+    """A candidate's name in tables and rows: its style overrides, then its ``seg.`` ones."""
+    return " ".join([*(f"{k}={v}" for k, v in style),
+                     *(f"{SEG_PREFIX}{k}={v}" for k, v in seg)])
+
+
 def jobs_for(experiments, candidates, seeds, data_seed) -> list[Job]:
-    """Unit by unit (task, direction, seed): every candidate's style run (they take longest),
-    the ceiling, then each candidate's ``global`` segmenter; so units finish one after another."""
+    """Unit by unit (task, direction, seed): every translator's style run (they take longest;
+    one per distinct set of style overrides), the ceiling, then each candidate's ``global``
+    segmenter; so units finish one after another."""
+    split = [split_candidate(c) for c in candidates]
+    translators = list(dict.fromkeys(style for style, _ in split))
     jobs = []
     for task, src, tgt in experiments:
         for seed in seeds:
-            jobs += [Job("style", task, src, tgt, seed, data_seed=data_seed, style_overrides=c)
-                     for c in candidates]
+            jobs += [Job("style", task, src, tgt, seed, data_seed=data_seed, style_overrides=s)
+                     for s in translators]
             jobs.append(Job("ideal", task, src, tgt, seed, data_seed=data_seed))
-            jobs += [Job("seg", task, src, tgt, seed, "global", data_seed, style_overrides=c)
-                     for c in candidates]
+            jobs += [Job("seg", task, src, tgt, seed, "global", data_seed, overrides=seg,
+                         style_overrides=style) for style, seg in split]
     return jobs
 
 
@@ -90,14 +112,14 @@ def main(argv=None) -> int:
                                       device=device)
             style = run_of_style(done, job)
             rows.append({"task": job.task, "direction": key[1], "seed": job.seed,
-                         "candidate": " ".join(f"{k}={v}" for k, v in job.style_overrides),
+                         "candidate": candidate_name(job.style_overrides, job.overrides),
                          "global": average_dice(metrics), "source_side": average_dice(source_side),
                          "per_class": per_class(metrics),
                          "style_train_s": training_seconds(style), "run": run.name,
                          "style_run": style.name})
     for row in rows:
         row["ceiling"] = ceilings[(row["task"], row["direction"], row["seed"])]
-    names = [" ".join(f"{k}={v}" for k, v in c) for c in candidates]
+    names = [candidate_name(*split_candidate(c)) for c in candidates]
     _, table = candidates_markdown(rows, reference=names[0])
     print(f"data seed {args.data_seed}, seeds {args.seeds}\n\n{table}\n")
     for name in names:

@@ -177,6 +177,29 @@ def test_translator_candidates_prints_the_chapters_table_and_refuses_the_books_s
         module.main(["--data-seed", "2026", "--out", str(out)])
 
 
+def test_translator_candidates_seg_items_change_the_segmenter_and_share_the_style_run(
+        benchmark_script):
+    module = benchmark_script("translator_candidates")
+    from benchmarks.demo_candidates import parse_candidate
+
+    candidates = [parse_candidate(c) for c in
+                  ["arch=domain", "arch=domain seg.aug_class_offset=0.1",
+                   "w_sem=1.0 n_down=1 seg.aug_class_offset=0.1"]]
+    assert module.split_candidate(candidates[2]) == (
+        (("n_down", 1), ("w_sem", 1.0)), (("aug_class_offset", 0.1),))
+    jobs = module.jobs_for([("cardiac", "mr", "ct")], candidates, [0], 7)
+    style = [j.style_overrides for j in jobs if j.kind == "style"]
+    assert style == [(("arch", "domain"),), (("n_down", 1), ("w_sem", 1.0))]
+    seg = [(j.style_overrides, j.overrides) for j in jobs if j.kind == "seg"]
+    assert seg == [((("arch", "domain"),), ()),
+                   ((("arch", "domain"),), (("aug_class_offset", 0.1),)),
+                   ((("n_down", 1), ("w_sem", 1.0)), (("aug_class_offset", 0.1),))]
+    assert [module.candidate_name(*module.split_candidate(c)) for c in candidates] == [
+        "arch=domain", "arch=domain seg.aug_class_offset=0.1",
+        "n_down=1 w_sem=1.0 seg.aug_class_offset=0.1"]
+    assert [j.kind for j in jobs] == ["style", "style", "ideal", "seg", "seg", "seg"]
+
+
 def test_times_table_gives_the_measured_and_the_scaled_durations():
     from glua_lib.costs import times_table
 
