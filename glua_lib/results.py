@@ -357,6 +357,9 @@ def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
     return found, note + "\n\n" + "\n".join(lines)
 
 
+PROFILE_TRANSLATOR = "(the profile's translator)"  # candidate "": no StyleConfig change
+
+
 def candidates_markdown(rows: Sequence[Mapping], reference: str,
                         confidence: float = 0.95) -> tuple[dict, str]:
     """Translators compared by what the segmenter gets from them
@@ -366,7 +369,8 @@ def candidates_markdown(rows: Sequence[Mapping], reference: str,
     Then each candidate's paired difference to ``reference`` over all (task, direction, seed)
     units, for ``global`` and for the source side, ``mean [low, high]`` (:func:`paired_difference`;
     bold: a finding). ``rows``: dicts with ``task``, ``direction``, ``seed``, ``candidate``,
-    ``global``, ``source_side``, ``ceiling``. Returns ``({candidate: {"global": (mean, low,
+    ``global``, ``source_side``, ``ceiling``; the candidate ``""`` (no change) is shown as
+    :data:`PROFILE_TRANSLATOR`. Returns ``({candidate: {"global": (mean, low,
     high), "source_side": ...}}, markdown)`` (the reference's entry is empty).
 
     Raises:
@@ -411,12 +415,13 @@ def candidates_markdown(rows: Sequence[Mapping], reference: str,
                     [by[(name, *u)][what] for u in units],
                     [by[(reference, *u)][what] for u in units], confidence)
         diffs = [_interval_text(found[name].get(f)) for f in ("global", "source_side")]
-        lines.append(f"| {name} | " + " | ".join(cells)
+        lines.append(f"| {name or PROFILE_TRANSLATOR} | " + " | ".join(cells)
                      + f" | {average[0]:.1f} ({average[1]:.1f}) | " + " | ".join(diffs) + " |")
     seeds = sorted({u[2] for u in units})
     note = (f"`global`'s average Dice (%) on the real target test volumes, and in brackets on the "
             f"translated source test volumes (the source-side check), mean over seed(s) "
-            f"{', '.join(map(str, seeds))}; differences to {reference} paired over the "
+            f"{', '.join(map(str, seeds))}; differences to {reference or PROFILE_TRANSLATOR} "
+            "paired over the "
             f"{len(units)} (task, direction, seed) units, mean [{100 * confidence:.0f} % "
             "interval]; **bold**: the interval excludes zero, a finding.")
     return found, note + "\n\n" + "\n".join(lines)

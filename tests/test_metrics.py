@@ -359,6 +359,10 @@ def test_candidates_markdown_pairs_translators_by_task_direction_and_seed():
     assert lines[6] == ("| B | 63.0 (86.0) | 72.0 (88.0) | 67.5 (87.0) | +2.0 [-0.5, +4.5] "
                         "| **+6.7 [+2.9, +10.5]** |")  # only the source side is a finding
     assert "3 (task, direction, seed) units" in lines[0]
+    unnamed = [{**r, "candidate": "" if r["candidate"] == "A" else r["candidate"]} for r in rows]
+    _, md = candidates_markdown(unnamed, reference="")  # "": the profile's translator
+    assert "differences to (the profile's translator) paired" in md.splitlines()[0]
+    assert md.splitlines()[5].startswith("| (the profile's translator) | 61.0 (80.0) |")
     with pytest.raises(ValueError, match="reference 'C' is not among"):
         candidates_markdown(rows, reference="C")
     with pytest.raises(ValueError, match="candidate 'B' lacks the unit"):
