@@ -54,7 +54,16 @@ class Groups:
         self.root.mkdir(exist_ok=True)
         if self.v2:
             (self.root / "cgroup.subtree_control").write_text("+cpu")
-        self._cap(self.root, cores * fraction)
+        for group in self.root.glob("p[0-9]*"):  # an earlier trial's: cgroup v1 refuses a
+            group.rmdir()  # parent's quota below a child's (EINVAL), for a moment after rmdir too
+        for attempt in range(50):
+            try:
+                self._cap(self.root, cores * fraction)
+                break
+            except OSError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
 
     def _cap(self, group: Path, cpus: float) -> None:
         quota = max(1000, int(cpus * PERIOD_US))
