@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -209,6 +210,21 @@ def paired_difference(a: Sequence[float], b: Sequence[float],
     mean, sem = float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size))
     half = float(stats.t.ppf(0.5 + confidence / 2, d.size - 1)) * sem
     return mean, mean - half, mean + half
+
+
+def command_lines(command: str, width: int = 80) -> str:
+    """A results file's ``command`` as a shell would take it, continued over lines (a backslash
+    ends each but the last; the next is indented by four spaces) of at most ``width``
+    characters before the backslash where it can (a longer word stands alone). Words are split
+    as the shell splits them, so a quoted argument with spaces (``'n_down=1 w_sem=1.0'``)
+    stays whole on one line."""
+    lines: list[str] = []
+    for word in (shlex.quote(w) for w in shlex.split(command)):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(("    " if lines else "") + word)
+    return " \\\n".join(lines)
 
 
 def is_finding(difference: Sequence[float]) -> bool:

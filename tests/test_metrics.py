@@ -371,6 +371,23 @@ def test_candidates_markdown_pairs_translators_by_task_direction_and_seed():
         candidates_markdown(rows + rows[:1], reference="A")
 
 
+def test_command_lines_keeps_quoted_arguments_whole_and_round_trips_through_the_shell():
+    import shlex
+
+    from glua_lib.results import command_lines
+
+    command = ("python b.py --seeds 0 --candidates '' seg.x=0.1 "
+               "'n_down=1 w_sem=1.0 seg.x=0.1' --out r.json")
+    text = command_lines(command, width=40)
+    assert text.splitlines() == ["python b.py --seeds 0 --candidates '' \\",
+                                 "    seg.x=0.1 \\",
+                                 "    'n_down=1 w_sem=1.0 seg.x=0.1' --out \\",
+                                 "    r.json"]
+    assert shlex.split(text.replace("\\\n", "")) == shlex.split(command)
+    assert command_lines("python a-very-long-word-here", width=5) == (
+        "python \\\n    a-very-long-word-here")
+
+
 def test_a_difference_is_a_finding_only_when_its_interval_excludes_zero():
     assert is_finding((2.0, 0.5, 3.5)) and is_finding((-2.0, -3.5, -0.5))
     assert not is_finding((1.0, -0.5, 2.5)) and not is_finding((0.5, 0.0, 1.0))  # 0 is held
