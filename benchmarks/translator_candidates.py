@@ -12,7 +12,8 @@ with the source labels the translations carry).
 A candidate is a space-separated list of ``StyleConfig`` overrides (``""``: the profile's
 translator; the first candidate is the reference); an item ``seg.FIELD=VALUE`` changes the
 ``global`` segmenter's ``SegConfig`` instead (``seg.aug_class_offset=0.1``), so candidates that
-share a translator share its style run. Every run trains on phantoms of
+share a translator share its style run (the ceiling stays the profile's segmenter, without
+``seg.`` changes). Every run trains on phantoms of
 ``--data-seed`` (not the book's 2026), so their target labels may choose a default; the book's
 own seed is reported only after the choice is frozen. Runs are 1-thread runs, ``--workers`` at a
 time, cached like the chapters' (folder names carry ``data<seed>`` and the overrides).
