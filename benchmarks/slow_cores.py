@@ -11,6 +11,9 @@ command runs in a group capped at ``cores × fraction`` of a CPU, and a watcher 
 of it, as soon as it appears, into a group of its own capped at ``fraction`` of a CPU. So each
 process (one torch thread each, as ``make`` runs them) computes at most ``fraction`` as fast as
 here, like a process on one slower core, and all of them together at most ``cores`` such cores.
+Each group's CPU weight follows its process's ``nice`` value (the kernel's own weights), so a
+``nice``'d process yields to the others as it would on a real machine (``make test`` runs its
+side tests ``nice -n 10``); without that, separate groups would all weigh the same.
 
 ``--speed S`` chooses the fraction: it measures ``seg_cost.py --profile demo`` (one thread) in a
 capped group at a trial fraction and scales the fraction by ``S`` over the measured speed, twice
@@ -37,6 +40,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PERIOD_US = 20_000  # CFS period of the quotas: short, so a capped process runs in small slices
+# CFS weight of each nice value -20 … 19 (sched_prio_to_weight, kernel/sched/core.c): nice 0 is
+# 1024; a group's cpu.shares (v1) is such a weight
+NICE_WEIGHTS = (88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
+                9548, 7620, 6100, 4904, 3906, 3121, 2501, 1991, 1586, 1277,
+                1024, 820, 655, 526, 423, 335, 272, 215, 172, 137,
+                110, 87, 70, 56, 45, 36, 29, 23, 18, 15)
+
+
+def nice_of(pid: int, proc: Path = Path("/proc")) -> int | None:
+    """The nice value of ``pid`` (field 19 of ``/proc/<pid>/stat``), or None if it ended."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[16])  # fields from the 3rd on, after the name
 
 
 class Groups:
@@ -49,6 +67,7 @@ class Groups:
         self.v2 = not (v1 / "cpu.cfs_quota_us").exists()
         self.root = (base if self.v2 else v1) / name
         self.fraction, self.cores = fraction, cores
+        self.nice: dict[str, int] = {}  # the nice value each group's weight was set for
         if self.v2:
             (self.root.parent / "cgroup.subtree_control").write_text("+cpu")
         self.root.mkdir(exist_ok=True)
@@ -72,6 +91,20 @@ class Groups:
         else:
             (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
             (group / "cpu.cfs_quota_us").write_text(str(quota))
+
+    def weigh(self, group: Path, nice: int) -> None:
+        """Give ``group`` the CPU weight of a process at ``nice`` (``nice`` sets it again when a
+        process changes its niceness, as ``nice -n 10 cmd`` does after it started)."""
+        if self.nice.get(group.name) == nice:
+            return
+        try:
+            if self.v2:
+                (group / "cpu.weight.nice").write_text(str(nice))
+            else:
+                (group / "cpu.shares").write_text(str(NICE_WEIGHTS[min(max(nice, -20), 19) + 20]))
+        except OSError:  # the group went away
+            return
+        self.nice[group.name] = nice
 
     @staticmethod
     def procs(group: Path) -> list[int]:
@@ -102,9 +135,14 @@ class Groups:
                 for pid in pids:
                     if f"p{pid}" != group.name:  # a child: inherited its parent's group
                         self.enter(pid)
+                    else:
+                        nice = nice_of(pid)
+                        if nice is not None:
+                            self.weigh(group, nice)
                 if not pids and sweep % 100 == 0:
                     try:
                         group.rmdir()
+                        self.nice.pop(group.name, None)
                     except OSError:
                         pass
             sweep += 1

@@ -184,8 +184,11 @@ def test_widgets_render_in_headless_chromium(server, tmp_path):
 PAGES = ("intro", "01_data", "02_global_alignment", "03_local_masks", "04_segmentation")
 
 
+@functools.lru_cache(maxsize=None)
 def _measure(base: str, page: str) -> dict:
-    """What the harness measured on ``book/<page>.html`` at ``READER_WIDTH`` pixels."""
+    """What the harness measured on ``book/<page>.html`` at ``READER_WIDTH`` pixels: one
+    Chromium run per page, shared by the checks below (the built book does not change while
+    they run; a Chromium run costs 2 s on a fast machine, 10 on the slow class)."""
     import html
     import json
 

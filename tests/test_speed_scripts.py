@@ -4,6 +4,7 @@ is the script's output, not a test's)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -230,3 +231,18 @@ def test_slow_cores_caps_the_tree_and_each_process(benchmark_script, tmp_path):
     assert (groups.root / "p12345" / "cgroup.procs").read_text() == "12345"
     with pytest.raises(SystemExit):
         module.main(["--speed", "2", "--fraction", "0.3", "--", "true"])  # one or the other
+    # a group weighs what its process's nice value weighs to the kernel: 1024 at 0, 110 at 10
+    groups.weigh(groups.root / "p12345", 10)
+    assert (groups.root / "p12345" / "cpu.shares").read_text() == "110"
+    groups.weigh(groups.root / "p12345", 0)
+    assert (groups.root / "p12345" / "cpu.shares").read_text() == "1024"
+
+
+def test_slow_cores_reads_a_process_nice_value(benchmark_script, tmp_path):
+    module = benchmark_script("slow_cores")
+    (tmp_path / "42").mkdir()  # /proc/42/stat of a process named "a) b", nice 10
+    (tmp_path / "42" / "stat").write_text("42 (a) b) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 "
+                                          "30 10 1 0 100 0 0\n")
+    assert module.nice_of(42, proc=tmp_path) == 10
+    assert module.nice_of(43, proc=tmp_path) is None  # ended
+    assert module.nice_of(os.getpid()) == os.nice(0)  # this process, from the real /proc
