@@ -157,8 +157,10 @@ class Groups:
         def inside() -> None:  # in the child, before exec: join the capped tree
             (self.root / "cgroup.procs").write_text(str(os.getpid()))
 
+        env = {**os.environ, "GLUA_EMULATED": f"{self.cores} cores at {self.fraction:.3f} of a "
+               "CPU each (benchmarks/slow_cores.py)"}  # machine_speed.py names the machine so
         try:
-            return subprocess.call(command, preexec_fn=inside)
+            return subprocess.call(command, preexec_fn=inside, env=env)
         finally:
             stop.set()
             watcher.join()

@@ -15,7 +15,12 @@ one CPU thread (``benchmarks/seg_cost.py --profile demo --steps 30 --device cpu`
 file (``benchmarks/results/book-times-demo.json``, written by ``benchmarks/book_times.py`` after a
 ``make test``) holds the durations measured on one machine and that machine's speed; the book's
 time is almost all training, which scales with the speed, so :func:`expected` scales them to
-another. Used by ``benchmarks/machine_speed.py`` and by the introduction's table.
+another. Not all of it: pytest's start, the browser and the HTML build take about as long on a
+slow machine as on a fast one, so scaling a fast machine's figures overstates a slow one's. Given
+a second measurement at a lower speed (``benchmarks/results/book-times-demo-slow.json``, made on a
+slow machine or an emulated one, ``benchmarks/slow_cores.py``), :func:`expected` fits each
+duration as ``t = a + b / speed`` through both: ``a`` the part that does not scale. Used by
+``benchmarks/machine_speed.py`` and by the introduction's table.
 """
 from __future__ import annotations
 
@@ -40,15 +45,37 @@ N_CLASSES = 5  # background + 4 structures (heart) or organs (abdomen): both tas
 SPEED_CLASSES = {"slow class (AVX2, 2.24 steps/s)": 2.24, "fast class (10.8 steps/s)": 10.8}
 
 
-def expected(reference: Mapping, speed: float) -> dict[str, float]:
-    """Every duration of ``reference`` (seconds, measured at ``reference['steps_per_s']``)
-    scaled to a machine of ``speed`` steps/s: ``{"make test": s, "make book": s, chapter: s}``."""
-    scale = float(reference["steps_per_s"]) / speed
-    out = {name: float(reference[key]) * scale
+def _durations(reference: Mapping) -> dict[str, float]:
+    """The durations of a reference file by name: ``{"make test": s, …, chapter: s}``."""
+    out = {name: float(reference[key])
            for name, key in (("make test", "make_test_s"), ("make book", "make_book_s"),
                              ("its runs and chapters", "execute_book_s"))
            if reference.get(key) is not None}
-    out.update({name: float(s) * scale for name, s in reference.get("chapters", {}).items()})
+    out.update({name: float(s) for name, s in reference.get("chapters", {}).items()})
+    return out
+
+
+def expected(reference: Mapping, speed: float, slow: Mapping | None = None) -> dict[str, float]:
+    """Every duration of ``reference`` (seconds, measured at ``reference['steps_per_s']``) as
+    it should be on a machine of ``speed`` steps/s: ``{"make test": s, "make book": s,
+    chapter: s}``.
+
+    Alone, ``reference`` is scaled by the ratio of the speeds. With ``slow``, a measurement of
+    the same durations at a lower speed, each duration is ``a + b / speed`` through the two
+    measurements; where ``slow`` lacks it, or the fit finds no part that stays fixed (``a < 0``:
+    noise), ``reference`` is scaled alone."""
+    s_ref = float(reference["steps_per_s"])
+    out = {name: t * s_ref / speed for name, t in _durations(reference).items()}
+    if slow is not None and float(slow["steps_per_s"]) < s_ref:
+        s_slow = float(slow["steps_per_s"])
+        for name, t_slow in _durations(slow).items():
+            if name not in out:
+                continue
+            t_ref = out[name] * speed / s_ref
+            b = (t_slow - t_ref) / (1 / s_slow - 1 / s_ref)
+            a = t_ref - b / s_ref
+            if a >= 0 and b > 0:
+                out[name] = a + b / speed
     return out
 
 
@@ -59,12 +86,14 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def times_table(reference: Mapping, speeds: Mapping[str, float] = SPEED_CLASSES) -> str:
+def times_table(reference: Mapping, speeds: Mapping[str, float] = SPEED_CLASSES,
+                slow: Mapping | None = None) -> str:
     """A Markdown table: each chapter's execution in the book build and ``make test`` as
-    measured in ``reference``, and scaled to each of ``speeds`` (estimates, so labelled)."""
+    measured in ``reference``, and as :func:`expected` makes them (with ``slow`` if given) at
+    each of ``speeds`` (estimates, so labelled)."""
     here = f"measured ({reference['cpu']}, {reference['steps_per_s']:.2f} steps/s)"
     head = ["", here, *(f"estimated, {name}" for name in speeds)]
-    scaled = {name: expected(reference, s) for name, s in speeds.items()}
+    scaled = {name: expected(reference, s, slow) for name, s in speeds.items()}
     rows = [*(f"chapter {c.split('_', 1)[0].lstrip('0')} in the book build"
               for c in reference.get("chapters", {})), "make test"]
     keys = [*reference.get("chapters", {}), "make test"]

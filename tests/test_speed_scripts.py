@@ -39,7 +39,8 @@ def test_machine_speed_prints_the_speed_and_the_estimate(benchmark_script, tmp_p
     ref.write_text(json.dumps({"steps_per_s": 10.0, "make_test_s": 600, "make_book_s": 480,
                                "chapters": {"01_data": 3.0, "02_global_alignment": 30.0},
                                "cpu": "Some CPU, AVX-512", "code_version": "0123456789abcdef"}))
-    assert module.main(["--reference", str(ref), "--save", str(tmp_path / "s" / "speed.json")]) == 0
+    assert module.main(["--reference", str(ref), "--slow-reference", str(tmp_path / "none.json"),
+                        "--save", str(tmp_path / "s" / "speed.json")]) == 0
     out = capsys.readouterr().out
     assert "machine speed: 2.50 demo steps/s" in out
     assert "make test ≈ 40 min, make book ≈ 32 min; then each chapter 12 s to 2 min" in out
@@ -47,6 +48,35 @@ def test_machine_speed_prints_the_speed_and_the_estimate(benchmark_script, tmp_p
     assert json.loads((tmp_path / "s" / "speed.json").read_text())["steps_per_s"] == 2.5
     assert module.main(["--reference", str(tmp_path / "none.json")]) == 0
     assert "no reference durations" in capsys.readouterr().out
+    # with a second reference at a low speed: make test is 80 s + (5200 s·steps/s) / speed
+    slow = tmp_path / "slow.json"
+    slow.write_text(json.dumps({"steps_per_s": 2.0, "make_test_s": 2680, "cpu": "Slow CPU",
+                                "code_version": "fedcba9876543210"}))
+    monkeypatch.setenv("GLUA_EMULATED", "2 cores at 0.200 of a CPU each")
+    assert module.main(["--reference", str(ref), "--slow-reference", str(slow),
+                        "--save", str(tmp_path / "s" / "speed.json")]) == 0
+    out = capsys.readouterr().out
+    assert "make test ≈ 36 min, make book ≈ 32 min" in out  # 80 + 2080 s; make book scaled
+    assert "at 10.00 steps/s on Some CPU" in out and "at 2.00 steps/s on Slow CPU" in out
+    assert json.loads((tmp_path / "s" / "speed.json").read_text())["cpu"].endswith(
+        "emulating 2 cores at 0.200 of a CPU each")
+
+
+def test_two_measurements_give_a_fixed_part_and_a_part_that_scales(benchmark_script):
+    module = benchmark_script("machine_speed")
+    ref = {"steps_per_s": 10.0, "make_test_s": 100.0, "make_book_s": 50.0,
+           "chapters": {"01_data": 10.0}}
+    slow = {"steps_per_s": 2.0, "make_test_s": 420.0, "chapters": {"01_data": 50.0}}
+    # make test: b = (420 - 100) / (1/2 - 1/10) = 800, a = 100 - 800/10 = 20
+    assert module.expected(ref, 4.0, slow)["make test"] == pytest.approx(20 + 800 / 4)
+    assert module.expected(ref, 2.0, slow)["make test"] == pytest.approx(420.0)
+    assert module.expected(ref, 10.0, slow)["make test"] == pytest.approx(100.0)
+    assert module.expected(ref, 4.0, slow)["01_data"] == pytest.approx(25.0)  # all of it scales
+    assert module.expected(ref, 4.0, slow)["make book"] == pytest.approx(125.0)  # only in ref
+    # a slow figure that scales more than in proportion fits a < 0: the ratio alone, then
+    assert module.expected(ref, 4.0, {**slow, "make_test_s": 600.0})["make test"] == \
+        pytest.approx(250.0)
+    assert module.expected(ref, 4.0, {**slow, "steps_per_s": 20.0}) == module.expected(ref, 4.0)
 
 
 def test_book_log_gives_chapters_cached_runs_and_the_book(benchmark_script):

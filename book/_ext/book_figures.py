@@ -1,7 +1,7 @@
 """A Sphinx extension of this book: the introduction's figures, computed from the results files.
 
 On ``config-inited`` it reads what ``make test`` measured (``benchmarks/results/
-book-times-demo.json``) and what ``make ablation`` found (``benchmarks/results/ablation-demo.json``)
+book-times-demo.json``, and ``book-times-demo-slow.json`` at a low speed when it is there) and what ``make ablation`` found (``benchmarks/results/ablation-demo.json``)
 and what ``benchmarks/flops.py`` counted (``benchmarks/results/flops.json``), and gives the
 introduction three MyST substitutions: ``chapter_times`` (:func:`glua_lib.costs.times_table`),
 ``profile_costs`` (:func:`glua_lib.costs.profiles_table`) and ``ablation_preview``
@@ -21,9 +21,12 @@ def _figures(app, config) -> None:
 
     results = Path(app.srcdir) / "benchmarks" / "results"
     subs = dict(config.myst_substitutions or {})
-    times = results / "book-times-demo.json"
-    subs["chapter_times"] = (times_table(json.loads(times.read_text())) if times.is_file() else
-                             f"(no {times.name}: `make test` writes it to `_build/book-times.json`)")
+    times, slow = results / "book-times-demo.json", results / "book-times-demo-slow.json"
+    subs["chapter_times"] = (
+        times_table(json.loads(times.read_text()),
+                    slow=json.loads(slow.read_text()) if slow.is_file() else None)
+        if times.is_file() else
+        f"(no {times.name}: `make test` writes it to `_build/book-times.json`)")
     flops = results / "flops.json"
     subs["profile_costs"] = (profiles_table(json.loads(flops.read_text())) if flops.is_file() else
                              f"(no {flops.name}: `python benchmarks/flops.py --json "
