@@ -11,9 +11,13 @@ command runs in a group capped at ``cores × fraction`` of a CPU, and a watcher 
 of it, as soon as it appears, into a group of its own capped at ``fraction`` of a CPU. So each
 process (one torch thread each, as ``make`` runs them) computes at most ``fraction`` as fast as
 here, like a process on one slower core, and all of them together at most ``cores`` such cores.
-Each group's CPU weight follows its process's ``nice`` value (the kernel's own weights), so a
-``nice``'d process yields to the others as it would on a real machine (``make test`` runs its
-side tests ``nice -n 10``); without that, separate groups would all weigh the same.
+Each group's CPU weight follows its process's ``nice`` value (the kernel's own weights), so that
+processes competing for the tree's quota share it as their nice values say (``make test`` runs
+its side tests ``nice -n 10``); without that, separate groups would all weigh the same. This is
+only part of what a real machine does: a process held at its own cap leaves the rest of the
+tree's quota to the others, ``nice``'d or not, so ``make test``'s side tests still take more from
+the book build here than they would on two real cores of that speed (benchmarks/RESULTS.md, "On
+an emulated slow machine, nice-weighted").
 
 ``--speed S`` chooses the fraction: it measures ``seg_cost.py --profile demo`` (one thread) in a
 capped group at a trial fraction and scales the fraction by ``S`` over the measured speed, twice
