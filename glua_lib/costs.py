@@ -62,8 +62,9 @@ def expected(reference: Mapping, speed: float, slow: Mapping | None = None) -> d
 
     Alone, ``reference`` is scaled by the ratio of the speeds. With ``slow``, a measurement of
     the same durations at a lower speed, each duration is ``a + b / speed`` through the two
-    measurements; where ``slow`` lacks it, or the fit finds no part that stays fixed (``a < 0``:
-    noise), ``reference`` is scaled alone."""
+    measurements; where the fit finds no part that stays fixed (``a < 0``: the duration grew
+    faster than the speed fell, as work that competes for the cores does), the nearer of the two
+    (in ``1 / speed``) is scaled by the ratio; where ``slow`` lacks a duration, ``reference``."""
     s_ref = float(reference["steps_per_s"])
     out = {name: t * s_ref / speed for name, t in _durations(reference).items()}
     if slow is not None and float(slow["steps_per_s"]) < s_ref:
@@ -76,6 +77,8 @@ def expected(reference: Mapping, speed: float, slow: Mapping | None = None) -> d
             a = t_ref - b / s_ref
             if a >= 0 and b > 0:
                 out[name] = a + b / speed
+            elif abs(1 / speed - 1 / s_slow) < abs(1 / speed - 1 / s_ref):
+                out[name] = t_slow * s_slow / speed
     return out
 
 

@@ -73,9 +73,12 @@ def test_two_measurements_give_a_fixed_part_and_a_part_that_scales(benchmark_scr
     assert module.expected(ref, 10.0, slow)["make test"] == pytest.approx(100.0)
     assert module.expected(ref, 4.0, slow)["01_data"] == pytest.approx(25.0)  # all of it scales
     assert module.expected(ref, 4.0, slow)["make book"] == pytest.approx(125.0)  # only in ref
-    # a slow figure that scales more than in proportion fits a < 0: the ratio alone, then
+    # a slow figure that grew more than in proportion fits a < 0: the nearer measurement
+    # (in 1/speed) scaled by the ratio, then
     assert module.expected(ref, 4.0, {**slow, "make_test_s": 600.0})["make test"] == \
-        pytest.approx(250.0)
+        pytest.approx(100.0 * 10 / 4)
+    assert module.expected(ref, 3.0, {**slow, "make_test_s": 600.0})["make test"] == \
+        pytest.approx(600.0 * 2 / 3)
     assert module.expected(ref, 4.0, {**slow, "steps_per_s": 20.0}) == module.expected(ref, 4.0)
 
 
