@@ -97,8 +97,9 @@ class Groups:
             (group / "cpu.cfs_quota_us").write_text(str(quota))
 
     def weigh(self, group: Path, nice: int) -> None:
-        """Give ``group`` the CPU weight of a process at ``nice`` (``nice`` sets it again when a
-        process changes its niceness, as ``nice -n 10 cmd`` does after it started)."""
+        """Give ``group`` the CPU weight of a process at ``nice``. The watcher calls it on every
+        sweep, so a process that changes its niceness after it started (``nice -n 10 cmd``
+        does, before its exec) gets the new weight."""
         if self.nice.get(group.name) == nice:
             return
         try:

@@ -7,10 +7,11 @@ that a reader can open it first: it installs the segmenters committed with the b
 `make test` has already filled (the book build trains the runs they teach at the profile's
 budget); without such a cache (``$GLUA_CACHE`` unset) they start from nothing and train those
 runs on a smoke budget (``budget`` parameter, ``SMOKE_BUDGET`` of the profile's steps, as MONAI's
-tutorials run with ``max_epochs=1`` in CI): that proves the chapter runs, not its figures. On that cache the book build and nbval
-(``--nbval-lax book``) already execute chapters 2 and 3 whole, so here they run only as far as
-their configuration cell (``OPENING``): enough to see the injected parameters reach the kernel,
-without a third execution of the same chapter.
+tutorials run with ``max_epochs=1`` in CI): that proves the chapter runs, not its figures.
+On the book's cache the book build and nbval (``--nbval-lax book``) have already executed
+chapters 2 and 3 whole, so here they run only as far as their configuration cell (``OPENING``):
+enough to see the injected parameters reach the kernel, without a third execution of the same
+chapter.
 """
 import importlib.util
 import os
