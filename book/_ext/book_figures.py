@@ -1,8 +1,9 @@
 """A Sphinx extension of this book: the introduction's figures, computed from the results files.
 
 On ``config-inited`` it reads what ``make test`` measured (``benchmarks/results/
-book-times-demo.json``, and ``book-times-demo-slow.json`` at a low speed when it is there) and what ``make ablation`` found (``benchmarks/results/ablation-demo.json``)
-and what ``benchmarks/flops.py`` counted (``benchmarks/results/flops.json``), and gives the
+book-times-demo.json``, and ``book-times-demo-slow.json`` at a low speed when it is there), what
+``make ablation`` found (``benchmarks/results/ablation-demo.json``) and what
+``benchmarks/flops.py`` counted (``benchmarks/results/flops.json``), and gives the
 introduction three MyST substitutions: ``chapter_times`` (:func:`glua_lib.costs.times_table`),
 ``profile_costs`` (:func:`glua_lib.costs.profiles_table`) and ``ablation_preview``
 (:func:`glua_lib.results.ablation_summary`). So the introduction's numbers are those files',
