@@ -373,6 +373,41 @@ def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
     return found, note + "\n\n" + "\n".join(lines)
 
 
+def reports_difference(after: Mapping, before: Mapping, methods: Sequence[str] | None = None,
+                       confidence: float = 0.95) -> tuple[dict, str]:
+    """Each method's average Dice in one results file minus the same method's in another
+    (``after`` − ``before``, e.g. the ablation after a default changed against the one before),
+    in every experiment both files have, paired by seed and test volume as
+    :func:`method_difference` pairs two methods of one file; the last row pools every task,
+    direction and seed (:func:`pooled_difference`). ``methods``: default, every method both files
+    have in their first shared experiment. The two files must have scored the same seeds on the
+    same test volumes. Returns :func:`differences_markdown`'s ``(found, markdown)``, the columns
+    named by method.
+
+    Raises:
+        ValueError: no experiment in both files.
+    """
+    shared = [k for k in after["experiments"] if k in before["experiments"]]
+    if not shared:
+        raise ValueError(f"no experiment in both files: {sorted(after['experiments'])} and "
+                         f"{sorted(before['experiments'])}")
+    first = (after["experiments"][shared[0]]["per_volume"],
+             before["experiments"][shared[0]]["per_volume"])
+    methods = list(methods) if methods else [m for m in first[0] if m in first[1]]
+    merged = {"experiments": {key: {"per_volume": {
+        **{m: after["experiments"][key]["per_volume"][m] for m in methods
+           if m in after["experiments"][key]["per_volume"]},
+        **{f"{m} before": before["experiments"][key]["per_volume"][m] for m in methods
+           if m in before["experiments"][key]["per_volume"]}}} for key in shared}}
+    found, text = differences_markdown(merged, [(m, f"{m} before") for m in methods],
+                                       confidence, pooled=True)
+    found = {key: {name.split(" − ")[0]: d for name, d in row.items()}
+             for key, row in found.items()}
+    for m in methods:
+        text = text.replace(f"| {m} − {m} before |", f"| {m} |")
+    return found, text
+
+
 PROFILE_TRANSLATOR = "(the profile's translator)"  # candidate "": no StyleConfig change
 
 

@@ -99,3 +99,20 @@ def test_experiments_pick_exactly_those_in_the_book_order(ablation, tmp_path):
         [("cardiac", "mr"), ("cardiac", "ct"), ("abdominal", "mr")]
     assert list(load_report(out)["experiments"]) == ["cardiac mr→ct", "cardiac ct→mr",
                                                      "abdominal mr→ct"]
+
+
+def test_two_ablations_compared_method_by_method(ablation, tmp_path, monkeypatch, capsys,
+                                                 benchmark_script):
+    module, _ = ablation
+    argv = ["--profile", "demo", "--tasks", "cardiac", "--seeds", "0", "1", "--out"]
+    assert module.main(argv + [str(tmp_path / "before.json")]) == 0
+    monkeypatch.setitem(DICE, "global", DICE["global"] - 0.05)  # a default that cost 5 points
+    assert module.main(argv + [str(tmp_path / "after.json")]) == 0
+    capsys.readouterr()
+    compare = benchmark_script("compare_ablations")
+    assert compare.main([str(tmp_path / "after.json"), str(tmp_path / "before.json"),
+                         "--methods", "none", "global"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| experiment | none | global |" in lines
+    # every seed of both directions 5 points down: the same on each, an interval of width 0
+    assert lines[-1] == "| all, pooled | +0.0 [+0.0, +0.0] | **-5.0 [-5.0, -5.0]** |"

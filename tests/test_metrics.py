@@ -12,7 +12,8 @@ from glua_lib.results import (POOLED, ablation_summary, candidates_markdown, cei
                               compare,
                               describe_difference, differences_markdown, gap_closed, is_finding,
                               load_report, make_table, make_tables, method_difference,
-                              pooled_difference, report_tables, seed_differences,
+                              pooled_difference, report_tables, reports_difference,
+                              seed_differences,
                               tables_markdown, volume_averages)
 
 CLASSES = ("background", "A", "B")
@@ -309,6 +310,29 @@ def test_pooled_difference_takes_every_task_direction_and_seed_as_one_unit():
     assert "(4 units)" in md
     plain, md_plain = differences_markdown(report, [("glua", "global")])
     assert POOLED not in plain and POOLED not in md_plain
+
+
+def test_two_results_files_are_compared_method_by_method_seed_by_seed():
+    fifty = [_run([0.5], [0.5]) for _ in range(2)]  # 50 on the one volume
+    up = {10: _run([0.6], [0.6]), 8: _run([0.58], [0.58]), 12: _run([0.62], [0.62]),
+          6: _run([0.56], [0.56])}
+    before = {"seeds": [0, 1], "experiments": {
+        "t a→b": {"per_volume": {"glua": fifty, "none": fifty}},
+        "t b→a": {"per_volume": {"glua": fifty, "none": fifty}},
+        "u a→b": {"per_volume": {"glua": fifty}}}}  # not in `after`: left out
+    after = {"seeds": [0, 1], "experiments": {
+        "t a→b": {"per_volume": {"glua": [up[10], up[8]], "none": fifty, "oracle": fifty}},
+        "t b→a": {"per_volume": {"glua": [up[12], up[6]], "none": fifty}}}}
+    found, md = reports_difference(after, before)  # glua and none: oracle is only in `after`
+    assert list(found) == ["t a→b", "t b→a", POOLED] and list(found[POOLED]) == ["glua", "none"]
+    assert found["t a→b"]["glua"]["per_seed"] == pytest.approx([10.0, 8.0])
+    assert found[POOLED]["glua"]["mean"] == pytest.approx(9.0)  # as the pooled test above
+    assert found[POOLED]["none"]["mean"] == 0.0 and not found[POOLED]["none"]["finding"]
+    assert "| experiment | glua | none |" in md and "(4 units)" in md
+    only, _ = reports_difference(after, before, ["none"])
+    assert list(only["t a→b"]) == ["none"]
+    with pytest.raises(ValueError, match="no experiment in both"):
+        reports_difference(after, {"experiments": {"u a→b": before["experiments"]["u a→b"]}})
 
 
 def test_ceiling_markdown_pairs_global_with_its_ceiling_by_seed():
