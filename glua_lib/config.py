@@ -53,7 +53,9 @@ class Profile:
 
 
 # The CPU demo: the style model sees 900 steps of 4 slices a domain (a short GAN run gains more
-# from updates than from batch size), small widths (STYLE_SIZES["small"], SEG_SIZES["small"]).
+# from updates than from batch size; 1200 until issue 26 cut the book's time on slow CPUs, see
+# benchmarks/RESULTS.md "A shorter style run" and "... carried out" for what it cost),
+# small widths (STYLE_SIZES["small"], SEG_SIZES["small"]).
 # Five seeds and eight test subjects a domain, so that paired differences between methods have
 # intervals narrow enough to tell (a phantom costs 0.02 s; the training subjects do not change).
 DEMO = Profile(
