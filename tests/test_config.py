@@ -66,8 +66,8 @@ def test_budget_scales_the_training_steps_and_nothing_else(monkeypatch):
     assert get_profile("demo", budget=None) is DEMO and get_profile("demo", budget=1) is DEMO
     assert budget_of(DEMO) == 1.0 and budget_of(dataclasses.replace(DEMO, name="mine")) is None
     smoke = get_profile("demo", budget=0.05)
-    assert (smoke.style_steps, smoke.seg_steps) == (45, 30)  # 900 · 0.05, 600 · 0.05
-    assert dataclasses.replace(smoke, style_steps=900, seg_steps=600) == DEMO
+    assert (smoke.style_steps, smoke.seg_steps) == (60, 30)  # 1200 · 0.05, 600 · 0.05
+    assert dataclasses.replace(smoke, style_steps=1200, seg_steps=600) == DEMO
     assert budget_of(smoke) == 0.05
     tiny = get_profile("full", batch_size=4, budget=1e-6)  # at least one step each
     assert (tiny.style_steps, tiny.seg_steps, tiny.batch_size) == (1, 1, 4)

@@ -27,7 +27,7 @@ from conftest import BOOK, chapters
 pytestmark = pytest.mark.slow
 FROM_NOTHING = {"01_data", "04_segmentation"}
 TEACHES = {"02_global_alignment", "03_local_masks"}  # train a run of their own when it is missing
-SMOKE_BUDGET = 0.05  # of the profile's training steps (demo: 45 style and 30 segmenter steps)
+SMOKE_BUDGET = 0.05  # of the profile's training steps (demo: 60 style and 30 segmenter steps)
 # Chapter 4 from nothing needs nothing the book build makes, so it has a module of its own,
 # test_papermill_04.py, which `make test` runs beside the book build (see the Makefile).
 OWN_MODULE = "04_segmentation"

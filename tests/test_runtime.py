@@ -93,7 +93,7 @@ def test_config_report_says_where_the_profile_and_its_batch_size_come_from(monke
     assert report["batch size"] == "4 (set; the full profile's is 16)"
     assert report["training steps"] == "style 50000, segmenter 20000"
     report = config_report(get_profile("demo", budget=0.05), 0, cpu)
-    assert report["training steps"] == ("style 45, segmenter 30 (budget 0.05 of the demo profile's: "
+    assert report["training steps"] == ("style 60, segmenter 30 (budget 0.05 of the demo profile's: "
                                         "smoke-test figures, not the profile's)")
     monkeypatch.setenv("GLUA_PROFILE", "full")
     assert config_report(FULL, 0, cpu)["profile source"] == "$GLUA_PROFILE"

@@ -89,7 +89,7 @@ def test_config_from_profile_and_json_round_trip(tmp_path):
     cfg = StyleConfig.from_profile(DEMO, arch="munit", steps=5)  # the MUNIT-like one, beside it
     assert (cfg.steps, cfg.image_size) == (5, DEMO.slice_size)
     assert (cfg.batch_size, default.steps) == (
-        DEMO.style_batch, DEMO.style_steps)  # demo: 900 steps of 4 slices a domain
+        DEMO.style_batch, DEMO.style_steps)  # demo: 1200 steps of 4 slices a domain
     assert (cfg.w_image, cfg.w_cycle, cfg.w_content, cfg.w_style, cfg.w_adv) == (10, 10, 1, 1, 1)
     assert load_config(StyleConfig, save_config(cfg, tmp_path / "c.json")) == cfg
     stored = {k: v for k, v in config_to_dict(cfg).items() if k != "w_structure"}
