@@ -339,20 +339,25 @@ def _interval_cell(d: Mapping | None) -> str:
 
 
 def differences_markdown(report: Mapping, pairs: Sequence[tuple[str, str]],
-                         confidence: float = 0.95, pooled: bool = False) -> tuple[dict, str]:
+                         confidence: float = 0.95, pooled: bool = False,
+                         names: Sequence[str] | None = None) -> tuple[dict, str]:
     """:func:`method_difference` of every pair ``(method, other)`` in every experiment of a
     results file that has both: ``({experiment: {"method − other": difference}}, markdown)``,
     one row per experiment, each cell ``mean [low, high]`` with the findings in bold.
     ``pooled``: a last row, :data:`POOLED`, of :func:`pooled_difference` (where two experiments
-    or more have the pair)."""
+    or more have the pair). ``names``: one per pair, for the keys and columns instead of
+    ``"method − other"``."""
+    names = list(names) if names is not None else [f"{a} − {b}" for a, b in pairs]
+    if len(names) != len(pairs):
+        raise ValueError(f"{len(names)} names for {len(pairs)} pairs")
     found: dict[str, dict] = {}
     for key, exp in report["experiments"].items():
-        found[key] = {f"{a} − {b}": method_difference(report, key, a, b, confidence)
-                      for a, b in pairs if a in exp["per_volume"] and b in exp["per_volume"]}
-    pooled_row = {f"{a} − {b}": pooled_difference(report, a, b, confidence)
-                  for a, b in pairs} if pooled else {}
+        found[key] = {n: method_difference(report, key, a, b, confidence)
+                      for n, (a, b) in zip(names, pairs)
+                      if a in exp["per_volume"] and b in exp["per_volume"]}
+    pooled_row = {n: pooled_difference(report, a, b, confidence)
+                  for n, (a, b) in zip(names, pairs)} if pooled else {}
     pooled_row = {k: d for k, d in pooled_row.items() if d is not None}
-    names = [f"{a} − {b}" for a, b in pairs]
     lines = ["| experiment | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for key, row in found.items():
         lines.append(f"| {key} | " + " | ".join(_interval_cell(row.get(n)) for n in names) + " |")
@@ -399,13 +404,8 @@ def reports_difference(after: Mapping, before: Mapping, methods: Sequence[str] |
            if m in after["experiments"][key]["per_volume"]},
         **{f"{m} before": before["experiments"][key]["per_volume"][m] for m in methods
            if m in before["experiments"][key]["per_volume"]}}} for key in shared}}
-    found, text = differences_markdown(merged, [(m, f"{m} before") for m in methods],
-                                       confidence, pooled=True)
-    found = {key: {name.split(" − ")[0]: d for name, d in row.items()}
-             for key, row in found.items()}
-    for m in methods:
-        text = text.replace(f"| {m} − {m} before |", f"| {m} |")
-    return found, text
+    return differences_markdown(merged, [(m, f"{m} before") for m in methods], confidence,
+                                pooled=True, names=methods)
 
 
 PROFILE_TRANSLATOR = "(the profile's translator)"  # candidate "": no StyleConfig change
